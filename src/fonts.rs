@@ -1,0 +1,284 @@
+//! The fonts: loaded once, shared by the measurer and the renderer.
+//!
+//! The same bytes feed both `fontdue` (measurement for fitting) and
+//! `fontdb` (what resvg draws with), and both pick a face for a character
+//! through [`Fonts::face_for`], so a measured width and a rendered width
+//! always come from the same face. System fonts are never loaded: output
+//! is identical on every machine.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use resvg::usvg::fontdb;
+
+/// The family templates name. Anything that does not resolve falls back to
+/// it rather than silently dropping text (resvg#515).
+pub const PRIMARY_FAMILY: &str = "Inter";
+
+/// Fonts compiled into the binary, in fallback order.
+const BUNDLED: &[(&str, &[u8])] = &[
+    ("Inter-Regular.otf", include_bytes!("../fonts/Inter-Regular.otf")),
+    ("Inter-Bold.otf", include_bytes!("../fonts/Inter-Bold.otf")),
+];
+
+pub struct Face {
+    pub id: fontdb::ID,
+    pub family: String,
+    pub weight: u16,
+    pub italic: bool,
+    pub metrics: fontdue::Font,
+    /// Raw font file, for shaping.
+    pub data: Arc<Vec<u8>>,
+    pub index: u32,
+}
+
+/// All loaded faces, in fallback order: bundled first, then `--fonts-dir`.
+pub struct Fonts {
+    db: Arc<fontdb::Database>,
+    faces: Vec<Face>,
+    /// Fingerprint of every font byte, part of each template's version so
+    /// that adding a font changes ETags.
+    fingerprint: String,
+}
+
+impl std::fmt::Debug for Fonts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fonts({} faces, {})", self.faces.len(), self.fingerprint)
+    }
+}
+
+impl Fonts {
+    /// The bundled fonts, plus every `.ttf`, `.otf`, `.ttc` and `.otc` file
+    /// directly inside `extra_dir`.
+    pub fn load(extra_dir: Option<&Path>) -> anyhow::Result<Fonts> {
+        let mut files: Vec<(String, Vec<u8>)> = BUNDLED
+            .iter()
+            .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
+            .collect();
+        if let Some(dir) = extra_dir {
+            let mut paths: Vec<_> = std::fs::read_dir(dir)
+                .with_context(|| format!("reading fonts directory {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| {
+                            matches!(e.to_ascii_lowercase().as_str(), "ttf" | "otf" | "ttc" | "otc")
+                        })
+                })
+                .collect();
+            // Directory order is arbitrary; fallback order must not be.
+            paths.sort();
+            for p in paths {
+                let bytes =
+                    std::fs::read(&p).with_context(|| format!("reading font {}", p.display()))?;
+                files.push((p.display().to_string(), bytes));
+            }
+        }
+        Fonts::from_files(files)
+    }
+
+    fn from_files(files: Vec<(String, Vec<u8>)>) -> anyhow::Result<Fonts> {
+        use sha2::Digest;
+        let mut db = fontdb::Database::new();
+        let mut faces = Vec::new();
+        let mut hasher = sha2::Sha256::new();
+        for (name, bytes) in files {
+            hasher.update(&bytes);
+            let data = Arc::new(bytes);
+            let ids = db.load_font_source(fontdb::Source::Binary(data.clone()));
+            if ids.is_empty() {
+                bail!("{name} is not a font fontdb can read");
+            }
+            for id in ids {
+                let info = db.face(id).expect("just loaded");
+                let index = info.index;
+                let family = info
+                    .families
+                    .iter()
+                    .find(|f| f.1 == fontdb::Language::English_UnitedStates)
+                    .unwrap_or(&info.families[0])
+                    .0
+                    .clone();
+                let settings = fontdue::FontSettings {
+                    collection_index: index,
+                    ..Default::default()
+                };
+                let metrics = fontdue::Font::from_bytes(data.as_slice(), settings)
+                    .map_err(|e| anyhow::anyhow!("{name}: fontdue cannot read it: {e}"))?;
+                faces.push(Face {
+                    id,
+                    family,
+                    weight: info.weight.0,
+                    italic: info.style != fontdb::Style::Normal,
+                    metrics,
+                    data: data.clone(),
+                    index,
+                });
+            }
+        }
+        if !faces.iter().any(|f| f.family == PRIMARY_FAMILY) {
+            bail!("the primary family {PRIMARY_FAMILY} is not among the loaded fonts");
+        }
+        // Generic families resolve to the fonts we ship, never to whatever
+        // a machine happens to have.
+        db.set_sans_serif_family(PRIMARY_FAMILY);
+        db.set_serif_family(PRIMARY_FAMILY);
+        db.set_monospace_family(PRIMARY_FAMILY);
+        db.set_cursive_family(PRIMARY_FAMILY);
+        db.set_fantasy_family(PRIMARY_FAMILY);
+        let fingerprint = hex(&hasher.finalize()[..8]);
+        Ok(Fonts {
+            db: Arc::new(db),
+            faces,
+            fingerprint,
+        })
+    }
+
+    pub fn db(&self) -> Arc<fontdb::Database> {
+        self.db.clone()
+    }
+
+    pub fn faces(&self) -> &[Face] {
+        &self.faces
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    pub fn face(&self, id: fontdb::ID) -> Option<&Face> {
+        self.faces.iter().find(|f| f.id == id)
+    }
+
+    /// The face that draws `c` in text of `weight`: the primary family if it
+    /// has the glyph, else the first face in fallback order that has it,
+    /// preferring the nearest weight. `None` means the character would be a
+    /// tofu box.
+    pub fn face_for(&self, c: char, weight: u16) -> Option<&Face> {
+        self.best(c, weight, |f| f.family == PRIMARY_FAMILY)
+            .or_else(|| self.best(c, weight, |_| true))
+    }
+
+    /// Like [`face_for`](Self::face_for) but for usvg's fallback hook: skips
+    /// faces usvg already tried for this character.
+    fn fallback_for(&self, c: char, weight: u16, exclude: &[fontdb::ID]) -> Option<fontdb::ID> {
+        self.best(c, weight, |f| !exclude.contains(&f.id))
+            .map(|f| f.id)
+    }
+
+    fn best(&self, c: char, weight: u16, filter: impl Fn(&Face) -> bool) -> Option<&Face> {
+        // First in load order among the faces of the nearest weight: load
+        // order is the fallback order the operator controls.
+        self.faces
+            .iter()
+            .filter(|f| !f.italic && filter(f) && f.metrics.has_glyph(c))
+            .min_by_key(|f| f.weight.abs_diff(weight))
+    }
+
+    /// `text` with presentation-form ligatures (U+FB00–FB06) spelled out
+    /// where no font has them: Inter, like most modern fonts, has no glyph
+    /// for U+FB01 "ﬁ" but ligates "fi" itself when shaping.
+    pub fn displayable<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        let needs = |c: char| ligature(c).is_some() && self.face_for(c, 400).is_none();
+        if !text.chars().any(needs) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len() + 8);
+        for c in text.chars() {
+            match ligature(c) {
+                Some(spelled) if needs(c) => out.push_str(spelled),
+                _ => out.push(c),
+            }
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
+    /// Characters of `text` that no loaded font can draw, in order, once each.
+    pub fn missing_chars(&self, text: &str) -> Vec<char> {
+        let text = self.displayable(text);
+        let mut missing = Vec::new();
+        for c in text.chars() {
+            if !is_invisible(c) && self.face_for(c, 400).is_none() && !missing.contains(&c) {
+                missing.push(c);
+            }
+        }
+        missing
+    }
+
+    /// usvg options that draw with exactly these fonts and nothing else.
+    pub fn usvg_options(self: &Arc<Self>) -> resvg::usvg::Options<'static> {
+        let mut opt = resvg::usvg::Options {
+            font_family: PRIMARY_FAMILY.to_owned(),
+            fontdb: self.db(),
+            ..Default::default()
+        };
+        let fonts = self.clone();
+        opt.font_resolver.select_fallback = Box::new(move |c, exclude, db| {
+            let weight = exclude
+                .first()
+                .and_then(|id| db.face(*id))
+                .map_or(400, |f| f.weight.0);
+            fonts.fallback_for(c, weight, exclude)
+        });
+        opt
+    }
+}
+
+/// The letters of a Latin presentation-form ligature.
+fn ligature(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{FB00}' => "ff",
+        '\u{FB01}' => "fi",
+        '\u{FB02}' => "fl",
+        '\u{FB03}' => "ffi",
+        '\u{FB04}' => "ffl",
+        '\u{FB05}' => "\u{017F}t",
+        '\u{FB06}' => "st",
+        _ => return None,
+    })
+}
+
+/// Characters that draw nothing and so need no glyph: joiners, variation
+/// selectors, soft hyphen, directional marks.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}'
+        | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_fonts_load_and_cover_latin_greek_cyrillic() {
+        let fonts = Fonts::load(None).unwrap();
+        assert!(fonts.faces().len() >= 2);
+        for text in ["ML Engineer", "Ingénieure d'études — Île", "Инженер", "Μηχανική", "ﬁ"] {
+            assert_eq!(fonts.missing_chars(text), Vec::<char>::new(), "{text}");
+        }
+        assert_eq!(fonts.face_for('A', 700).unwrap().weight, 700);
+        assert_eq!(fonts.face_for('A', 400).unwrap().weight, 400);
+    }
+
+    #[test]
+    fn reports_uncovered_characters_once() {
+        let fonts = Fonts::load(None).unwrap();
+        assert_eq!(fonts.missing_chars("a\u{0E01}b\u{0E01}"), vec!['\u{0E01}']);
+        // Invisible characters need no glyph.
+        assert!(fonts.missing_chars("a\u{200D}b\u{FE0F}").is_empty());
+    }
+
+    #[test]
+    fn spells_out_ligatures_the_fonts_lack() {
+        let fonts = Fonts::load(None).unwrap();
+        assert_eq!(fonts.displayable("des ligatures (ﬁ) ﬂ"), "des ligatures (fi) fl");
+        assert!(matches!(fonts.displayable("plain"), std::borrow::Cow::Borrowed(_)));
+    }
+}
