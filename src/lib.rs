@@ -1,10 +1,28 @@
 //! sharecard: renders social share cards (AI automation risk report cards)
 //! as PNG images. See ARCHITECTURE.md for the code map.
 
+pub mod cache;
 pub mod card;
+pub mod config;
 pub mod error;
 pub mod fonts;
 pub mod query;
 pub mod render;
+pub mod routes;
+pub mod server;
+pub mod telemetry;
 pub mod template;
 pub mod text;
+
+/// `sharecard serve`: builds the application and serves until SIGTERM or
+/// SIGINT.
+pub fn run_server(args: config::ServeArgs) -> anyhow::Result<()> {
+    telemetry::init_logging(args.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let app = server::Application::build(args).await?;
+        app.run_until(server::shutdown_signal()).await
+    })
+}

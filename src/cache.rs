@@ -1,0 +1,241 @@
+//! The PNG cache, render coalescing and render admission.
+//!
+//! A card is looked up in a byte-bounded `moka` cache. On a miss, one
+//! detached task renders it (concurrent requests for the same card wait on
+//! that one task) and stores the result in the cache itself, so a client
+//! that disconnects mid-render neither cancels the render nor causes a
+//! second one: the next request finds the card cached or still in flight.
+//!
+//! Renders are CPU-bound and run on tokio's blocking pool, at most
+//! `render_threads` at once; at most `render_queue` more may wait. Beyond
+//! that a miss is refused at once with 503 (load shedding), while hits are
+//! always served: admission only ever guards renders.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use moka::future::Cache;
+use moka::notification::RemovalCause;
+use tokio::sync::Semaphore;
+
+use crate::card::CardRequest;
+use crate::error::ApiError;
+use crate::render::{Png, Renderer};
+use crate::telemetry::Metrics;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderError {
+    /// Every render thread is busy and the queue is full.
+    Saturated,
+    /// The render ran and failed (a broken template), or panicked.
+    Failed(String),
+}
+
+impl From<RenderError> for ApiError {
+    fn from(e: RenderError) -> ApiError {
+        match e {
+            RenderError::Saturated => ApiError::unavailable(
+                "overloaded",
+                "all render threads are busy; retry shortly",
+                1,
+            ),
+            RenderError::Failed(msg) => ApiError::internal(format!("render failed: {msg}")),
+        }
+    }
+}
+
+/// How a request was answered, for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    /// This request started the render.
+    Miss,
+    /// Another request's render was already running; this one waited on it.
+    Coalesced,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Coalesced => "coalesced",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub cache_bytes: u64,
+    pub ttl: Duration,
+    pub render_threads: usize,
+    pub render_queue: usize,
+}
+
+type InFlight = Shared<BoxFuture<'static, Result<Png, RenderError>>>;
+
+pub struct CardCache {
+    cache: Cache<CardRequest, Png>,
+    inflight: Mutex<HashMap<CardRequest, InFlight>>,
+    renderer: Arc<Renderer>,
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl CardCache {
+    pub fn new(renderer: Arc<Renderer>, limits: &Limits, metrics: Arc<Metrics>) -> Arc<CardCache> {
+        let evictions = metrics.cache_evictions.clone();
+        let cache = Cache::builder()
+            .max_capacity(limits.cache_bytes)
+            .weigher(|k: &CardRequest, v: &Png| {
+                // PNG bytes dominate; the key's strings are a few hundred
+                // bytes at most, counted roughly so tiny cards still weigh.
+                let key = 256 + k.card.role.as_str().len()
+                    + k.card.tagline.as_ref().map_or(0, |t| t.as_str().len());
+                u32::try_from(v.bytes.len() + key).unwrap_or(u32::MAX)
+            })
+            .time_to_live(limits.ttl)
+            .eviction_listener(move |_k, _v, cause| {
+                if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
+                    evictions.inc();
+                }
+            })
+            .build();
+        Arc::new(CardCache {
+            cache,
+            inflight: Mutex::new(HashMap::new()),
+            renderer,
+            permits: Arc::new(Semaphore::new(limits.render_threads.max(1))),
+            waiting: AtomicUsize::new(0),
+            max_waiting: limits.render_queue,
+            metrics,
+        })
+    }
+
+    pub fn renderer(&self) -> &Arc<Renderer> {
+        &self.renderer
+    }
+
+    /// The PNG for `req`, from the cache or rendered once.
+    pub async fn get(self: &Arc<Self>, req: &CardRequest) -> Result<(Png, CacheStatus), RenderError> {
+        loop {
+            if let Some(png) = self.cache.get(req).await {
+                self.metrics.cache_hits.inc();
+                return Ok((png, CacheStatus::Hit));
+            }
+            let (fut, status) = {
+                let mut inflight = self.inflight.lock().expect("not poisoned");
+                if let Some(f) = inflight.get(req) {
+                    (f.clone(), CacheStatus::Coalesced)
+                } else if self.cache.contains_key(req) {
+                    // The render finished between our lookup and the lock.
+                    continue;
+                } else {
+                    let f = self.spawn_render(req.clone());
+                    inflight.insert(req.clone(), f.clone());
+                    (f, CacheStatus::Miss)
+                }
+            };
+            if status == CacheStatus::Miss {
+                self.metrics.cache_misses.inc();
+            }
+            return fut.await.map(|png| (png, status));
+        }
+    }
+
+    /// Starts the one render of `req` on a detached task. The task stores
+    /// the PNG in the cache before it leaves the in-flight map, so there is
+    /// no moment at which the card is in neither.
+    fn spawn_render(self: &Arc<Self>, req: CardRequest) -> InFlight {
+        let this = self.clone();
+        let handle = tokio::spawn(async move {
+            let result = this.render(req.clone()).await;
+            if let Ok(png) = &result {
+                this.cache.insert(req.clone(), png.clone()).await;
+            }
+            this.inflight.lock().expect("not poisoned").remove(&req);
+            result
+        });
+        async move {
+            handle
+                .await
+                .unwrap_or_else(|e| Err(RenderError::Failed(format!("render task died: {e}"))))
+        }
+        .boxed()
+        .shared()
+    }
+
+    /// Admission, then one render on the blocking pool.
+    async fn render(&self, req: CardRequest) -> Result<Png, RenderError> {
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    self.metrics.shed.inc();
+                    return Err(RenderError::Saturated);
+                }
+                self.metrics.render_queue.inc();
+                let p = self.permits.clone().acquire_owned().await;
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                self.metrics.render_queue.dec();
+                p.expect("the semaphore is never closed")
+            }
+        };
+        let renderer = self.renderer.clone();
+        let metrics = self.metrics.clone();
+        metrics.renders_in_flight.inc();
+        let result = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let r = renderer.render(&req);
+            drop(permit);
+            (r, started.elapsed())
+        })
+        .await;
+        metrics.renders_in_flight.dec();
+        match result {
+            Ok((Ok(png), took)) => {
+                metrics.renders.inc();
+                metrics.render_duration.observe(took.as_secs_f64());
+                Ok(png)
+            }
+            Ok((Err(e), _)) => {
+                metrics.render_failures.inc();
+                tracing::error!(error = %format!("{e:#}"), "render failed");
+                Err(RenderError::Failed(format!("{e:#}")))
+            }
+            Err(e) => {
+                metrics.render_failures.inc();
+                tracing::error!(error = %e, "render panicked");
+                Err(RenderError::Failed("the renderer panicked".into()))
+            }
+        }
+    }
+
+    /// Brings the cache's own counters up to date and copies them into the
+    /// metrics (moka evicts lazily, moka#543).
+    pub async fn sync_metrics(&self) {
+        self.cache.run_pending_tasks().await;
+        self.metrics.cache_entries.set(self.cache.entry_count() as i64);
+        self.metrics.cache_bytes.set(self.cache.weighted_size() as i64);
+    }
+
+    pub async fn weighted_size(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
+        self.cache.weighted_size()
+    }
+
+    pub async fn insert(&self, req: CardRequest, png: Png) {
+        self.cache.insert(req, png).await;
+    }
+
+    pub async fn peek(&self, req: &CardRequest) -> Option<Png> {
+        self.cache.get(req).await
+    }
+}

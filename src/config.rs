@@ -1,0 +1,210 @@
+//! Command line and environment configuration.
+//!
+//! Every flag has a `SHARECARD_*` environment variable and a default that
+//! serves real cards with nothing else installed: bundled fonts, bundled
+//! templates, an in-memory cache.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::card::LevelBands;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sharecard",
+    version,
+    about = "Renders social share cards (AI automation risk report cards) as PNG images.",
+    long_about = "Renders social share cards (AI automation risk report cards) as PNG images.\n\n\
+                  With no subcommand, `sharecard` runs `serve`.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default).
+    Serve(ServeArgs),
+}
+
+impl Cli {
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
+}
+
+/// What decides how a card looks: shared by every subcommand that renders.
+#[derive(Debug, Clone, Args)]
+pub struct CardArgs {
+    /// Site name printed on every card.
+    #[arg(long, env = "SHARECARD_BRAND", default_value = "willaireplace.me")]
+    pub brand: String,
+
+    /// Load card templates (`*.svg`) from this directory instead of the
+    /// bundled ones.
+    #[arg(long, env = "SHARECARD_TEMPLATES_DIR", value_name = "DIR")]
+    pub templates_dir: Option<PathBuf>,
+
+    /// Load additional fonts (`.ttf`, `.otf`, `.ttc`) from this directory,
+    /// after the bundled ones, e.g. for CJK or emoji.
+    #[arg(long, env = "SHARECARD_FONTS_DIR", value_name = "DIR")]
+    pub fonts_dir: Option<PathBuf>,
+
+    /// First percentage of the elevated, high and critical levels, used when
+    /// a card gives no `level`.
+    #[arg(long, env = "SHARECARD_LEVEL_BANDS", default_value = "30,75,90", value_name = "E,H,C")]
+    pub level_bands: LevelBands,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub card: CardArgs,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "SHARECARD_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Memory budget of the PNG cache, in MiB.
+    #[arg(long, env = "SHARECARD_CACHE_MB", default_value_t = 256)]
+    pub cache_mb: u64,
+
+    /// How long a rendered card stays cached (e.g. 90s, 30m, 24h, 7d).
+    #[arg(long, env = "SHARECARD_CACHE_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub cache_ttl: Duration,
+
+    /// Renders that may run at once [default: number of CPU cores].
+    #[arg(long, env = "SHARECARD_RENDER_THREADS")]
+    pub render_threads: Option<usize>,
+
+    /// Renders that may wait for a thread; past that, misses get 503
+    /// [default: 4 × render threads].
+    #[arg(long, env = "SHARECARD_RENDER_QUEUE")]
+    pub render_queue: Option<usize>,
+
+    /// Longest a request waits for its card to render before a 503 (the
+    /// render carries on and fills the cache).
+    #[arg(long, env = "SHARECARD_RENDER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub render_timeout: Duration,
+
+    /// Open connections allowed at once; more wait in the listen backlog.
+    #[arg(long, env = "SHARECARD_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// `Cache-Control` header sent with card images.
+    #[arg(
+        long,
+        env = "SHARECARD_CACHE_CONTROL",
+        default_value = "public, max-age=86400, stale-while-revalidate=604800"
+    )]
+    pub cache_control: String,
+
+    /// Time a client has to send a request head, counted from when the
+    /// connection opens or falls idle: also closes idle keep-alive
+    /// connections.
+    #[arg(long, env = "SHARECARD_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[arg(long, env = "SHARECARD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Log line format.
+    #[arg(long, env = "SHARECARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl ServeArgs {
+    /// Defaults for tests and embedding: port 0 on loopback.
+    pub fn for_tests() -> ServeArgs {
+        let cli = Cli::try_parse_from(["sharecard", "--listen", "127.0.0.1:0"])
+            .expect("defaults parse");
+        match cli.into_command() {
+            Command::Serve(args) => args,
+        }
+    }
+
+    pub fn render_queue(&self) -> usize {
+        self.render_queue.unwrap_or(4 * self.render_threads())
+    }
+
+    pub fn render_threads(&self) -> usize {
+        self.render_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1)
+    }
+}
+
+/// `90s`, `30m`, `24h`, `7d`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration like 90s, 30m, 24h or 7d, got {s:?}"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => return Ok(Duration::from_millis(n)),
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("unknown duration unit {unit:?} in {s:?}; use ms, s, m, h or d")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        for (s, want) in [("90", 90), ("90s", 90), ("30m", 1800), ("24h", 86400), ("7d", 604800)] {
+            assert_eq!(parse_duration(s).unwrap(), Duration::from_secs(want), "{s}");
+        }
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        for bad in ["", "h", "1.5h", "10y", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn no_subcommand_means_serve() {
+        let cli = Cli::try_parse_from(["sharecard", "--brand", "x.test"]).unwrap();
+        let Command::Serve(args) = cli.into_command();
+        assert_eq!(args.card.brand, "x.test");
+        assert_eq!(args.listen.port(), 8080);
+        let cli = Cli::try_parse_from(["sharecard", "serve", "--cache-mb", "8"]).unwrap();
+        let Command::Serve(args) = cli.into_command();
+        assert_eq!(args.cache_mb, 8);
+    }
+
+    #[test]
+    fn help_documents_every_flag_with_its_env_var() {
+        use clap::CommandFactory;
+        let help = <Cli as CommandFactory>::command().render_long_help().to_string();
+        for flag in [
+            "--listen", "--brand", "--cache-mb", "--cache-ttl", "--render-threads",
+            "--templates-dir", "--fonts-dir", "--cache-control", "--level-bands",
+        ] {
+            assert!(help.contains(flag), "{flag} in --help");
+        }
+        assert!(help.contains("SHARECARD_CACHE_MB"));
+        assert!(help.contains("[default: 256]"));
+    }
+}

@@ -1,0 +1,259 @@
+//! The HTTP server: start-up, the accept loop, connection limits and
+//! graceful shutdown.
+//!
+//! [`Application::build`] does everything that can fail (reading fonts and
+//! templates, a self-test render, binding the port) before any request is
+//! accepted; [`Application::run_until`] serves until a shutdown signal and
+//! then drains. Tests build an `Application` on port 0 and talk HTTP to it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use anyhow::Context;
+use hyper::header::HeaderValue;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::cache::{CardCache, Limits};
+use crate::config::ServeArgs;
+use crate::fonts::Fonts;
+use crate::render::Renderer;
+use crate::telemetry::Metrics;
+use crate::template::Templates;
+
+/// Shared by every request.
+pub struct AppState {
+    pub args: ServeArgs,
+    pub cache: Arc<CardCache>,
+    pub metrics: Arc<Metrics>,
+    pub cache_control: HeaderValue,
+    ready: AtomicBool,
+    request_ids: AtomicU64,
+    /// Distinguishes request ids across restarts.
+    boot: u32,
+}
+
+impl AppState {
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn next_request_id(&self) -> String {
+        let n = self.request_ids.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}-{n:x}", self.boot)
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+}
+
+/// Loads fonts and templates and builds the renderer: the only place that
+/// reads files.
+pub fn build_renderer(card: &crate::config::CardArgs) -> anyhow::Result<Arc<Renderer>> {
+    let fonts = Arc::new(Fonts::load(card.fonts_dir.as_deref())?);
+    let templates = Templates::load(card.templates_dir.as_deref(), fonts)?;
+    Ok(Arc::new(Renderer::new(templates, &card.brand)?))
+}
+
+impl Application {
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
+        let renderer = build_renderer(&args.card)?;
+        let metrics = Arc::new(Metrics::new());
+        let limits = Limits {
+            cache_bytes: args.cache_mb.saturating_mul(1024 * 1024),
+            ttl: args.cache_ttl,
+            render_threads: args.render_threads(),
+            render_queue: args.render_queue(),
+        };
+        let cache = CardCache::new(renderer, &limits, metrics.clone());
+        let cache_control = HeaderValue::from_str(&args.cache_control)
+            .context("--cache-control is not a valid header value")?;
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let boot = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32);
+        let state = Arc::new(AppState {
+            args,
+            cache,
+            metrics,
+            cache_control,
+            ready: AtomicBool::new(false),
+            request_ids: AtomicU64::new(0),
+            boot,
+        });
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets
+    /// in-flight requests finish within `--shutdown-grace`, and returns.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Application { listener, state } = self;
+        let args = &state.args;
+        tracing::info!(
+            addr = %listener.local_addr()?,
+            render_threads = args.render_threads(),
+            render_queue = args.render_queue(),
+            cache_mb = args.cache_mb,
+            templates = ?state.cache.renderer().templates().infos().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            "listening"
+        );
+        // Readiness: a real render through the whole pipeline, in the
+        // background so liveness answers at once.
+        tokio::spawn(self_test(state.clone()));
+
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(args.header_timeout)
+            .max_buf_size(64 * 1024);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(64)
+            .max_header_list_size(32 * 1024)
+            .keep_alive_interval(Some(args.header_timeout))
+            .keep_alive_timeout(args.header_timeout);
+
+        let graceful = GracefulShutdown::new();
+        let connections = Arc::new(Semaphore::new(args.max_connections.max(1)));
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                p = connections.clone().acquire_owned() => p.expect("never closed"),
+                () = &mut shutdown => break,
+            };
+            let (stream, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off
+                        // rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let st = state.clone();
+            let seen_request = Arc::new(AtomicBool::new(false));
+            let seen = seen_request.clone();
+            let svc = service_fn(move |req| {
+                seen.store(true, Ordering::Relaxed);
+                let st = st.clone();
+                async move { Ok::<_, std::convert::Infallible>(crate::routes::handle(st, req).await) }
+            });
+            let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+            let conn = graceful.watch(conn);
+            let first_request_deadline = args.header_timeout;
+            tokio::spawn(async move {
+                let _permit = permit;
+                tokio::pin!(conn);
+                // hyper-util's HTTP version sniffing has no timeout of its
+                // own, and header_read_timeout starts only after it: a client
+                // that connects and sends nothing (or a few bytes) would hold
+                // the connection forever. Drop it if no request arrived in
+                // time.
+                let deadline = async {
+                    tokio::time::sleep(first_request_deadline).await;
+                    if seen_request.load(Ordering::Relaxed) {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                let result = tokio::select! {
+                    r = &mut conn => r,
+                    () = deadline => {
+                        tracing::debug!(%peer, "no request in time; closing");
+                        return;
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: draining connections");
+        tokio::select! {
+            () = graceful.shutdown() => tracing::info!("all connections closed"),
+            () = tokio::time::sleep(args.shutdown_grace) => {
+                tracing::warn!(grace = ?args.shutdown_grace, "grace period over; closing remaining connections");
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn self_test(state: Arc<AppState>) {
+    let renderer = state.cache.renderer().clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut failures = Vec::new();
+        for info in renderer.templates().infos() {
+            let req = crate::card::CardRequest {
+                template: crate::card::TemplateName::parse(&info.name).expect("validated at load"),
+                theme: crate::card::Theme::Dark,
+                scale: crate::card::Scale::ONE,
+                card: crate::template::sample_card(),
+            };
+            if let Err(e) = renderer.render(&req) {
+                failures.push(format!("{}: {e:#}", info.name));
+            }
+        }
+        failures
+    })
+    .await;
+    match result {
+        Ok(failures) if failures.is_empty() => {
+            state.ready.store(true, Ordering::Release);
+            tracing::info!("self-test render passed; ready");
+        }
+        Ok(failures) => tracing::error!(?failures, "self-test render failed; staying unready"),
+        Err(e) => tracing::error!(error = %e, "self-test render panicked; staying unready"),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,132 @@
+//! Golden images: rendered cards compared pixel by pixel with committed
+//! PNGs in tests/golden/.
+//!
+//! A pixel matches when every channel is within `TOLERANCE` (anti-aliasing
+//! can differ in the last bits between CPUs' SIMD paths). On a mismatch the
+//! test writes `NAME.actual.png` and `NAME.diff.png` (differing pixels in
+//! red over a faded copy of the expected image) next to the golden file.
+//! `SHARECARD_BLESS=1 cargo test golden` rewrites the golden files; look at
+//! every one before committing it.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use sharecard::card::{CardRequest, LevelBands, TemplateName};
+use sharecard::query::Params;
+use sharecard::render::Renderer;
+
+use crate::helpers::ML_ENGINEER;
+
+const TOLERANCE: u8 = 4;
+/// Share of pixels allowed outside the tolerance.
+const MAX_BAD_FRACTION: f64 = 0.0005;
+
+pub fn renderer() -> Arc<Renderer> {
+    static R: OnceLock<Arc<Renderer>> = OnceLock::new();
+    R.get_or_init(|| {
+        let args = sharecard::config::ServeArgs::for_tests();
+        sharecard::server::build_renderer(&args.card).expect("bundled renderer")
+    })
+    .clone()
+}
+
+pub fn request(template: &str, query: &str) -> CardRequest {
+    let params = Params::parse(Some(query)).expect("query parses");
+    CardRequest::from_params(
+        TemplateName::parse(template).expect("template name"),
+        &params,
+        &LevelBands::default(),
+    )
+    .expect("valid card")
+}
+
+fn decode(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().expect("PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("frame");
+    buf.truncate(info.buffer_size());
+    // Normalise to RGBA.
+    let rgba = match info.color_type {
+        png::ColorType::Rgba => buf,
+        png::ColorType::Rgb => buf.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
+        other => panic!("unexpected colour type {other:?}"),
+    };
+    (info.width, info.height, rgba)
+}
+
+fn encode_rgba(w: u32, h: u32, rgba: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgba);
+    enc.write_header().unwrap().write_image_data(rgba).unwrap();
+    out
+}
+
+/// Compares `actual` with tests/golden/`name`.png (or writes it when
+/// blessing). Panics with the diff image's path on a mismatch.
+pub fn assert_golden(name: &str, actual: &[u8]) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let path = dir.join(format!("{name}.png"));
+    if std::env::var_os("SHARECARD_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read(&path).unwrap_or_else(|_| {
+        panic!("no golden image {}; run with SHARECARD_BLESS=1 to create it", path.display())
+    });
+    let (ew, eh, e) = decode(&expected);
+    let (aw, ah, a) = decode(actual);
+    assert_eq!((aw, ah), (ew, eh), "{name}: size differs from golden");
+    let mut bad = 0usize;
+    let mut worst = 0u8;
+    let mut diff = Vec::with_capacity(e.len());
+    for (pe, pa) in e.chunks_exact(4).zip(a.chunks_exact(4)) {
+        let d = pe.iter().zip(pa).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+        worst = worst.max(d);
+        if d > TOLERANCE {
+            bad += 1;
+            diff.extend_from_slice(&[255, 0, 0, 255]);
+        } else {
+            // Faded expected pixel, for orientation.
+            diff.extend(pe[..3].iter().map(|c| c / 4 + 160));
+            diff.push(255);
+        }
+    }
+    let fraction = bad as f64 / (ew * eh) as f64;
+    if fraction > MAX_BAD_FRACTION {
+        let actual_path = dir.join(format!("{name}.actual.png"));
+        let diff_path = dir.join(format!("{name}.diff.png"));
+        std::fs::write(&actual_path, actual).unwrap();
+        std::fs::write(&diff_path, encode_rgba(ew, eh, &diff)).unwrap();
+        panic!(
+            "{name}: {bad} pixels ({:.3}%) differ by more than {TOLERANCE} (worst {worst}); \
+             see {} and {}; SHARECARD_BLESS=1 accepts the new rendering",
+            fraction * 100.0,
+            diff_path.display(),
+            actual_path.display()
+        );
+    }
+}
+
+#[test]
+fn golden_report_ml_engineer() {
+    let png = renderer().render(&request("report", ML_ENGINEER)).unwrap();
+    assert_golden("report-dark-ml-engineer", &png.bytes);
+}
+
+#[test]
+fn golden_comparison_catches_a_changed_card() {
+    // The comparison must be able to fail: a card with one digit changed
+    // is not within tolerance of the golden image.
+    let other = ML_ENGINEER.replace("risk=48", "risk=49");
+    let png = renderer().render(&request("report", &other)).unwrap();
+    if std::env::var_os("SHARECARD_BLESS").is_some() {
+        return;
+    }
+    let result = std::panic::catch_unwind(|| assert_golden("report-dark-ml-engineer", &png.bytes));
+    assert!(result.is_err(), "a different card must not match the golden image");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    assert!(dir.join("report-dark-ml-engineer.diff.png").exists(), "diff image written");
+    let _ = std::fs::remove_file(dir.join("report-dark-ml-engineer.diff.png"));
+    let _ = std::fs::remove_file(dir.join("report-dark-ml-engineer.actual.png"));
+}

@@ -1,0 +1,195 @@
+//! `spawn_app`: the real server on port 0, and an HTTP client for it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use sharecard::config::ServeArgs;
+use sharecard::server::{AppState, Application};
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    client: Client<HttpConnector, Empty<Bytes>>,
+    stop: Option<oneshot::Sender<()>>,
+    pub server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    /// `(code, field)` of a JSON error body.
+    pub fn error(&self) -> (String, Option<String>) {
+        let j = self.json();
+        let e = &j["error"];
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{j}");
+        (
+            e["code"].as_str().expect("code").to_owned(),
+            e["field"].as_str().map(str::to_owned),
+        )
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let mut args = ServeArgs::for_tests();
+    configure(&mut args);
+    let app = Application::build(args).await.expect("app builds");
+    let addr = app.local_addr();
+    let state = app.state();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    TestApp {
+        addr,
+        state,
+        client,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut b = Request::builder().method(method).uri(self.url(path));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let resp = self
+            .client
+            .request(b.body(Empty::new()).unwrap())
+            .await
+            .expect("request succeeds");
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path, &[]).await
+    }
+
+    pub fn renders(&self) -> u64 {
+        self.state.metrics.renders.get()
+    }
+
+    /// Signals shutdown and waits for the server to drain and return.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.server.take().expect("running").await.expect("server task")
+    }
+}
+
+/// Sends raw bytes and returns everything the server answers until it
+/// closes the connection or `wait` passes.
+pub async fn raw(addr: SocketAddr, request: &[u8], wait: std::time::Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(wait, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn png_size(bytes: &[u8]) -> (u32, u32) {
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let reader = decoder.read_info().expect("a PNG");
+    let info = reader.info();
+    (info.width, info.height)
+}
+
+/// The sample cards from tests/fixtures/cards.json, as query strings.
+pub struct Sample {
+    pub slug: String,
+    /// Exactly as in the fixture. Some stress samples exceed the field
+    /// limits on purpose (the long-title threat has 82 characters).
+    pub raw_query: String,
+    /// With each field cut to its limit, so layout tests can use every
+    /// sample.
+    pub query: String,
+}
+
+pub fn samples() -> Vec<Sample> {
+    let raw: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/cards.json")).expect("fixture parses");
+    raw["cards"]
+        .as_array()
+        .expect("cards")
+        .iter()
+        .map(|c| Sample {
+            slug: c["slug"].as_str().unwrap().to_owned(),
+            raw_query: sample_query(c, usize::MAX),
+            query: sample_query(c, 1),
+        })
+        .collect()
+}
+
+/// The query for one fixture card; `limit_factor` 1 cuts each text field
+/// to its limit, `usize::MAX` leaves it alone.
+fn sample_query(c: &serde_json::Value, limit_factor: usize) -> String {
+    use sharecard::card::{ROLE_MAX, TAGLINE_MAX, THREAT_MAX};
+    use sharecard::query::encode_component as enc;
+    let field = |s: &serde_json::Value, max: usize| {
+        let s = s.as_str().unwrap();
+        enc(&s.chars().take(max.saturating_mul(limit_factor)).collect::<String>())
+    };
+    let mut q = format!(
+        "role={}&risk={}",
+        field(&c["role"], ROLE_MAX),
+        c["risk"].as_u64().unwrap()
+    );
+    if c.get("tagline").is_some() {
+        q += &format!("&tagline={}", field(&c["tagline"], TAGLINE_MAX));
+    }
+    if let Some(l) = c["level"].as_str() {
+        q += &format!("&level={l}");
+    }
+    if let Some(t) = c.get("threat") {
+        q += &format!(
+            "&threat={}&threat_risk={}",
+            field(&t["task"], THREAT_MAX),
+            t["risk"].as_u64().unwrap()
+        );
+    }
+    q
+}
+
+pub const ML_ENGINEER: &str = "role=ML%20Engineer&tagline=AI%20helps%20build%20AI.%20But%20someone%20has%20to%20build%20the%20AI%20that%20builds%20AI.&risk=48&threat=Model%20Fine-Tuning&threat_risk=65";

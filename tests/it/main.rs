@@ -1,0 +1,7 @@
+//! The integration tests: one binary, so the server and the fonts are
+//! built once per module rather than once per file.
+
+mod api;
+mod fitting;
+mod golden;
+mod helpers;
