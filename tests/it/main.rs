@@ -5,3 +5,4 @@ mod api;
 mod fitting;
 mod golden;
 mod helpers;
+mod scripts;

@@ -1,0 +1,2 @@
+//! Scripts beyond Latin: Greek, Cyrillic, Devanagari, Arabic, and CJK with
+//! operator-supplied fonts.
