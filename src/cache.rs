@@ -81,7 +81,8 @@ type InFlight = Shared<BoxFuture<'static, Result<Png, RenderError>>>;
 pub struct CardCache {
     cache: Cache<CardRequest, Png>,
     inflight: Mutex<HashMap<CardRequest, InFlight>>,
-    renderer: Arc<Renderer>,
+    /// Replaced only when `--templates-dir` changes on disk (preview).
+    renderer: std::sync::RwLock<Arc<Renderer>>,
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
@@ -96,7 +97,8 @@ impl CardCache {
             .weigher(|k: &CardRequest, v: &Png| {
                 // PNG bytes dominate; the key's strings are a few hundred
                 // bytes at most, counted roughly so tiny cards still weigh.
-                let key = 256 + k.card.role.as_str().len()
+                let key = 256
+                    + k.card.role.as_str().len()
                     + k.card.tagline.as_ref().map_or(0, |t| t.as_str().len());
                 u32::try_from(v.bytes.len() + key).unwrap_or(u32::MAX)
             })
@@ -110,7 +112,7 @@ impl CardCache {
         Arc::new(CardCache {
             cache,
             inflight: Mutex::new(HashMap::new()),
-            renderer,
+            renderer: std::sync::RwLock::new(renderer),
             permits: Arc::new(Semaphore::new(limits.render_threads.max(1))),
             waiting: AtomicUsize::new(0),
             max_waiting: limits.render_queue,
@@ -118,12 +120,22 @@ impl CardCache {
         })
     }
 
-    pub fn renderer(&self) -> &Arc<Renderer> {
-        &self.renderer
+    pub fn renderer(&self) -> Arc<Renderer> {
+        self.renderer.read().expect("not poisoned").clone()
+    }
+
+    /// Swaps in a renderer with edited templates and forgets every cached
+    /// card (their ETags change with the template version anyway).
+    pub fn replace_renderer(&self, renderer: Arc<Renderer>) {
+        *self.renderer.write().expect("not poisoned") = renderer;
+        self.cache.invalidate_all();
     }
 
     /// The PNG for `req`, from the cache or rendered once.
-    pub async fn get(self: &Arc<Self>, req: &CardRequest) -> Result<(Png, CacheStatus), RenderError> {
+    pub async fn get(
+        self: &Arc<Self>,
+        req: &CardRequest,
+    ) -> Result<(Png, CacheStatus), RenderError> {
         loop {
             if let Some(png) = self.cache.get(req).await {
                 self.metrics.cache_hits.inc();
@@ -188,7 +200,7 @@ impl CardCache {
                 p.expect("the semaphore is never closed")
             }
         };
-        let renderer = self.renderer.clone();
+        let renderer = self.renderer();
         let metrics = self.metrics.clone();
         metrics.renders_in_flight.inc();
         let result = tokio::task::spawn_blocking(move || {
@@ -222,8 +234,12 @@ impl CardCache {
     /// metrics (moka evicts lazily, moka#543).
     pub async fn sync_metrics(&self) {
         self.cache.run_pending_tasks().await;
-        self.metrics.cache_entries.set(self.cache.entry_count() as i64);
-        self.metrics.cache_bytes.set(self.cache.weighted_size() as i64);
+        self.metrics
+            .cache_entries
+            .set(self.cache.entry_count() as i64);
+        self.metrics
+            .cache_bytes
+            .set(self.cache.weighted_size() as i64);
     }
 
     pub async fn weighted_size(&self) -> u64 {

@@ -43,7 +43,10 @@ impl Percent {
         if raw.is_empty() || raw.len() > 3 || !raw.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
-        raw.parse::<u8>().ok().and_then(Percent::new).ok_or_else(bad)
+        raw.parse::<u8>()
+            .ok()
+            .and_then(Percent::new)
+            .ok_or_else(bad)
     }
 }
 
@@ -83,9 +86,7 @@ impl Level {
                 ApiError::bad_request(
                     "invalid_level",
                     Some("level"),
-                    format!(
-                        "`level` must be one of stable, elevated, high, critical; got {raw:?}"
-                    ),
+                    format!("`level` must be one of stable, elevated, high, critical; got {raw:?}"),
                 )
             })
     }
@@ -137,7 +138,9 @@ impl std::str::FromStr for LevelBands {
                 high: h,
                 critical: c,
             }),
-            _ => Err(format!("expected three increasing percentages in 1..=100, got {s:?}")),
+            _ => Err(format!(
+                "expected three increasing percentages in 1..=100, got {s:?}"
+            )),
         }
     }
 }
@@ -511,7 +514,11 @@ mod tests {
             ("role=A".into(), "missing_field", "risk"),
             (format!("role={}&risk=1", long(81)), "too_long", "role"),
             (format!("{OK}&tagline={}", long(201)), "too_long", "tagline"),
-            (format!("{OK}&threat={}&threat_risk=1", long(81)), "too_long", "threat"),
+            (
+                format!("{OK}&threat={}&threat_risk=1", long(81)),
+                "too_long",
+                "threat",
+            ),
             ("role=A&risk=101".into(), "invalid_percent", "risk"),
             ("role=A&risk=-1".into(), "invalid_percent", "risk"),
             ("role=A&risk=4.5".into(), "invalid_percent", "risk"),
@@ -522,13 +529,29 @@ mod tests {
             (format!("{OK}&level=meh"), "invalid_level", "level"),
             (format!("{OK}&threat=X"), "missing_field", "threat_risk"),
             (format!("{OK}&threat_risk=5"), "missing_field", "threat"),
-            (format!("{OK}&threat=X&threat_risk=x"), "invalid_percent", "threat_risk"),
-            (format!("{OK}&threat_risk=500"), "invalid_percent", "threat_risk"),
+            (
+                format!("{OK}&threat=X&threat_risk=x"),
+                "invalid_percent",
+                "threat_risk",
+            ),
+            (
+                format!("{OK}&threat_risk=500"),
+                "invalid_percent",
+                "threat_risk",
+            ),
             ("role=A%0AB&risk=1".into(), "invalid_character", "role"),
             ("role=A%09B&risk=1".into(), "invalid_character", "role"),
             ("role=A%C2%85B&risk=1".into(), "invalid_character", "role"), // NEL (C1)
-            (format!("{OK}&tagline=abc%E2%80%AEdef"), "invalid_character", "tagline"), // RLO
-            (format!("{OK}&threat=%E2%81%A6x&threat_risk=1"), "invalid_character", "threat"), // LRI
+            (
+                format!("{OK}&tagline=abc%E2%80%AEdef"),
+                "invalid_character",
+                "tagline",
+            ), // RLO
+            (
+                format!("{OK}&threat=%E2%81%A6x&threat_risk=1"),
+                "invalid_character",
+                "threat",
+            ), // LRI
             (format!("{OK}&role=B"), "repeated_parameter", "role"),
             (format!("{OK}&theme=blue"), "invalid_theme", "theme"),
             (format!("{OK}&scale=4"), "invalid_scale", "scale"),
@@ -556,7 +579,10 @@ mod tests {
         let b = parse("role=ML%20Engineer&risk=48&level=elevated").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.canonical_query(), b.canonical_query());
-        assert_eq!(a.canonical_query(), "role=ML%20Engineer&risk=48&level=elevated");
+        assert_eq!(
+            a.canonical_query(),
+            "role=ML%20Engineer&risk=48&level=elevated"
+        );
         let round = parse(&a.canonical_query()).unwrap();
         assert_eq!(round, a);
     }

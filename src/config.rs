@@ -30,9 +30,18 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at start-up
 pub enum Command {
     /// Run the HTTP service (the default).
     Serve(ServeArgs),
+    /// Print a signed URL for a card or share page path.
+    Sign(SignArgs),
+    /// Render one card to a file, or a batch from a JSON-lines file.
+    Render(RenderArgs),
+    /// Check that every template renders every sample card and all text fits.
+    Check(CheckArgs),
+    /// Fetch a list of cards from a running service so they are cached.
+    Warm(WarmArgs),
 }
 
 impl Cli {
@@ -60,14 +69,151 @@ pub struct CardArgs {
 
     /// First percentage of the elevated, high and critical levels, used when
     /// a card gives no `level`.
-    #[arg(long, env = "SHARECARD_LEVEL_BANDS", default_value = "30,75,90", value_name = "E,H,C")]
+    #[arg(
+        long,
+        env = "SHARECARD_LEVEL_BANDS",
+        default_value = "30,75,90",
+        value_name = "E,H,C"
+    )]
     pub level_bands: LevelBands,
+}
+
+/// Where the service and the site live, for absolute URLs in share pages.
+#[derive(Debug, Clone, Args)]
+pub struct SiteArgs {
+    /// Public base URL of this service, for absolute image URLs in share
+    /// pages (og:image must be absolute).
+    #[arg(long, env = "SHARECARD_PUBLIC_URL", default_value = "http://localhost:8080")]
+    pub public_url: String,
+
+    /// The website whose cards these are; share pages link back to it.
+    #[arg(long, env = "SHARECARD_SITE_URL", default_value = "https://willaireplace.me")]
+    pub site_url: String,
+
+    /// Path of a role's page on the site; `{slug}` is the role in lower
+    /// case with dashes (e.g. ml-engineer).
+    #[arg(long, env = "SHARECARD_ROLE_PATH", default_value = "/roles/{slug}")]
+    pub role_path: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SigningArgs {
+    /// HMAC key for signed URLs (at least 16 bytes). Repeat for rotation:
+    /// the first signs, all verify. With none, unsigned URLs are served.
+    #[arg(
+        long = "signing-key",
+        env = "SHARECARD_SIGNING_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub signing_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SignArgs {
+    #[command(flatten)]
+    pub signing: SigningArgs,
+
+    /// Add `exp` so the URL stops working after this long (e.g. 7d).
+    #[arg(long, value_parser = parse_duration)]
+    pub expires_in: Option<Duration>,
+
+    /// Print an absolute URL with this base instead of a bare path.
+    #[arg(long, env = "SHARECARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// The path and query to sign, e.g. '/cards/report.png?role=ML%20Engineer&risk=48'.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub card: CardArgs,
+
+    /// Template to render.
+    #[arg(long, default_value = "report")]
+    pub template: String,
+    #[arg(long)]
+    pub role: Option<String>,
+    #[arg(long)]
+    pub tagline: Option<String>,
+    #[arg(long)]
+    pub risk: Option<String>,
+    #[arg(long)]
+    pub level: Option<String>,
+    #[arg(long)]
+    pub threat: Option<String>,
+    #[arg(long)]
+    pub threat_risk: Option<String>,
+    #[arg(long)]
+    pub theme: Option<String>,
+    #[arg(long)]
+    pub scale: Option<String>,
+
+    /// Output file for a single card [default: <role>-<template>.png].
+    #[arg(short, long, value_name = "FILE", conflicts_with = "batch")]
+    pub out: Option<PathBuf>,
+
+    /// Render every card in this JSON-lines file (one card object per
+    /// line, with the same fields as the URL parameters, plus optional
+    /// `template` and `name`).
+    #[arg(long, value_name = "FILE")]
+    pub batch: Option<PathBuf>,
+
+    /// Folder for batch output.
+    #[arg(long, value_name = "DIR", default_value = "cards")]
+    pub out_dir: PathBuf,
+
+    /// Re-render cards whose file already exists.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Parallel renders [default: number of CPU cores].
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub card: CardArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WarmArgs {
+    #[command(flatten)]
+    pub signing: SigningArgs,
+
+    /// Base URL of the running service.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+
+    /// Cards to fetch: a JSON-lines file as for `render --batch`, or lines
+    /// that are paths such as `/cards/report.png?role=…`.
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub card: CardArgs,
+
+    #[command(flatten)]
+    pub site: SiteArgs,
+
+    #[command(flatten)]
+    pub signing: SigningArgs,
+
+    /// Pre-render the cards in this file (JSON lines, as for `render
+    /// --batch`) into the cache after start-up, in the background.
+    #[arg(long, env = "SHARECARD_WARM", value_name = "FILE")]
+    pub warm: Option<PathBuf>,
 
     /// Address and port to listen on.
     #[arg(long, env = "SHARECARD_LISTEN", default_value = "0.0.0.0:8080")]
@@ -131,10 +277,11 @@ pub enum LogFormat {
 impl ServeArgs {
     /// Defaults for tests and embedding: port 0 on loopback.
     pub fn for_tests() -> ServeArgs {
-        let cli = Cli::try_parse_from(["sharecard", "--listen", "127.0.0.1:0"])
-            .expect("defaults parse");
+        let cli =
+            Cli::try_parse_from(["sharecard", "--listen", "127.0.0.1:0"]).expect("defaults parse");
         match cli.into_command() {
             Command::Serve(args) => args,
+            _ => unreachable!("no subcommand given"),
         }
     }
 
@@ -163,7 +310,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86400,
-        _ => return Err(format!("unknown duration unit {unit:?} in {s:?}; use ms, s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "unknown duration unit {unit:?} in {s:?}; use ms, s, m, h or d"
+            ));
+        }
     };
     Ok(Duration::from_secs(secs))
 }
@@ -174,7 +325,13 @@ mod tests {
 
     #[test]
     fn durations() {
-        for (s, want) in [("90", 90), ("90s", 90), ("30m", 1800), ("24h", 86400), ("7d", 604800)] {
+        for (s, want) in [
+            ("90", 90),
+            ("90s", 90),
+            ("30m", 1800),
+            ("24h", 86400),
+            ("7d", 604800),
+        ] {
             assert_eq!(parse_duration(s).unwrap(), Duration::from_secs(want), "{s}");
         }
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
@@ -186,21 +343,36 @@ mod tests {
     #[test]
     fn no_subcommand_means_serve() {
         let cli = Cli::try_parse_from(["sharecard", "--brand", "x.test"]).unwrap();
-        let Command::Serve(args) = cli.into_command();
+        let Command::Serve(args) = cli.into_command() else { panic!("serve") };
         assert_eq!(args.card.brand, "x.test");
         assert_eq!(args.listen.port(), 8080);
-        let cli = Cli::try_parse_from(["sharecard", "serve", "--cache-mb", "8"]).unwrap();
-        let Command::Serve(args) = cli.into_command();
+        assert!(args.signing.signing_keys.is_empty());
+        let cli = Cli::try_parse_from([
+            "sharecard", "serve", "--cache-mb", "8",
+            "--signing-key", "k1", "--signing-key", "k2",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.into_command() else { panic!("serve") };
         assert_eq!(args.cache_mb, 8);
+        assert_eq!(args.signing.signing_keys, ["k1", "k2"]);
     }
 
     #[test]
     fn help_documents_every_flag_with_its_env_var() {
         use clap::CommandFactory;
-        let help = <Cli as CommandFactory>::command().render_long_help().to_string();
+        let help = <Cli as CommandFactory>::command()
+            .render_long_help()
+            .to_string();
         for flag in [
-            "--listen", "--brand", "--cache-mb", "--cache-ttl", "--render-threads",
-            "--templates-dir", "--fonts-dir", "--cache-control", "--level-bands",
+            "--listen",
+            "--brand",
+            "--cache-mb",
+            "--cache-ttl",
+            "--render-threads",
+            "--templates-dir",
+            "--fonts-dir",
+            "--cache-control",
+            "--level-bands",
         ] {
             assert!(help.contains(flag), "{flag} in --help");
         }

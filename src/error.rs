@@ -84,7 +84,11 @@ impl ApiError {
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.field {
-            Some(field) => write!(f, "{} ({}, field `{field}`): {}", self.status, self.code, self.message),
+            Some(field) => write!(
+                f,
+                "{} ({}, field `{field}`): {}",
+                self.status, self.code, self.message
+            ),
             None => write!(f, "{} ({}): {}", self.status, self.code, self.message),
         }
     }

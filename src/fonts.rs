@@ -18,7 +18,10 @@ pub const PRIMARY_FAMILY: &str = "Inter";
 
 /// Fonts compiled into the binary, in fallback order.
 const BUNDLED: &[(&str, &[u8])] = &[
-    ("Inter-Regular.otf", include_bytes!("../fonts/Inter-Regular.otf")),
+    (
+        "Inter-Regular.otf",
+        include_bytes!("../fonts/Inter-Regular.otf"),
+    ),
     ("Inter-Bold.otf", include_bytes!("../fonts/Inter-Bold.otf")),
 ];
 
@@ -61,11 +64,12 @@ impl Fonts {
                 .with_context(|| format!("reading fonts directory {}", dir.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    p.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| {
-                            matches!(e.to_ascii_lowercase().as_str(), "ttf" | "otf" | "ttc" | "otc")
-                        })
+                    p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                        matches!(
+                            e.to_ascii_lowercase().as_str(),
+                            "ttf" | "otf" | "ttc" | "otc"
+                        )
+                    })
                 })
                 .collect();
             // Directory order is arbitrary; fallback order must not be.
@@ -260,7 +264,13 @@ mod tests {
     fn bundled_fonts_load_and_cover_latin_greek_cyrillic() {
         let fonts = Fonts::load(None).unwrap();
         assert!(fonts.faces().len() >= 2);
-        for text in ["ML Engineer", "Ingénieure d'études — Île", "Инженер", "Μηχανική", "ﬁ"] {
+        for text in [
+            "ML Engineer",
+            "Ingénieure d'études — Île",
+            "Инженер",
+            "Μηχανική",
+            "ﬁ",
+        ] {
             assert_eq!(fonts.missing_chars(text), Vec::<char>::new(), "{text}");
         }
         assert_eq!(fonts.face_for('A', 700).unwrap().weight, 700);
@@ -278,7 +288,13 @@ mod tests {
     #[test]
     fn spells_out_ligatures_the_fonts_lack() {
         let fonts = Fonts::load(None).unwrap();
-        assert_eq!(fonts.displayable("des ligatures (ﬁ) ﬂ"), "des ligatures (fi) fl");
-        assert!(matches!(fonts.displayable("plain"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(
+            fonts.displayable("des ligatures (ﬁ) ﬂ"),
+            "des ligatures (fi) fl"
+        );
+        assert!(matches!(
+            fonts.displayable("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

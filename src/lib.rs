@@ -1,15 +1,20 @@
 //! sharecard: renders social share cards (AI automation risk report cards)
 //! as PNG images. See ARCHITECTURE.md for the code map.
 
+pub mod batch;
 pub mod cache;
 pub mod card;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fonts;
+pub mod pages;
 pub mod query;
 pub mod render;
+pub mod samples;
 pub mod routes;
 pub mod server;
+pub mod signing;
 pub mod telemetry;
 pub mod template;
 pub mod text;

@@ -32,18 +32,10 @@ impl Params {
             }
             let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
             let key = decode_component(raw_key).map_err(|why| {
-                ApiError::bad_request(
-                    "invalid_encoding",
-                    None,
-                    format!("a parameter name {why}"),
-                )
+                ApiError::bad_request("invalid_encoding", None, format!("a parameter name {why}"))
             })?;
             let value = decode_component(raw_value).map_err(|why| {
-                ApiError::bad_request(
-                    "invalid_encoding",
-                    Some(&key),
-                    format!("`{key}` {why}"),
-                )
+                ApiError::bad_request("invalid_encoding", Some(&key), format!("`{key}` {why}"))
             })?;
             out.push((key, value));
         }
@@ -150,10 +142,10 @@ mod tests {
             ("role=%zz", "role"),
             ("role=%4", "role"),
             ("role=abc%", "role"),
-            ("role=%C3%28", "role"),       // invalid UTF-8 sequence
-            ("role=%C0%AF", "role"),       // overlong encoding of '/'
-            ("role=%ED%A0%80", "role"),    // UTF-16 surrogate
-            ("ro%FFle=x", ""),             // bad key: no field to name
+            ("role=%C3%28", "role"),    // invalid UTF-8 sequence
+            ("role=%C0%AF", "role"),    // overlong encoding of '/'
+            ("role=%ED%A0%80", "role"), // UTF-16 surrogate
+            ("ro%FFle=x", ""),          // bad key: no field to name
         ];
         for (raw, field) in cases {
             let err = Params::parse(Some(raw)).unwrap_err();
@@ -182,7 +174,13 @@ mod tests {
 
     #[test]
     fn encode_round_trips() {
-        for s in ["ML Engineer", "R&D <Lead> \"Quant\"", "a+b=c", "機械学習", "100%"] {
+        for s in [
+            "ML Engineer",
+            "R&D <Lead> \"Quant\"",
+            "a+b=c",
+            "機械学習",
+            "100%",
+        ] {
             let q = format!("x={}", encode_component(s));
             let p = Params::parse(Some(&q)).unwrap();
             assert_eq!(p.get("x").unwrap(), Some(s));

@@ -128,10 +128,18 @@ impl Renderer {
 
 pub fn rasterize(tree: &usvg::Tree, scale: u8) -> anyhow::Result<tiny_skia::Pixmap> {
     let s = f32::from(scale);
-    let size = tree.size().to_int_size().scale_by(s).ok_or_else(|| anyhow::anyhow!("bad size"))?;
+    let size = tree
+        .size()
+        .to_int_size()
+        .scale_by(s)
+        .ok_or_else(|| anyhow::anyhow!("bad size"))?;
     let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
         .ok_or_else(|| anyhow::anyhow!("cannot allocate {}x{}", size.width(), size.height()))?;
-    resvg::render(tree, tiny_skia::Transform::from_scale(s, s), &mut pixmap.as_mut());
+    resvg::render(
+        tree,
+        tiny_skia::Transform::from_scale(s, s),
+        &mut pixmap.as_mut(),
+    );
     Ok(pixmap)
 }
 
@@ -214,7 +222,11 @@ pub fn text_violations(doc: &SvgDoc, tree: &usvg::Tree) -> Vec<String> {
         if adv.left() < b.x - SLACK || adv.right() > b.x + b.width + SLACK {
             problems.push(format!(
                 "{:?}: advance box x {:.1}..{:.1} leaves its box {:.1}..{:.1}",
-                b.id, adv.left(), adv.right(), b.x, b.x + b.width
+                b.id,
+                adv.left(),
+                adv.right(),
+                b.x,
+                b.x + b.width
             ));
         }
         let mut drawn = String::new();
@@ -228,9 +240,14 @@ pub fn text_violations(doc: &SvgDoc, tree: &usvg::Tree) -> Vec<String> {
         }
         let wanted: String = b.fitted.lines.concat();
         let strip = |s: &str| -> String {
-            s.chars().filter(|c| !c.is_whitespace() && !crate::fonts::is_invisible(*c)).collect()
+            s.chars()
+                .filter(|c| !c.is_whitespace() && !crate::fonts::is_invisible(*c))
+                .collect()
         };
-        let (mut d, mut w): (Vec<char>, Vec<char>) = (strip(&drawn).chars().collect(), strip(&wanted).chars().collect());
+        let (mut d, mut w): (Vec<char>, Vec<char>) = (
+            strip(&drawn).chars().collect(),
+            strip(&wanted).chars().collect(),
+        );
         // Shaping may reorder glyphs (right-to-left runs): compare as sets.
         d.sort_unstable();
         w.sort_unstable();

@@ -13,11 +13,12 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::cache::CacheStatus;
-use crate::card::{CardRequest, TemplateName};
+use crate::card::{CardRequest, Scale, TemplateName};
 use crate::error::ApiError;
-use crate::fonts::hex;
-use crate::query::Params;
+use crate::pages;
+use crate::query::{Params, encode_component};
 use crate::server::AppState;
+use crate::signing::unix_now;
 
 pub type Body = Full<Bytes>;
 
@@ -49,10 +50,15 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<Body> 
     let elapsed = started.elapsed();
     let m = &state.metrics;
     m.requests
-        .get_or_create(&crate::telemetry::RequestLabels { route: outcome.route, status })
+        .get_or_create(&crate::telemetry::RequestLabels {
+            route: outcome.route,
+            status,
+        })
         .inc();
     m.request_duration
-        .get_or_create(&crate::telemetry::RouteLabels { route: outcome.route })
+        .get_or_create(&crate::telemetry::RouteLabels {
+            route: outcome.route,
+        })
         .observe(elapsed.as_secs_f64());
     if status == 200 && outcome.route == "card" && method == Method::GET {
         m.png_bytes_served.inc_by(content_length(&resp));
@@ -88,7 +94,11 @@ async fn route<B>(
         "/healthz" => ("healthz", &[Method::GET, Method::HEAD]),
         "/readyz" => ("readyz", &[Method::GET, Method::HEAD]),
         "/metrics" => ("metrics", &[Method::GET, Method::HEAD]),
+        "/robots.txt" => ("robots", &[Method::GET, Method::HEAD]),
+        "/templates" => ("templates", &[Method::GET, Method::HEAD]),
+        "/preview" => ("preview", &[Method::GET, Method::HEAD]),
         p if p.starts_with("/cards/") => ("card", &[Method::GET, Method::HEAD]),
+        p if p.starts_with("/share/") => ("share", &[Method::GET, Method::HEAD]),
         _ => ("other", &[]),
     };
     outcome.route = route;
@@ -117,8 +127,98 @@ async fn route<B>(
             no_store(&mut resp);
             Ok(resp)
         }
+        "robots" => {
+            let mut resp = text(pages::ROBOTS_TXT.to_owned(), "text/plain; charset=utf-8");
+            resp.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            );
+            Ok(resp)
+        }
+        "templates" => {
+            let renderer = state.renderer();
+            let list: Vec<_> = renderer.templates().infos().collect();
+            let body = serde_json::to_string(&serde_json::json!({ "templates": list }))
+                .expect("serialisable");
+            Ok(json(StatusCode::OK, body))
+        }
+        "preview" => preview(state, req).await,
+        "share" => share(state, req),
         _ => card(state, req, outcome).await,
     }
+}
+
+/// The card a `/cards/…` or `/share/…` request names: template from the
+/// path, card from the query, signature checked first when signing is on.
+fn parse_card<B>(
+    state: &AppState,
+    req: &Request<B>,
+    prefix: &str,
+    suffix: &str,
+) -> Result<(CardRequest, Params), ApiError> {
+    let renderer = state.renderer();
+    let path = req.uri().path();
+    let name = path[prefix.len()..]
+        .strip_suffix(suffix)
+        .and_then(TemplateName::parse)
+        .filter(|n| renderer.templates().info(n.as_str()).is_some())
+        .ok_or_else(|| ApiError::not_found(format!("no card template at {path}")))?;
+    let params = Params::parse(req.uri().query())?;
+    state.signer.verify(path, &params, unix_now())?;
+    let card = CardRequest::from_params(name, &params, &state.args.card.level_bands)?;
+    renderer.check_coverage(&card.card)?;
+    Ok((card, params))
+}
+
+/// `GET|HEAD /share/{template}?…`: the page a shared link points to.
+fn share<B>(state: &Arc<AppState>, req: &Request<B>) -> Result<Response<Body>, ApiError> {
+    let (card, _) = parse_card(state, req, "/share/", "")?;
+    let renderer = state.renderer();
+    let info = renderer
+        .templates()
+        .info(card.template.as_str())
+        .expect("parse_card checked the template");
+    let site = &state.args.site;
+    let base = site.public_url.trim_end_matches('/');
+    let (title, description, alt) = pages::describe(&card);
+    // The image at 1x, with the template version in the URL: crawlers key
+    // their caches on the URL, so a new look must be a new URL.
+    let image = CardRequest { scale: Scale::ONE, ..card.clone() };
+    let image_url = format!("{base}{}", state.card_url(&image, &info.version, false));
+    let hidpi = Scale::new(2).expect("2 is a scale");
+    let download = CardRequest { scale: hidpi, ..card.clone() };
+    let download_url = format!("{base}{}", state.card_url(&download, &info.version, true));
+    let page = pages::SharePage {
+        title,
+        description,
+        alt,
+        site_name: renderer.brand().to_owned(),
+        page_url: format!("{base}{}", req.uri()),
+        image_url,
+        download_url,
+        hidpi: true,
+        file_name: pages::download_name(&download).0,
+        role_url: format!(
+            "{}{}",
+            site.site_url.trim_end_matches('/'),
+            site.role_path
+                .replace("{slug}", &encode_component(&pages::slug(card.card.role.as_str())))
+        ),
+        width: info.width,
+        height: info.height,
+    };
+    let mut resp = text(page.render(), "text/html; charset=utf-8");
+    resp.headers_mut().insert(header::CACHE_CONTROL, state.cache_control.clone());
+    Ok(resp)
+}
+
+/// `GET /preview`: every template × theme for the sample cards.
+async fn preview<B>(state: &Arc<AppState>, _req: &Request<B>) -> Result<Response<Body>, ApiError> {
+    let reload_error = state.reload_templates_if_changed().await;
+    let html = pages::preview(state, reload_error);
+    let mut resp = text(html, "text/html; charset=utf-8");
+    no_store(&mut resp);
+    Ok(resp)
 }
 
 /// `GET|HEAD /cards/{template}.png?…`
@@ -127,19 +227,22 @@ async fn card<B>(
     req: &Request<B>,
     outcome: &mut Outcome,
 ) -> Result<Response<Body>, ApiError> {
-    let renderer = state.cache.renderer();
-    let name = req.uri().path()["/cards/".len()..]
-        .strip_suffix(".png")
-        .and_then(TemplateName::parse)
-        .filter(|n| renderer.templates().info(n.as_str()).is_some())
-        .ok_or_else(|| ApiError::not_found(format!("no card template at {}", req.uri().path())))?;
-    let params = Params::parse(req.uri().query())?;
-    let card = CardRequest::from_params(name, &params, &state.args.card.level_bands)?;
-    renderer.check_coverage(&card.card)?;
+    let (card, params) = parse_card(state, req, "/cards/", ".png")?;
+    let attachment = match params.get("download")? {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_download",
+                Some("download"),
+                format!("`download` must be 1 or 0, got {other:?}"),
+            ));
+        }
+    };
 
     // The ETag names the card and the template version, not the bytes: it
     // is known before rendering, so a revalidation never renders.
-    let etag = etag(state, &card);
+    let etag = state.etag(&card);
     if if_none_match(req.headers(), &etag) {
         let mut resp = Response::new(Body::default());
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
@@ -160,14 +263,101 @@ async fn card<B>(
         }
     };
     outcome.cache = Some(status);
-    let len = png.bytes.len();
-    let mut resp = Response::new(Body::new(png.bytes));
+    let total = png.bytes.len();
+    let range = range(req.headers(), &etag, total);
+    let mut resp = match range {
+        Range::Full => {
+            let mut r = Response::new(Body::new(png.bytes));
+            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(total));
+            r
+        }
+        Range::Part(start, end) => {
+            let mut r = Response::new(Body::new(png.bytes.slice(start..=end)));
+            *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
+            h.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes {start}-{end}/{total}")).expect("ascii"),
+            );
+            r
+        }
+        Range::Unsatisfiable => {
+            let mut r = error_response(&ApiError::new(
+                416,
+                "range_not_satisfiable",
+                format!("the image has {total} bytes"),
+            ));
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{total}")).expect("ascii"),
+            );
+            return Ok(r);
+        }
+    };
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
     resp.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if attachment {
+        if let Ok(v) = HeaderValue::from_str(&pages::content_disposition(&card)) {
+            resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
     card_headers(state, &mut resp, &etag);
     Ok(resp)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Range {
+    Full,
+    /// Inclusive byte offsets.
+    Part(usize, usize),
+    Unsatisfiable,
+}
+
+/// RFC 9110 §14: one `bytes=` range is served as 206; several ranges,
+/// other units, a syntax error or a stale `If-Range` get the whole body
+/// (which the RFC allows); a range past the end is 416.
+fn range(headers: &HeaderMap, etag: &str, total: usize) -> Range {
+    let Some(spec) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Range::Full;
+    };
+    if let Some(if_range) = headers.get(header::IF_RANGE)
+        && if_range.to_str().ok() != Some(etag)
+    {
+        return Range::Full;
+    }
+    let Some(spec) = spec.trim().strip_prefix("bytes=") else {
+        return Range::Full;
+    };
+    if spec.contains(',') {
+        return Range::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Range::Full;
+    };
+    let num = |s: &str| -> Option<usize> {
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse().ok())?
+    };
+    match (a.trim(), b.trim()) {
+        ("", suffix) => match num(suffix) {
+            Some(0) => Range::Unsatisfiable,
+            Some(n) if total > 0 => Range::Part(total.saturating_sub(n), total - 1),
+            Some(_) => Range::Unsatisfiable,
+            None => Range::Full,
+        },
+        (start, "") => match num(start) {
+            Some(s) if s < total => Range::Part(s, total - 1),
+            Some(_) => Range::Unsatisfiable,
+            None => Range::Full,
+        },
+        (start, end) => match (num(start), num(end)) {
+            (Some(s), Some(e)) if s <= e && s < total => Range::Part(s, e.min(total - 1)),
+            (Some(s), Some(e)) if s <= e => Range::Unsatisfiable,
+            _ => Range::Full,
+        },
+    }
 }
 
 fn card_headers(state: &AppState, resp: &mut Response<Body>, etag: &str) {
@@ -177,30 +367,14 @@ fn card_headers(state: &AppState, resp: &mut Response<Body>, etag: &str) {
     }
     h.insert(header::CACHE_CONTROL, state.cache_control.clone());
     // Crawlers and <img> on other origins both fetch cards.
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-}
-
-/// Strong validator: template version (template source, fonts, renderer
-/// epoch), brand and the canonical card.
-pub fn etag(state: &AppState, card: &CardRequest) -> String {
-    use sha2::Digest;
-    let renderer = state.cache.renderer();
-    let version = renderer
-        .templates()
-        .info(card.template.as_str())
-        .map_or("", |i| i.version.as_str());
-    let mut h = sha2::Sha256::new();
-    for part in [
-        version,
-        renderer.brand(),
-        card.template.as_str(),
-        &card.canonical_query(),
-    ] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    format!("\"{}\"", hex(&h.finalize()[..12]))
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
 }
 
 /// RFC 9110 §13.1.2: `If-None-Match` uses weak comparison, `*` matches any.
@@ -233,16 +407,18 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
 }
 
 fn json(status: StatusCode, body: String) -> Response<Body> {
+    let mut resp = text(body, "application/json; charset=utf-8");
+    *resp.status_mut() = status;
+    no_store(&mut resp);
+    resp
+}
+
+fn text(body: String, content_type: &'static str) -> Response<Body> {
     let len = body.len();
     let mut resp = Response::new(Body::new(Bytes::from(body)));
-    *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    no_store(&mut resp);
     resp
 }
 
@@ -278,7 +454,13 @@ fn log_path(uri: &hyper::Uri) -> String {
         Some(q) => {
             let q: Vec<&str> = q
                 .split('&')
-                .map(|p| if p.starts_with("sig=") { "sig=REDACTED" } else { p })
+                .map(|p| {
+                    if p.starts_with("sig=") {
+                        "sig=REDACTED"
+                    } else {
+                        p
+                    }
+                })
                 .collect();
             format!("{path}?{}", q.join("&"))
         }
@@ -312,8 +494,43 @@ mod tests {
     }
 
     #[test]
+    fn ranges() {
+        let cases: &[(&str, Option<&str>, Range)] = &[
+            ("bytes=0-99", None, Range::Part(0, 99)),
+            ("bytes=0-524288", None, Range::Part(0, 999)),
+            ("bytes=500-", None, Range::Part(500, 999)),
+            ("bytes=-100", None, Range::Part(900, 999)),
+            ("bytes=-5000", None, Range::Part(0, 999)),
+            ("bytes=999-999", None, Range::Part(999, 999)),
+            ("bytes=1000-", None, Range::Unsatisfiable),
+            ("bytes=1000-2000", None, Range::Unsatisfiable),
+            ("bytes=-0", None, Range::Unsatisfiable),
+            ("bytes=5-1", None, Range::Full),
+            ("bytes=0-1,5-9", None, Range::Full),
+            ("items=0-1", None, Range::Full),
+            ("bytes=a-b", None, Range::Full),
+            ("bytes=0-99", Some("\"e\""), Range::Part(0, 99)),
+            ("bytes=0-99", Some("\"old\""), Range::Full),
+        ];
+        for (spec, if_range, want) in cases {
+            let mut h = HeaderMap::new();
+            h.insert(header::RANGE, HeaderValue::from_str(spec).unwrap());
+            if let Some(v) = if_range {
+                h.insert(header::IF_RANGE, HeaderValue::from_str(v).unwrap());
+            }
+            assert_eq!(&range(&h, "\"e\"", 1000), want, "{spec} {if_range:?}");
+        }
+        assert_eq!(range(&HeaderMap::new(), "\"e\"", 1000), Range::Full);
+    }
+
+    #[test]
     fn log_path_redacts_signatures() {
-        let uri: hyper::Uri = "/cards/report.png?role=a&sig=SECRET&risk=1".parse().unwrap();
-        assert_eq!(log_path(&uri), "/cards/report.png?role=a&sig=REDACTED&risk=1");
+        let uri: hyper::Uri = "/cards/report.png?role=a&sig=SECRET&risk=1"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            log_path(&uri),
+            "/cards/report.png?role=a&sig=REDACTED&risk=1"
+        );
     }
 }

@@ -24,6 +24,7 @@ use crate::cache::{CardCache, Limits};
 use crate::config::ServeArgs;
 use crate::fonts::Fonts;
 use crate::render::Renderer;
+use crate::signing::Signer;
 use crate::telemetry::Metrics;
 use crate::template::Templates;
 
@@ -31,15 +32,90 @@ use crate::template::Templates;
 pub struct AppState {
     pub args: ServeArgs,
     pub cache: Arc<CardCache>,
+    pub signer: Signer,
     pub metrics: Arc<Metrics>,
     pub cache_control: HeaderValue,
     ready: AtomicBool,
     request_ids: AtomicU64,
     /// Distinguishes request ids across restarts.
     boot: u32,
+    /// `--templates-dir` contents last loaded, and the last load error.
+    templates_seen: tokio::sync::Mutex<(String, Option<String>)>,
 }
 
 impl AppState {
+    pub fn renderer(&self) -> Arc<Renderer> {
+        self.cache.renderer()
+    }
+
+    /// Strong validator: template version (template source, fonts,
+    /// renderer epoch), brand and the canonical card. Known without
+    /// rendering.
+    pub fn etag(&self, card: &crate::card::CardRequest) -> String {
+        use sha2::Digest;
+        let renderer = self.renderer();
+        let version = renderer
+            .templates()
+            .info(card.template.as_str())
+            .map_or("", |i| i.version.as_str());
+        let mut h = sha2::Sha256::new();
+        for part in [
+            version,
+            renderer.brand(),
+            card.template.as_str(),
+            &card.canonical_query(),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        format!("\"{}\"", crate::fonts::hex(&h.finalize()[..12]))
+    }
+
+    /// Path and query of a card image, with the template version as `v`
+    /// (crawlers key caches on URLs, so a new look needs a new URL), signed
+    /// when signing is on.
+    pub fn card_url(&self, card: &crate::card::CardRequest, version: &str, download: bool) -> String {
+        let path = format!("/cards/{}.png", card.template);
+        let mut query = format!("{}&v={version}", card.canonical_query());
+        if download {
+            query += "&download=1";
+        }
+        if self.signer.enabled() {
+            self.signer
+                .sign_url(&path, &query)
+                .expect("canonical queries parse")
+        } else {
+            format!("{path}?{query}")
+        }
+    }
+
+    /// Development aid for `--templates-dir`: reloads the templates when a
+    /// file there changed, so the preview gallery shows edits on reload.
+    /// Returns the last load error, if the current files do not load.
+    pub async fn reload_templates_if_changed(self: &Arc<Self>) -> Option<String> {
+        let dir = self.args.card.templates_dir.clone()?;
+        let mut seen = self.templates_seen.lock().await;
+        let stamp = dir_stamp(&dir);
+        if stamp == seen.0 {
+            return seen.1.clone();
+        }
+        let card = self.args.card.clone();
+        let loaded = tokio::task::spawn_blocking(move || build_renderer(&card)).await;
+        seen.0 = stamp;
+        seen.1 = match loaded {
+            Ok(Ok(renderer)) => {
+                tracing::info!(dir = %dir.display(), "templates reloaded");
+                self.cache.replace_renderer(renderer);
+                None
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "templates failed to reload; keeping the previous ones");
+                Some(format!("{e:#}"))
+            }
+            Err(e) => Some(format!("reload panicked: {e}")),
+        };
+        seen.1.clone()
+    }
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
@@ -53,6 +129,7 @@ impl AppState {
 pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
+    warm: Vec<crate::card::CardRequest>,
 }
 
 /// Loads fonts and templates and builds the renderer: the only place that
@@ -76,6 +153,30 @@ impl Application {
         let cache = CardCache::new(renderer, &limits, metrics.clone());
         let cache_control = HeaderValue::from_str(&args.cache_control)
             .context("--cache-control is not a valid header value")?;
+        let signer = Signer::new(&args.signing.signing_keys).map_err(anyhow::Error::msg)?;
+        if signer.enabled() {
+            tracing::info!(keys = args.signing.signing_keys.len(), "signed URLs required");
+        } else {
+            tracing::warn!("no signing keys: serving unsigned URLs (development mode)");
+        }
+        let templates_seen = args
+            .card
+            .templates_dir
+            .as_deref()
+            .map(dir_stamp)
+            .unwrap_or_default();
+        // `--warm`: read and parse now (start-up is the only time files are
+        // read), render later in the background.
+        let mut warm = Vec::new();
+        if let Some(file) = &args.warm {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading --warm file {}", file.display()))?;
+            let (cards, bad) = crate::batch::parse(&text, "report", &args.card.level_bands);
+            for b in bad {
+                tracing::warn!(file = %file.display(), "{b}");
+            }
+            warm = cards.into_iter().map(|c| c.request).collect();
+        }
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
@@ -85,17 +186,21 @@ impl Application {
         let state = Arc::new(AppState {
             args,
             cache,
+            signer,
+            templates_seen: tokio::sync::Mutex::new((templates_seen, None)),
             metrics,
             cache_control,
             ready: AtomicBool::new(false),
             request_ids: AtomicU64::new(0),
             boot,
         });
-        Ok(Application { listener, state })
+        Ok(Application { listener, state, warm })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub fn port(&self) -> u16 {
@@ -109,19 +214,22 @@ impl Application {
     /// Serves until `shutdown` resolves, then stops accepting, lets
     /// in-flight requests finish within `--shutdown-grace`, and returns.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Application { listener, state } = self;
+        let Application { listener, state, warm } = self;
         let args = &state.args;
         tracing::info!(
             addr = %listener.local_addr()?,
             render_threads = args.render_threads(),
             render_queue = args.render_queue(),
             cache_mb = args.cache_mb,
-            templates = ?state.cache.renderer().templates().infos().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            templates = ?state.renderer().templates().infos().map(|t| t.name.as_str()).collect::<Vec<_>>(),
             "listening"
         );
         // Readiness: a real render through the whole pipeline, in the
         // background so liveness answers at once.
         tokio::spawn(self_test(state.clone()));
+        if !warm.is_empty() {
+            tokio::spawn(warm_cache(state.clone(), warm));
+        }
 
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -167,7 +275,9 @@ impl Application {
                 let st = st.clone();
                 async move { Ok::<_, std::convert::Infallible>(crate::routes::handle(st, req).await) }
             });
-            let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), svc)
+                .into_owned();
             let conn = graceful.watch(conn);
             let first_request_deadline = args.header_timeout;
             tokio::spawn(async move {
@@ -208,8 +318,25 @@ impl Application {
     }
 }
 
+/// Names, sizes and modification times of the files in `dir`: changes
+/// when a template is edited, added or removed.
+fn dir_stamp(dir: &std::path::Path) -> String {
+    let mut entries: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            let t = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+            Some(format!("{:?}:{}:{}", e.file_name(), m.len(), t.as_nanos()))
+        })
+        .collect();
+    entries.sort();
+    entries.join("|")
+}
+
 async fn self_test(state: Arc<AppState>) {
-    let renderer = state.cache.renderer().clone();
+    let renderer = state.renderer();
     let result = tokio::task::spawn_blocking(move || {
         let mut failures = Vec::new();
         for info in renderer.templates().infos() {
@@ -234,6 +361,35 @@ async fn self_test(state: Arc<AppState>) {
         Ok(failures) => tracing::error!(?failures, "self-test render failed; staying unready"),
         Err(e) => tracing::error!(error = %e, "self-test render panicked; staying unready"),
     }
+}
+
+/// Renders `cards` into the cache one at a time, so warming never takes
+/// more than one render thread from live traffic; when renders are
+/// saturated it waits and tries again rather than competing.
+async fn warm_cache(state: Arc<AppState>, cards: Vec<crate::card::CardRequest>) {
+    let started = std::time::Instant::now();
+    let (mut ok, mut failed) = (0, 0);
+    for card in &cards {
+        if state.renderer().check_coverage(&card.card).is_err() {
+            failed += 1;
+            continue;
+        }
+        loop {
+            match state.cache.get(card).await {
+                Ok(_) => ok += 1,
+                Err(crate::cache::RenderError::Saturated) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(crate::cache::RenderError::Failed(e)) => {
+                    tracing::warn!(error = %e, "warming a card failed");
+                    failed += 1;
+                }
+            }
+            break;
+        }
+    }
+    tracing::info!(ok, failed, took = ?started.elapsed(), "cache warmed");
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

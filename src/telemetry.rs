@@ -53,7 +53,11 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("sharecard");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
         let request_duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
             // 0.1 ms … ~3.3 s
             Histogram::new(exponential_buckets(0.0001, 2.0, 16))
@@ -72,25 +76,61 @@ impl Metrics {
         let renders = Counter::default();
         registry.register("renders", "Cards rendered", renders.clone());
         let render_failures = Counter::default();
-        registry.register("render_failures", "Renders that failed", render_failures.clone());
+        registry.register(
+            "render_failures",
+            "Renders that failed",
+            render_failures.clone(),
+        );
         let renders_in_flight = Gauge::default();
-        registry.register("renders_in_flight", "Renders running now", renders_in_flight.clone());
+        registry.register(
+            "renders_in_flight",
+            "Renders running now",
+            renders_in_flight.clone(),
+        );
         let render_queue = Gauge::default();
-        registry.register("render_queue_depth", "Renders waiting for a thread", render_queue.clone());
+        registry.register(
+            "render_queue_depth",
+            "Renders waiting for a thread",
+            render_queue.clone(),
+        );
         let shed = Counter::default();
-        registry.register("shed_requests", "Requests refused with 503 because renders were saturated", shed.clone());
+        registry.register(
+            "shed_requests",
+            "Requests refused with 503 because renders were saturated",
+            shed.clone(),
+        );
         let cache_hits = Counter::default();
-        registry.register("cache_hits", "Card requests answered from the cache", cache_hits.clone());
+        registry.register(
+            "cache_hits",
+            "Card requests answered from the cache",
+            cache_hits.clone(),
+        );
         let cache_misses = Counter::default();
-        registry.register("cache_misses", "Card requests that needed a render", cache_misses.clone());
+        registry.register(
+            "cache_misses",
+            "Card requests that needed a render",
+            cache_misses.clone(),
+        );
         let cache_evictions = Counter::default();
-        registry.register("cache_evictions", "Cards evicted from the cache (size or TTL)", cache_evictions.clone());
+        registry.register(
+            "cache_evictions",
+            "Cards evicted from the cache (size or TTL)",
+            cache_evictions.clone(),
+        );
         let cache_entries = Gauge::default();
         registry.register("cache_entries", "Cards in the cache", cache_entries.clone());
         let cache_bytes = Gauge::default();
-        registry.register("cache_bytes", "Weighted size of the cache in bytes", cache_bytes.clone());
+        registry.register(
+            "cache_bytes",
+            "Weighted size of the cache in bytes",
+            cache_bytes.clone(),
+        );
         let png_bytes_served = Counter::default();
-        registry.register("png_bytes_served", "PNG body bytes sent", png_bytes_served.clone());
+        registry.register(
+            "png_bytes_served",
+            "PNG body bytes sent",
+            png_bytes_served.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -124,7 +164,9 @@ impl Metrics {
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

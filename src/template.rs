@@ -113,7 +113,10 @@ impl Templates {
         Templates::from_sources(sources, fonts)
     }
 
-    pub fn from_sources(sources: Vec<(String, String)>, fonts: Arc<Fonts>) -> anyhow::Result<Templates> {
+    pub fn from_sources(
+        sources: Vec<(String, String)>,
+        fonts: Arc<Fonts>,
+    ) -> anyhow::Result<Templates> {
         use sha2::Digest;
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| AutoEscape::Html);
@@ -173,7 +176,8 @@ impl Templates {
             let v = state
                 .lookup(key)
                 .with_context(|| format!("must `{{% set {key} = … %}}` at top level"))?;
-            let n = u32::try_from(v).map_err(|_| anyhow::anyhow!("`{key}` must be a whole number"))?;
+            let n =
+                u32::try_from(v).map_err(|_| anyhow::anyhow!("`{key}` must be a whole number"))?;
             if !(16..=4096).contains(&n) {
                 bail!("`{key}` must be 16..=4096 px, got {n}");
             }
@@ -216,7 +220,9 @@ impl Templates {
             .with_context(|| format!("no template {}", req.template))?;
         let tmpl = self.env.get_template(&format!("{}.svg", info.name))?;
         let kit = Arc::new(TextKit::new(self.fonts.clone()));
-        let card = req.card.map_text(|s| self.fonts.displayable(s).into_owned());
+        let card = req
+            .card
+            .map_text(|s| self.fonts.displayable(s).into_owned());
         let svg = tmpl
             .render(context(&card, req.theme, brand, &kit))
             .map_err(describe)?;
@@ -365,7 +371,11 @@ impl TextKit {
                 truncated: fitted.truncated,
             },
         });
-        Ok(fitted_value(&fitted, Some((id, anchor, ax, top)), spec.weight))
+        Ok(fitted_value(
+            &fitted,
+            Some((id, anchor, ax, top)),
+            spec.weight,
+        ))
     }
 
     /// `text.probe(s, width=, height=, size=, …)`: the fit `text.fit` would

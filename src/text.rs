@@ -81,7 +81,10 @@ impl<'a> Measurer<'a> {
 
     /// Ascent and descent (negative) of the primary face at `size`.
     fn vertical(&self, size: f32, weight: u16) -> (f32, f32) {
-        let face = self.fonts.face_for('A', weight).expect("primary family has Latin");
+        let face = self
+            .fonts
+            .face_for('A', weight)
+            .expect("primary family has Latin");
         let m = face
             .metrics
             .horizontal_line_metrics(size)
@@ -155,7 +158,13 @@ impl<'a> Measurer<'a> {
     /// Greedy line filling at the break opportunities of UAX #14. Returns
     /// `None` when a single unbreakable segment is wider than the box and
     /// `break_words` is off.
-    fn wrap(&self, text: &str, size: f32, spec: &FitSpec, break_words: bool) -> Option<Vec<String>> {
+    fn wrap(
+        &self,
+        text: &str,
+        size: f32,
+        spec: &FitSpec,
+        break_words: bool,
+    ) -> Option<Vec<String>> {
         let fits = |s: &str| self.width(s.trim_end(), size, spec.weight) <= spec.width;
         let mut lines: Vec<String> = Vec::new();
         let mut line = String::new();
@@ -207,7 +216,7 @@ impl<'a> Measurer<'a> {
                 piece.push_str(g);
                 continue;
             }
-            if piece.chars().last().is_some_and(|c| hyphenates_char(c)) && hyphenates(g) {
+            if piece.chars().last().is_some_and(hyphenates_char) && hyphenates(g) {
                 piece.push('-');
             }
             pieces.push(std::mem::take(&mut piece));
@@ -221,8 +230,7 @@ impl<'a> Measurer<'a> {
     /// at a word boundary when that keeps at least half the line, else at a
     /// grapheme boundary.
     fn ellipsize(&self, text: &str, size: f32, spec: &FitSpec) -> String {
-        let fits =
-            |s: &str| self.width(&format!("{s}{ELLIPSIS}"), size, spec.weight) <= spec.width;
+        let fits = |s: &str| self.width(&format!("{s}{ELLIPSIS}"), size, spec.weight) <= spec.width;
         let graphemes: Vec<(usize, &str)> = text.grapheme_indices(true).collect();
         // Binary search the longest grapheme prefix that fits.
         let (mut lo, mut hi) = (0, graphemes.len());
@@ -241,7 +249,9 @@ impl<'a> Measurer<'a> {
             Some(i) if i * 2 >= cut.len() && end < text.len() => &cut[..i],
             _ => cut,
         };
-        let kept = word_cut.trim_end().trim_end_matches([',', ';', ':', '-', '—', '–']);
+        let kept = word_cut
+            .trim_end()
+            .trim_end_matches([',', ';', ':', '-', '—', '–']);
         format!("{}{ELLIPSIS}", kept.trim_end())
     }
 }
@@ -309,20 +319,45 @@ mod tests {
         }
         let cases = [
             // Short text keeps its preferred size on one line.
-            Case { text: "ML Engineer", spec: spec(600.0, 64.0, 40.0, 2), size: 64.0,
-                   lines: &["ML Engineer"], truncated: false },
+            Case {
+                text: "ML Engineer",
+                spec: spec(600.0, 64.0, 40.0, 2),
+                size: 64.0,
+                lines: &["ML Engineer"],
+                truncated: false,
+            },
             // Wrapping at the preferred size beats shrinking onto one line.
-            Case { text: "Senior Principal Engineer", spec: spec(500.0, 60.0, 30.0, 2), size: 60.0,
-                   lines: &["Senior Principal", "Engineer"], truncated: false },
+            Case {
+                text: "Senior Principal Engineer",
+                spec: spec(500.0, 60.0, 30.0, 2),
+                size: 60.0,
+                lines: &["Senior Principal", "Engineer"],
+                truncated: false,
+            },
             // With one line allowed it shrinks instead.
-            Case { text: "Senior Principal Engineer", spec: spec(500.0, 60.0, 20.0, 1), size: 42.0,
-                   lines: &["Senior Principal Engineer"], truncated: false },
+            Case {
+                text: "Senior Principal Engineer",
+                spec: spec(500.0, 60.0, 20.0, 1),
+                size: 42.0,
+                lines: &["Senior Principal Engineer"],
+                truncated: false,
+            },
             // Too long even at the minimum size: cut at a word, ellipsis.
-            Case { text: "one two three four five six seven eight nine ten", spec: spec(200.0, 20.0, 20.0, 1),
-                   size: 20.0, lines: &["one two three four…"], truncated: true },
+            Case {
+                text: "one two three four five six seven eight nine ten",
+                spec: spec(200.0, 20.0, 20.0, 1),
+                size: 20.0,
+                lines: &["one two three four…"],
+                truncated: true,
+            },
             // A word wider than the box at minimum size is hyphenated.
-            Case { text: "Donaudampfschifffahrtsgesellschaft", spec: spec(200.0, 30.0, 24.0, 3),
-                   size: 24.0, lines: &["Donaudampfsch-", "ifffahrtsgesellsc-", "haft"], truncated: false },
+            Case {
+                text: "Donaudampfschifffahrtsgesellschaft",
+                spec: spec(200.0, 30.0, 24.0, 3),
+                size: 24.0,
+                lines: &["Donaudampfsch-", "ifffahrtsgesellsc-", "haft"],
+                truncated: false,
+            },
         ];
         for c in cases {
             let got = m.fit(c.text, &c.spec);
@@ -334,8 +369,19 @@ mod tests {
             }
             // The size is the largest that fits: one px more does not.
             if got.size > c.spec.min_size && got.size < c.spec.size {
-                let bigger = m.fit(c.text, &FitSpec { size: got.size + 1.0, min_size: got.size + 1.0, ..c.spec.clone() });
-                assert!(bigger.truncated || bigger.lines.len() > c.spec.max_lines, "{}", c.text);
+                let bigger = m.fit(
+                    c.text,
+                    &FitSpec {
+                        size: got.size + 1.0,
+                        min_size: got.size + 1.0,
+                        ..c.spec.clone()
+                    },
+                );
+                assert!(
+                    bigger.truncated || bigger.lines.len() > c.spec.max_lines,
+                    "{}",
+                    c.text
+                );
             }
         }
     }

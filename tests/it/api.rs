@@ -18,7 +18,10 @@ async fn serves_the_report_card_as_a_1200x630_png() {
         "public, max-age=86400, stale-while-revalidate=604800"
     );
     let etag = r.header("etag");
-    assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() > 10, "strong ETag {etag}");
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"') && etag.len() > 10,
+        "strong ETag {etag}"
+    );
     assert_eq!(png_size(&r.body), (1200, 630));
     assert!(r.body.len() < 5 * 1024 * 1024, "under X's 5 MB limit");
 }
@@ -30,7 +33,12 @@ async fn etag_revalidates_with_304_and_no_render() {
     let first = app.get(&path).await;
     let etag = first.header("etag").to_owned();
     assert_eq!(app.renders(), 1);
-    for inm in [etag.clone(), format!("W/{etag}"), format!("\"other\", {etag}"), "*".into()] {
+    for inm in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"other\", {etag}"),
+        "*".into(),
+    ] {
         let r = app
             .request(Method::GET, &path, &[("if-none-match", &inm)])
             .await;
@@ -47,13 +55,17 @@ async fn etag_revalidates_with_304_and_no_render() {
     assert_eq!(app.renders(), 1, "revalidation never renders");
 
     // A 304 is answered without rendering even for a card not yet cached.
-    let other = format!("/cards/report.png?role=Never+Rendered&risk=3");
-    let etag = app.get(&other).await.header("etag").to_owned();
+    let other = "/cards/report.png?role=Never+Rendered&risk=3";
+    let etag = app.get(other).await.header("etag").to_owned();
     let fresh = spawn_app().await;
     let r = fresh
-        .request(Method::GET, &other, &[("if-none-match", &etag)])
+        .request(Method::GET, other, &[("if-none-match", &etag)])
         .await;
-    assert_eq!(r.status, StatusCode::NOT_MODIFIED, "ETags are stable across instances");
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_MODIFIED,
+        "ETags are stable across instances"
+    );
     assert_eq!(fresh.renders(), 0);
 }
 
@@ -70,7 +82,9 @@ async fn head_answers_like_get_without_a_body() {
     }
     assert_eq!(head.header("content-length"), get.body.len().to_string());
     // Errors too.
-    let head = app.request(Method::HEAD, "/cards/report.png?role=x", &[]).await;
+    let head = app
+        .request(Method::HEAD, "/cards/report.png?role=x", &[])
+        .await;
     assert_eq!(head.status, StatusCode::BAD_REQUEST);
     assert!(head.body.is_empty());
 }
@@ -80,23 +94,108 @@ async fn client_mistakes_get_json_errors_naming_the_field() {
     let app = spawn_app().await;
     let cases: &[(&str, u16, &str, Option<&str>)] = &[
         ("/cards/report.png", 400, "missing_field", Some("role")),
-        ("/cards/report.png?risk=48", 400, "missing_field", Some("role")),
-        ("/cards/report.png?role=A", 400, "missing_field", Some("risk")),
-        ("/cards/report.png?role=A&risk=101", 400, "invalid_percent", Some("risk")),
-        ("/cards/report.png?role=A&risk=4.5", 400, "invalid_percent", Some("risk")),
-        ("/cards/report.png?role=A&risk=-3", 400, "invalid_percent", Some("risk")),
-        ("/cards/report.png?role=A&risk=NaN", 400, "invalid_percent", Some("risk")),
-        ("/cards/report.png?role=A&risk=1&level=doomed", 400, "invalid_level", Some("level")),
-        ("/cards/report.png?role=A&risk=1&threat=X", 400, "missing_field", Some("threat_risk")),
-        ("/cards/report.png?role=A&risk=1&threat=X&threat_risk=200", 400, "invalid_percent", Some("threat_risk")),
-        ("/cards/report.png?role=%zz&risk=1", 400, "invalid_encoding", Some("role")),
-        ("/cards/report.png?role=%FF%FE&risk=1", 400, "invalid_encoding", Some("role")),
-        ("/cards/report.png?role=%C0%AF&risk=1", 400, "invalid_encoding", Some("role")),
-        ("/cards/report.png?role=a%00b&risk=1", 400, "invalid_character", Some("role")),
-        ("/cards/report.png?role=a%1Bb&risk=1", 400, "invalid_character", Some("role")),
-        ("/cards/report.png?role=a&risk=1&tagline=x%E2%80%AEy", 400, "invalid_character", Some("tagline")),
-        ("/cards/report.png?role=a&role=b&risk=1", 400, "repeated_parameter", Some("role")),
-        ("/cards/report.png?role=a&risk=1&scale=9", 400, "invalid_scale", Some("scale")),
+        (
+            "/cards/report.png?risk=48",
+            400,
+            "missing_field",
+            Some("role"),
+        ),
+        (
+            "/cards/report.png?role=A",
+            400,
+            "missing_field",
+            Some("risk"),
+        ),
+        (
+            "/cards/report.png?role=A&risk=101",
+            400,
+            "invalid_percent",
+            Some("risk"),
+        ),
+        (
+            "/cards/report.png?role=A&risk=4.5",
+            400,
+            "invalid_percent",
+            Some("risk"),
+        ),
+        (
+            "/cards/report.png?role=A&risk=-3",
+            400,
+            "invalid_percent",
+            Some("risk"),
+        ),
+        (
+            "/cards/report.png?role=A&risk=NaN",
+            400,
+            "invalid_percent",
+            Some("risk"),
+        ),
+        (
+            "/cards/report.png?role=A&risk=1&level=doomed",
+            400,
+            "invalid_level",
+            Some("level"),
+        ),
+        (
+            "/cards/report.png?role=A&risk=1&threat=X",
+            400,
+            "missing_field",
+            Some("threat_risk"),
+        ),
+        (
+            "/cards/report.png?role=A&risk=1&threat=X&threat_risk=200",
+            400,
+            "invalid_percent",
+            Some("threat_risk"),
+        ),
+        (
+            "/cards/report.png?role=%zz&risk=1",
+            400,
+            "invalid_encoding",
+            Some("role"),
+        ),
+        (
+            "/cards/report.png?role=%FF%FE&risk=1",
+            400,
+            "invalid_encoding",
+            Some("role"),
+        ),
+        (
+            "/cards/report.png?role=%C0%AF&risk=1",
+            400,
+            "invalid_encoding",
+            Some("role"),
+        ),
+        (
+            "/cards/report.png?role=a%00b&risk=1",
+            400,
+            "invalid_character",
+            Some("role"),
+        ),
+        (
+            "/cards/report.png?role=a%1Bb&risk=1",
+            400,
+            "invalid_character",
+            Some("role"),
+        ),
+        (
+            "/cards/report.png?role=a&risk=1&tagline=x%E2%80%AEy",
+            400,
+            "invalid_character",
+            Some("tagline"),
+        ),
+        (
+            "/cards/report.png?role=a&role=b&risk=1",
+            400,
+            "repeated_parameter",
+            Some("role"),
+        ),
+        (
+            "/cards/report.png?role=a&risk=1&scale=9",
+            400,
+            "invalid_scale",
+            Some("scale"),
+        ),
         ("/cards/nope.png?role=a&risk=1", 404, "not_found", None),
         ("/cards/REPORT.png?role=a&risk=1", 404, "not_found", None),
         ("/cards/report.jpg?role=a&risk=1", 404, "not_found", None),
@@ -107,7 +206,11 @@ async fn client_mistakes_get_json_errors_naming_the_field() {
     for (path, status, code, field) in cases {
         let r = app.get(path).await;
         assert_eq!(r.status.as_u16(), *status, "{path}");
-        assert_eq!(r.header("content-type"), "application/json; charset=utf-8", "{path}");
+        assert_eq!(
+            r.header("content-type"),
+            "application/json; charset=utf-8",
+            "{path}"
+        );
         let (got_code, got_field) = r.error();
         assert_eq!(got_code, *code, "{path}");
         assert_eq!(got_field.as_deref(), *field, "{path}");
@@ -121,7 +224,13 @@ async fn client_mistakes_get_json_errors_naming_the_field() {
 #[tokio::test]
 async fn other_methods_get_405_with_allow() {
     let app = spawn_app().await;
-    for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS] {
+    for method in [
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+    ] {
         for path in ["/cards/report.png?role=a&risk=1", "/healthz"] {
             let r = app.request(method.clone(), path, &[]).await;
             assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
@@ -156,7 +265,9 @@ async fn unknown_parameters_share_one_cache_entry() {
     let b = app
         .get("/cards/report.png?utm_source=x&risk=67&cb=123&role=Paralegal&level=elevated")
         .await;
-    let c = app.get("/cards/report.png?role=+Paralegal+&risk=67&fbclid=abc").await;
+    let c = app
+        .get("/cards/report.png?role=+Paralegal+&risk=67&fbclid=abc")
+        .await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.header("etag"), b.header("etag"));
     assert_eq!(a.header("etag"), c.header("etag"));
@@ -184,7 +295,10 @@ async fn fifty_concurrent_requests_for_a_new_card_render_once() {
         assert_eq!(r.status, StatusCode::OK);
         bodies.push(r.body);
     }
-    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "same bytes for all");
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "same bytes for all"
+    );
     assert_eq!(app.renders(), 1);
 }
 
@@ -231,7 +345,11 @@ async fn shutdown_lets_in_flight_requests_finish() {
     }
     app.stop().await.expect("clean exit");
     let resp = pending.await.unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200"), "{}", &resp[..resp.len().min(200)]);
+    assert!(
+        resp.starts_with("HTTP/1.1 200"),
+        "{}",
+        &resp[..resp.len().min(200)]
+    );
     // And no new connections are accepted.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
@@ -239,8 +357,13 @@ async fn shutdown_lets_in_flight_requests_finish() {
 #[tokio::test]
 async fn sample_cards_over_the_limits_are_refused_clearly() {
     let app = spawn_app().await;
-    let long = samples().into_iter().find(|s| s.slug == "long-title").unwrap();
-    let r = app.get(&format!("/cards/report.png?{}", long.raw_query)).await;
+    let long = samples()
+        .into_iter()
+        .find(|s| s.slug == "long-title")
+        .unwrap();
+    let r = app
+        .get(&format!("/cards/report.png?{}", long.raw_query))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.error(), ("too_long".into(), Some("threat".into())));
     let r = app.get(&format!("/cards/report.png?{}", long.query)).await;

@@ -41,14 +41,19 @@ pub fn request(template: &str, query: &str) -> CardRequest {
 }
 
 fn decode(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().expect("PNG");
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .expect("PNG");
     let mut buf = vec![0; reader.output_buffer_size().expect("size")];
     let info = reader.next_frame(&mut buf).expect("frame");
     buf.truncate(info.buffer_size());
     // Normalise to RGBA.
     let rgba = match info.color_type {
         png::ColorType::Rgba => buf,
-        png::ColorType::Rgb => buf.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
+        png::ColorType::Rgb => buf
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect(),
         other => panic!("unexpected colour type {other:?}"),
     };
     (info.width, info.height, rgba)
@@ -72,7 +77,10 @@ pub fn assert_golden(name: &str, actual: &[u8]) {
         return;
     }
     let expected = std::fs::read(&path).unwrap_or_else(|_| {
-        panic!("no golden image {}; run with SHARECARD_BLESS=1 to create it", path.display())
+        panic!(
+            "no golden image {}; run with SHARECARD_BLESS=1 to create it",
+            path.display()
+        )
     });
     let (ew, eh, e) = decode(&expected);
     let (aw, ah, a) = decode(actual);
@@ -81,7 +89,12 @@ pub fn assert_golden(name: &str, actual: &[u8]) {
     let mut worst = 0u8;
     let mut diff = Vec::with_capacity(e.len());
     for (pe, pa) in e.chunks_exact(4).zip(a.chunks_exact(4)) {
-        let d = pe.iter().zip(pa).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+        let d = pe
+            .iter()
+            .zip(pa)
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap();
         worst = worst.max(d);
         if d > TOLERANCE {
             bad += 1;
@@ -124,9 +137,15 @@ fn golden_comparison_catches_a_changed_card() {
         return;
     }
     let result = std::panic::catch_unwind(|| assert_golden("report-dark-ml-engineer", &png.bytes));
-    assert!(result.is_err(), "a different card must not match the golden image");
+    assert!(
+        result.is_err(),
+        "a different card must not match the golden image"
+    );
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    assert!(dir.join("report-dark-ml-engineer.diff.png").exists(), "diff image written");
+    assert!(
+        dir.join("report-dark-ml-engineer.diff.png").exists(),
+        "diff image written"
+    );
     let _ = std::fs::remove_file(dir.join("report-dark-ml-engineer.diff.png"));
     let _ = std::fs::remove_file(dir.join("report-dark-ml-engineer.actual.png"));
 }

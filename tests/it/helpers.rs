@@ -37,7 +37,10 @@ impl Reply {
 
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
@@ -114,7 +117,11 @@ impl TestApp {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        self.server.take().expect("running").await.expect("server task")
+        self.server
+            .take()
+            .expect("running")
+            .await
+            .expect("server task")
     }
 }
 
@@ -136,7 +143,7 @@ pub fn png_size(bytes: &[u8]) -> (u32, u32) {
     (info.width, info.height)
 }
 
-/// The sample cards from tests/fixtures/cards.json, as query strings.
+/// The sample cards from templates/samples.json, as query strings.
 pub struct Sample {
     pub slug: String,
     /// Exactly as in the fixture. Some stress samples exceed the field
@@ -149,7 +156,7 @@ pub struct Sample {
 
 pub fn samples() -> Vec<Sample> {
     let raw: serde_json::Value =
-        serde_json::from_str(include_str!("../fixtures/cards.json")).expect("fixture parses");
+        serde_json::from_str(include_str!("../../templates/samples.json")).expect("fixture parses");
     raw["cards"]
         .as_array()
         .expect("cards")
@@ -169,7 +176,10 @@ fn sample_query(c: &serde_json::Value, limit_factor: usize) -> String {
     use sharecard::query::encode_component as enc;
     let field = |s: &serde_json::Value, max: usize| {
         let s = s.as_str().unwrap();
-        enc(&s.chars().take(max.saturating_mul(limit_factor)).collect::<String>())
+        enc(&s
+            .chars()
+            .take(max.saturating_mul(limit_factor))
+            .collect::<String>())
     };
     let mut q = format!(
         "role={}&risk={}",
