@@ -40,7 +40,11 @@ impl std::fmt::Display for BadLine {
 }
 
 /// Parses every line; bad lines do not stop the others.
-pub fn parse(text: &str, default_template: &str, bands: &LevelBands) -> (Vec<BatchCard>, Vec<BadLine>) {
+pub fn parse(
+    text: &str,
+    default_template: &str,
+    bands: &LevelBands,
+) -> (Vec<BatchCard>, Vec<BadLine>) {
     let mut cards = Vec::new();
     let mut bad = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -50,14 +54,25 @@ pub fn parse(text: &str, default_template: &str, bands: &LevelBands) -> (Vec<Bat
             continue;
         }
         match parse_line(trimmed, default_template, bands) {
-            Ok((request, name)) => cards.push(BatchCard { line: line_no, request, name }),
-            Err(message) => bad.push(BadLine { line: line_no, message }),
+            Ok((request, name)) => cards.push(BatchCard {
+                line: line_no,
+                request,
+                name,
+            }),
+            Err(message) => bad.push(BadLine {
+                line: line_no,
+                message,
+            }),
         }
     }
     (cards, bad)
 }
 
-fn parse_line(line: &str, default_template: &str, bands: &LevelBands) -> Result<(CardRequest, String), String> {
+fn parse_line(
+    line: &str,
+    default_template: &str,
+    bands: &LevelBands,
+) -> Result<(CardRequest, String), String> {
     let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let obj = value.as_object().ok_or("expected a JSON object")?;
     let mut query = Vec::new();
@@ -93,11 +108,15 @@ fn parse_line(line: &str, default_template: &str, bands: &LevelBands) -> Result<
         .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
         .collect();
     let params = Params::parse(Some(&query.join("&"))).map_err(|e| e.message)?;
-    let template = TemplateName::parse(&template).ok_or_else(|| format!("bad template name {template:?}"))?;
+    let template =
+        TemplateName::parse(&template).ok_or_else(|| format!("bad template name {template:?}"))?;
     let req = CardRequest::from_params(template, &params, bands).map_err(|e| e.message)?;
     let name = match name {
         Some(n) => sanitize_name(&n).ok_or_else(|| format!("bad name {n:?}"))?,
-        None => crate::pages::download_name(&req).0.trim_end_matches(".png").to_owned(),
+        None => crate::pages::download_name(&req)
+            .0
+            .trim_end_matches(".png")
+            .to_owned(),
     };
     Ok((req, name))
 }
@@ -133,7 +152,10 @@ not json
         assert_eq!(cards.len(), 3);
         assert_eq!(cards[0].line, 2);
         assert_eq!(cards[0].name, "ml-engineer-report");
-        assert_eq!(cards[0].request.card.threat.as_ref().unwrap().risk.get(), 65);
+        assert_eq!(
+            cards[0].request.card.threat.as_ref().unwrap().risk.get(),
+            65
+        );
         assert_eq!(cards[1].name, "nurse-x");
         assert_eq!(cards[1].request.scale.get(), 2);
         assert_eq!(cards[2].line, 8);

@@ -30,7 +30,9 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
         Some(i) => url[i + 3..].find('/').map_or("/", |j| &url[i + 3 + j..]),
         None => url,
     };
-    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
     if !path.starts_with('/') {
         anyhow::bail!("expected a path starting with / (and a query), got {url:?}");
     }
@@ -44,7 +46,9 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
             .collect::<Vec<_>>()
             .join("&");
     }
-    let signed = signer.sign_url(path, &query).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let signed = signer
+        .sign_url(path, &query)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     match args.public_url {
         Some(base) => println!("{}{signed}", base.trim_end_matches('/')),
         None => println!("{signed}"),
@@ -82,7 +86,9 @@ fn render_one(args: &RenderArgs, renderer: &Renderer) -> anyhow::Result<i32> {
         .with_context(|| format!("no template named {:?}", args.template))?;
     let req = CardRequest::from_params(template, &params, &args.card.level_bands)
         .map_err(|e| anyhow::anyhow!("{}", flag_message(&e.message)))?;
-    renderer.check_coverage(&req.card).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    renderer
+        .check_coverage(&req.card)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let out = args
         .out
         .clone()
@@ -98,14 +104,24 @@ fn render_one(args: &RenderArgs, renderer: &Renderer) -> anyhow::Result<i32> {
 /// they are flags (`--threat-risk`).
 fn flag_message(msg: &str) -> String {
     let mut out = msg.to_owned();
-    for f in ["threat_risk", "tagline", "threat", "role", "risk", "level", "theme", "scale"] {
+    for f in [
+        "threat_risk",
+        "tagline",
+        "threat",
+        "role",
+        "risk",
+        "level",
+        "theme",
+        "scale",
+    ] {
         out = out.replace(&format!("`{f}`"), &format!("`--{}`", f.replace('_', "-")));
     }
     out
 }
 
 fn render_batch(args: &RenderArgs, renderer: &Arc<Renderer>, file: &Path) -> anyhow::Result<i32> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let (cards, mut bad) = batch::parse(&text, &args.template, &args.card.level_bands);
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;
@@ -120,8 +136,10 @@ fn render_batch(args: &RenderArgs, renderer: &Arc<Renderer>, file: &Path) -> any
         .clamp(1, 64);
     let progress = indicatif::ProgressBar::new(todo.len() as u64);
     progress.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cards {elapsed} (eta {eta}) {msg}")
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} cards {elapsed} (eta {eta}) {msg}",
+        )
+        .expect("valid template"),
     );
     let next = AtomicUsize::new(0);
     let failures = std::sync::Mutex::new(Vec::<BadLine>::new());
@@ -142,7 +160,10 @@ fn render_batch(args: &RenderArgs, renderer: &Arc<Renderer>, file: &Path) -> any
                                 .map_err(|e| format!("writing {}: {e}", path.display()))
                         });
                     if let Err(message) = result {
-                        failures.lock().expect("not poisoned").push(BadLine { line: card.line, message });
+                        failures.lock().expect("not poisoned").push(BadLine {
+                            line: card.line,
+                            message,
+                        });
                     }
                     progress.inc(1);
                 }
@@ -155,7 +176,11 @@ fn render_batch(args: &RenderArgs, renderer: &Arc<Renderer>, file: &Path) -> any
     for b in &bad {
         eprintln!("{}: {b}", file.display());
     }
-    let rendered = todo.len() - bad.iter().filter(|b| cards.iter().any(|c| c.line == b.line)).count();
+    let rendered = todo.len()
+        - bad
+            .iter()
+            .filter(|b| cards.iter().any(|c| c.line == b.line))
+            .count();
     eprintln!(
         "{rendered} rendered, {skipped} already there (--force to redo), {} failed, in {:.1?} with {jobs} jobs → {}",
         bad.len(),
@@ -186,7 +211,10 @@ pub fn check(args: CheckArgs) -> anyhow::Result<i32> {
                 let req = match sample.request(&name, &extra) {
                     Ok(r) => r,
                     Err(e) => {
-                        problems.push(format!("{}/{}: sample does not parse: {e}", info.name, sample.slug));
+                        problems.push(format!(
+                            "{}/{}: sample does not parse: {e}",
+                            info.name, sample.slug
+                        ));
                         continue;
                     }
                 };
@@ -232,11 +260,20 @@ fn check_one(renderer: &Renderer, req: &CardRequest) -> anyhow::Result<Vec<Strin
     let problems = text_violations(&doc, &tree);
     // And the full pipeline, at the largest scale, must produce the
     // declared dimensions.
-    let big = CardRequest { scale: Scale::new(Scale::MAX).expect("max"), ..req.clone() };
+    let big = CardRequest {
+        scale: Scale::new(Scale::MAX).expect("max"),
+        ..req.clone()
+    };
     let png = renderer.render(&big)?;
     let want = renderer.dimensions(&big).expect("template exists");
     if (png.width, png.height) != want {
-        anyhow::bail!("rendered {}×{}, declared {}×{}", png.width, png.height, want.0, want.1);
+        anyhow::bail!(
+            "rendered {}×{}, declared {}×{}",
+            png.width,
+            png.height,
+            want.0,
+            want.1
+        );
     }
     Ok(problems)
 }
@@ -265,7 +302,9 @@ pub fn warm(args: WarmArgs) -> anyhow::Result<i32> {
         let path = format!("/cards/{}.png", c.request.template);
         let query = c.request.canonical_query();
         let url = if signer.enabled() {
-            signer.sign_url(&path, &query).map_err(|e| anyhow::anyhow!("{e}"))?
+            signer
+                .sign_url(&path, &query)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
         } else {
             format!("{path}?{query}")
         };
@@ -273,13 +312,16 @@ pub fn warm(args: WarmArgs) -> anyhow::Result<i32> {
     }
     paths.sort();
     let base = args.target.trim_end_matches('/').to_owned();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let started = Instant::now();
     let results = runtime.block_on(async {
         use futures_util::StreamExt;
         use http_body_util::BodyExt;
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
         futures_util::stream::iter(paths)
             .map(|(line, path)| {
                 let client = client.clone();
@@ -310,13 +352,20 @@ pub fn warm(args: WarmArgs) -> anyhow::Result<i32> {
     let ok = results.iter().filter(|r| r.1.is_ok()).count();
     for (line, r) in &results {
         if let Err(message) = r {
-            bad.push(BadLine { line: *line, message: message.clone() });
+            bad.push(BadLine {
+                line: *line,
+                message: message.clone(),
+            });
         }
     }
     bad.sort_by_key(|b| b.line);
     for b in &bad {
         eprintln!("{}: {b}", args.file.display());
     }
-    eprintln!("{ok} cards warmed, {} failed, in {:.1?}", bad.len(), started.elapsed());
+    eprintln!(
+        "{ok} cards warmed, {} failed, in {:.1?}",
+        bad.len(),
+        started.elapsed()
+    );
     Ok(if bad.is_empty() { 0 } else { 1 })
 }

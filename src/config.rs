@@ -83,11 +83,19 @@ pub struct CardArgs {
 pub struct SiteArgs {
     /// Public base URL of this service, for absolute image URLs in share
     /// pages (og:image must be absolute).
-    #[arg(long, env = "SHARECARD_PUBLIC_URL", default_value = "http://localhost:8080")]
+    #[arg(
+        long,
+        env = "SHARECARD_PUBLIC_URL",
+        default_value = "http://localhost:8080"
+    )]
     pub public_url: String,
 
     /// The website whose cards these are; share pages link back to it.
-    #[arg(long, env = "SHARECARD_SITE_URL", default_value = "https://willaireplace.me")]
+    #[arg(
+        long,
+        env = "SHARECARD_SITE_URL",
+        default_value = "https://willaireplace.me"
+    )]
     pub site_url: String,
 
     /// Path of a role's page on the site; `{slug}` is the role in lower
@@ -343,16 +351,26 @@ mod tests {
     #[test]
     fn no_subcommand_means_serve() {
         let cli = Cli::try_parse_from(["sharecard", "--brand", "x.test"]).unwrap();
-        let Command::Serve(args) = cli.into_command() else { panic!("serve") };
+        let Command::Serve(args) = cli.into_command() else {
+            panic!("serve")
+        };
         assert_eq!(args.card.brand, "x.test");
         assert_eq!(args.listen.port(), 8080);
         assert!(args.signing.signing_keys.is_empty());
         let cli = Cli::try_parse_from([
-            "sharecard", "serve", "--cache-mb", "8",
-            "--signing-key", "k1", "--signing-key", "k2",
+            "sharecard",
+            "serve",
+            "--cache-mb",
+            "8",
+            "--signing-key",
+            "k1",
+            "--signing-key",
+            "k2",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.into_command() else { panic!("serve") };
+        let Command::Serve(args) = cli.into_command() else {
+            panic!("serve")
+        };
         assert_eq!(args.cache_mb, 8);
         assert_eq!(args.signing.signing_keys, ["k1", "k2"]);
     }

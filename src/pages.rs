@@ -60,9 +60,10 @@ pub fn describe(req: &CardRequest) -> (String, String, String) {
         c.risk,
         c.level.as_str()
     );
-    let threat = c.threat.as_ref().map(|t| {
-        format!("Primary threat: {} ({}% automated).", t.task, t.risk)
-    });
+    let threat = c
+        .threat
+        .as_ref()
+        .map(|t| format!("Primary threat: {} ({}% automated).", t.task, t.risk));
     let description = match (&c.tagline, &threat) {
         (Some(t), Some(th)) => format!("{t} {th}"),
         (Some(t), None) => t.to_string(),
@@ -110,7 +111,11 @@ pub fn download_name(req: &CardRequest) -> (String, String) {
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join("-");
-    let ascii = if ascii.is_empty() { "card".to_owned() } else { ascii };
+    let ascii = if ascii.is_empty() {
+        "card".to_owned()
+    } else {
+        ascii
+    };
     let theme = match req.theme {
         crate::card::Theme::Dark => String::new(),
         t => format!("-{}", t.as_str()),
@@ -143,73 +148,6 @@ Disallow: /metrics
 Disallow: /preview
 ";
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::card::{LevelBands, TemplateName};
-    use crate::query::Params;
-
-    fn req(q: &str) -> CardRequest {
-        CardRequest::from_params(
-            TemplateName::parse("report").unwrap(),
-            &Params::parse(Some(q)).unwrap(),
-            &LevelBands::default(),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn slugs() {
-        for (text, want) in [
-            ("ML Engineer", "ml-engineer"),
-            ("R&D <Lead> \"Quant\"", "r-d-lead-quant"),
-            ("Ingénieure d'études — Île-de-France", "ingénieure-d-études-île-de-france"),
-            ("Инженер", "инженер"),
-            ("  --x--  ", "x"),
-        ] {
-            assert_eq!(slug(text), want, "{text}");
-        }
-    }
-
-    #[test]
-    fn download_names() {
-        let cases = [
-            ("role=ML+Engineer&risk=1", "attachment; filename=\"ml-engineer-report.png\""),
-            ("role=ML+Engineer&risk=1&scale=2&theme=light", "attachment; filename=\"ml-engineer-report-light@2x.png\""),
-            ("role=Ing%C3%A9nieure&risk=1", "attachment; filename=\"ing-nieure-report.png\"; filename*=UTF-8''ing%C3%A9nieure-report.png"),
-            ("role=%D0%98%D0%BD&risk=1", "attachment; filename=\"card-report.png\"; filename*=UTF-8''%D0%B8%D0%BD-report.png"),
-        ];
-        for (q, want) in cases {
-            assert_eq!(content_disposition(&req(q)), want, "{q}");
-        }
-    }
-
-    #[test]
-    fn share_page_escapes_everything() {
-        let r = req("role=%3Cscript%3Ex%3C%2Fscript%3E&risk=1&tagline=%22%3E%3Cimg%3E");
-        let (title, description, alt) = describe(&r);
-        let page = SharePage {
-            title,
-            description,
-            alt,
-            site_name: "x".into(),
-            page_url: "https://a/?q=\"><".into(),
-            image_url: "https://a/i.png?a=1&b=2".into(),
-            download_url: "https://a/d".into(),
-            hidpi: true,
-            file_name: "f.png".into(),
-            role_url: "https://a/r".into(),
-            width: 1200,
-            height: 630,
-        }
-        .render();
-        assert!(!page.contains("<script>"));
-        assert!(!page.contains("<img>"));
-        assert!(page.contains("&lt;script&gt;"));
-        assert!(page.contains("i.png?a=1&amp;b=2"));
-    }
-}
-
 /// The preview gallery: every template × theme for every sample card, each
 /// image with its exact URL, an @2x link and a download link.
 pub fn preview(state: &crate::server::AppState, reload_error: Option<String>) -> String {
@@ -241,7 +179,10 @@ pub fn preview(state: &crate::server::AppState, reload_error: Option<String>) ->
                     ));
                     break 'outer;
                 }
-                let at2 = CardRequest { scale: Scale::new(2).expect("2"), ..req.clone() };
+                let at2 = CardRequest {
+                    scale: Scale::new(2).expect("2"),
+                    ..req.clone()
+                };
                 entries.push(minijinja::context! {
                     template => info.name.clone(),
                     theme => theme.as_str(),
@@ -273,4 +214,86 @@ pub fn preview(state: &crate::server::AppState, reload_error: Option<String>) ->
             })
         })
         .expect("the preview page renders")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::card::{LevelBands, TemplateName};
+    use crate::query::Params;
+
+    fn req(q: &str) -> CardRequest {
+        CardRequest::from_params(
+            TemplateName::parse("report").unwrap(),
+            &Params::parse(Some(q)).unwrap(),
+            &LevelBands::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn slugs() {
+        for (text, want) in [
+            ("ML Engineer", "ml-engineer"),
+            ("R&D <Lead> \"Quant\"", "r-d-lead-quant"),
+            (
+                "Ingénieure d'études — Île-de-France",
+                "ingénieure-d-études-île-de-france",
+            ),
+            ("Инженер", "инженер"),
+            ("  --x--  ", "x"),
+        ] {
+            assert_eq!(slug(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn download_names() {
+        let cases = [
+            (
+                "role=ML+Engineer&risk=1",
+                "attachment; filename=\"ml-engineer-report.png\"",
+            ),
+            (
+                "role=ML+Engineer&risk=1&scale=2&theme=light",
+                "attachment; filename=\"ml-engineer-report-light@2x.png\"",
+            ),
+            (
+                "role=Ing%C3%A9nieure&risk=1",
+                "attachment; filename=\"ing-nieure-report.png\"; filename*=UTF-8''ing%C3%A9nieure-report.png",
+            ),
+            (
+                "role=%D0%98%D0%BD&risk=1",
+                "attachment; filename=\"card-report.png\"; filename*=UTF-8''%D0%B8%D0%BD-report.png",
+            ),
+        ];
+        for (q, want) in cases {
+            assert_eq!(content_disposition(&req(q)), want, "{q}");
+        }
+    }
+
+    #[test]
+    fn share_page_escapes_everything() {
+        let r = req("role=%3Cscript%3Ex%3C%2Fscript%3E&risk=1&tagline=%22%3E%3Cimg%3E");
+        let (title, description, alt) = describe(&r);
+        let page = SharePage {
+            title,
+            description,
+            alt,
+            site_name: "x".into(),
+            page_url: "https://a/?q=\"><".into(),
+            image_url: "https://a/i.png?a=1&b=2".into(),
+            download_url: "https://a/d".into(),
+            hidpi: true,
+            file_name: "f.png".into(),
+            role_url: "https://a/r".into(),
+            width: 1200,
+            height: 630,
+        }
+        .render();
+        assert!(!page.contains("<script>"));
+        assert!(!page.contains("<img>"));
+        assert!(page.contains("&lt;script&gt;"));
+        assert!(page.contains("i.png?a=1&amp;b=2"));
+    }
 }

@@ -183,10 +183,16 @@ fn share<B>(state: &Arc<AppState>, req: &Request<B>) -> Result<Response<Body>, A
     let (title, description, alt) = pages::describe(&card);
     // The image at 1x, with the template version in the URL: crawlers key
     // their caches on the URL, so a new look must be a new URL.
-    let image = CardRequest { scale: Scale::ONE, ..card.clone() };
+    let image = CardRequest {
+        scale: Scale::ONE,
+        ..card.clone()
+    };
     let image_url = format!("{base}{}", state.card_url(&image, &info.version, false));
     let hidpi = Scale::new(2).expect("2 is a scale");
-    let download = CardRequest { scale: hidpi, ..card.clone() };
+    let download = CardRequest {
+        scale: hidpi,
+        ..card.clone()
+    };
     let download_url = format!("{base}{}", state.card_url(&download, &info.version, true));
     let page = pages::SharePage {
         title,
@@ -201,14 +207,17 @@ fn share<B>(state: &Arc<AppState>, req: &Request<B>) -> Result<Response<Body>, A
         role_url: format!(
             "{}{}",
             site.site_url.trim_end_matches('/'),
-            site.role_path
-                .replace("{slug}", &encode_component(&pages::slug(card.card.role.as_str())))
+            site.role_path.replace(
+                "{slug}",
+                &encode_component(&pages::slug(card.card.role.as_str()))
+            )
         ),
         width: info.width,
         height: info.height,
     };
     let mut resp = text(page.render(), "text/html; charset=utf-8");
-    resp.headers_mut().insert(header::CACHE_CONTROL, state.cache_control.clone());
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, state.cache_control.clone());
     Ok(resp)
 }
 
@@ -268,7 +277,8 @@ async fn card<B>(
     let mut resp = match range {
         Range::Full => {
             let mut r = Response::new(Body::new(png.bytes));
-            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(total));
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(total));
             r
         }
         Range::Part(start, end) => {
@@ -299,10 +309,8 @@ async fn card<B>(
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
     resp.headers_mut()
         .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if attachment {
-        if let Ok(v) = HeaderValue::from_str(&pages::content_disposition(&card)) {
-            resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-        }
+    if attachment && let Ok(v) = HeaderValue::from_str(&pages::content_disposition(&card)) {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     card_headers(state, &mut resp, &etag);
     Ok(resp)

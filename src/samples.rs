@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 
-use crate::card::{CARD_PARAMS, CardRequest, LevelBands, ROLE_MAX, TAGLINE_MAX, THREAT_MAX, TemplateName};
+use crate::card::{
+    CARD_PARAMS, CardRequest, LevelBands, ROLE_MAX, TAGLINE_MAX, THREAT_MAX, TemplateName,
+};
 use crate::error::ApiError;
 use crate::query::{Params, encode_component};
 
@@ -50,9 +52,16 @@ impl Sample {
             q += &format!("&level={}", encode_component(l));
         }
         if let Some(t) = &self.threat {
-            q += &format!("&threat={}&threat_risk={}", clip(&t.task, THREAT_MAX), t.risk);
+            q += &format!(
+                "&threat={}&threat_risk={}",
+                clip(&t.task, THREAT_MAX),
+                t.risk
+            );
         }
-        debug_assert!(q.split('&').all(|p| CARD_PARAMS.contains(&p.split('=').next().unwrap_or(""))));
+        debug_assert!(
+            q.split('&')
+                .all(|p| CARD_PARAMS.contains(&p.split('=').next().unwrap_or("")))
+        );
         q
     }
 
@@ -72,7 +81,9 @@ mod tests {
         assert!(samples.len() >= 15);
         let report = TemplateName::parse("report").unwrap();
         for s in samples {
-            let r = s.request(&report, "").unwrap_or_else(|e| panic!("{}: {e}", s.slug));
+            let r = s
+                .request(&report, "")
+                .unwrap_or_else(|e| panic!("{}: {e}", s.slug));
             assert_eq!(r.card.risk.get(), s.risk);
         }
     }

@@ -74,7 +74,12 @@ impl AppState {
     /// Path and query of a card image, with the template version as `v`
     /// (crawlers key caches on URLs, so a new look needs a new URL), signed
     /// when signing is on.
-    pub fn card_url(&self, card: &crate::card::CardRequest, version: &str, download: bool) -> String {
+    pub fn card_url(
+        &self,
+        card: &crate::card::CardRequest,
+        version: &str,
+        download: bool,
+    ) -> String {
         let path = format!("/cards/{}.png", card.template);
         let mut query = format!("{}&v={version}", card.canonical_query());
         if download {
@@ -155,7 +160,10 @@ impl Application {
             .context("--cache-control is not a valid header value")?;
         let signer = Signer::new(&args.signing.signing_keys).map_err(anyhow::Error::msg)?;
         if signer.enabled() {
-            tracing::info!(keys = args.signing.signing_keys.len(), "signed URLs required");
+            tracing::info!(
+                keys = args.signing.signing_keys.len(),
+                "signed URLs required"
+            );
         } else {
             tracing::warn!("no signing keys: serving unsigned URLs (development mode)");
         }
@@ -194,7 +202,11 @@ impl Application {
             request_ids: AtomicU64::new(0),
             boot,
         });
-        Ok(Application { listener, state, warm })
+        Ok(Application {
+            listener,
+            state,
+            warm,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -214,7 +226,11 @@ impl Application {
     /// Serves until `shutdown` resolves, then stops accepting, lets
     /// in-flight requests finish within `--shutdown-grace`, and returns.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Application { listener, state, warm } = self;
+        let Application {
+            listener,
+            state,
+            warm,
+        } = self;
         let args = &state.args;
         tracing::info!(
             addr = %listener.local_addr()?,
@@ -327,7 +343,11 @@ fn dir_stamp(dir: &std::path::Path) -> String {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let m = e.metadata().ok()?;
-            let t = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+            let t = m
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?;
             Some(format!("{:?}:{}:{}", e.file_name(), m.len(), t.as_nanos()))
         })
         .collect();

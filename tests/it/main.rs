@@ -6,3 +6,4 @@ mod fitting;
 mod golden;
 mod helpers;
 mod scripts;
+mod sharing;
