@@ -5,5 +5,7 @@ mod api;
 mod fitting;
 mod golden;
 mod helpers;
+mod limits;
 mod scripts;
 mod sharing;
+mod variants;

@@ -1,0 +1,268 @@
+//! Templates, themes, scales, downloads, scripts without fonts, and the
+//! preview gallery.
+
+use std::process::Command;
+use std::time::Duration;
+
+use hyper::StatusCode;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn templates_endpoint_lists_every_template() {
+    let app = spawn_app().await;
+    let r = app.get("/templates").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let j = r.json();
+    let list = j["templates"].as_array().unwrap();
+    let names: Vec<&str> = list.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"report"), "{names:?}");
+    for t in list {
+        let name = t["name"].as_str().unwrap();
+        let (w, h) = (
+            t["width"].as_u64().unwrap() as u32,
+            t["height"].as_u64().unwrap() as u32,
+        );
+        assert_eq!(t["themes"], serde_json::json!(["dark", "light"]));
+        let fields: Vec<&str> = t["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert!(
+            fields.contains(&"role") && fields.contains(&"risk"),
+            "{name}: {fields:?}"
+        );
+        // Every listed template serves at every scale and theme, at the
+        // size it declares.
+        for scale in 1..=3u32 {
+            for theme in ["dark", "light"] {
+                let r = app
+                    .get(&format!(
+                        "/cards/{name}.png?{ML_ENGINEER}&scale={scale}&theme={theme}"
+                    ))
+                    .await;
+                assert_eq!(r.status, StatusCode::OK, "{name} {scale} {theme}");
+                assert_eq!(
+                    png_size(&r.body),
+                    (w * scale, h * scale),
+                    "{name} {scale} {theme}"
+                );
+            }
+        }
+    }
+    if names.contains(&"square") {
+        assert_eq!(
+            list.iter().find(|t| t["name"] == "square").unwrap()["width"],
+            1080
+        );
+    }
+}
+
+#[tokio::test]
+async fn scale_and_theme_are_part_of_the_cache_key_and_etag() {
+    let app = spawn_app().await;
+    let base = format!("/cards/report.png?{ML_ENGINEER}");
+    let mut etags = Vec::new();
+    for extra in [
+        "",
+        "&scale=2",
+        "&scale=3",
+        "&theme=light",
+        "&theme=light&scale=2",
+    ] {
+        let r = app.get(&format!("{base}{extra}")).await;
+        assert_eq!(r.status, StatusCode::OK);
+        etags.push(r.header("etag").to_owned());
+    }
+    let unique: std::collections::HashSet<_> = etags.iter().collect();
+    assert_eq!(unique.len(), etags.len(), "{etags:?}");
+    assert_eq!(app.renders(), 5);
+    // Explicit defaults are the same card.
+    let r = app.get(&format!("{base}&scale=1&theme=dark")).await;
+    assert_eq!(r.header("etag"), etags[0]);
+    assert_eq!(app.renders(), 5);
+}
+
+#[tokio::test]
+async fn downloads_have_a_proper_file_name() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            format!("/cards/report.png?{ML_ENGINEER}&download=1"),
+            "attachment; filename=\"ml-engineer-report.png\"",
+        ),
+        (
+            format!("/cards/report.png?{ML_ENGINEER}&download=1&scale=2"),
+            "attachment; filename=\"ml-engineer-report@2x.png\"",
+        ),
+        (
+            "/cards/report.png?role=Ing%C3%A9nieure%20d%27%C3%A9tudes&risk=29&download=1"
+                .to_owned(),
+            "attachment; filename=\"ing-nieure-d-tudes-report.png\"; filename*=UTF-8''ing%C3%A9nieure-d-%C3%A9tudes-report.png",
+        ),
+    ];
+    for (path, want) in cases {
+        let r = app.get(&path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert_eq!(r.header("content-disposition"), want, "{path}");
+    }
+    let r = app.get(&format!("/cards/report.png?{ML_ENGINEER}")).await;
+    assert!(!r.headers.contains_key("content-disposition"));
+    let r = app
+        .get(&format!("/cards/report.png?{ML_ENGINEER}&download=yes"))
+        .await;
+    assert_eq!(
+        r.error(),
+        ("invalid_download".into(), Some("download".into()))
+    );
+}
+
+#[tokio::test]
+async fn characters_no_font_covers_are_422_not_tofu() {
+    let app = spawn_app().await;
+    let r = app
+        .get("/cards/report.png?role=Community%20Manager%20%F0%9F%9A%80&risk=61")
+        .await;
+    assert_eq!(r.status.as_u16(), 422);
+    let (code, field) = r.error();
+    assert_eq!(
+        (code.as_str(), field.as_deref()),
+        ("unsupported_characters", Some("role"))
+    );
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(msg.contains("U+1F680"), "{msg}");
+    let r = app
+        .get("/cards/report.png?role=a&risk=1&threat=%E0%B8%81&threat_risk=1")
+        .await;
+    assert_eq!(
+        r.error(),
+        ("unsupported_characters".into(), Some("threat".into()))
+    );
+    assert_eq!(app.renders(), 0);
+}
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+#[tokio::test]
+async fn gallery_images_all_load_at_their_declared_size_in_chromium() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium (.ci/run does)"
+        );
+        eprintln!("skipping: no chromium installed");
+        return;
+    };
+    let app = spawn_app().await;
+    let url = app.url("/preview");
+    let profile = tempfile::tempdir().unwrap();
+    let profile_arg = format!("--user-data-dir={}", profile.path().display());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1400,20000",
+                "--virtual-time-budget=120000",
+                &profile_arg,
+                "--dump-dom",
+                &url,
+            ])
+            .output()
+            .expect("chromium runs")
+    })
+    .await
+    .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let doc = scraper::Html::parse_document(&dom);
+    let img = scraper::Selector::parse("figure img").unwrap();
+    let imgs: Vec<_> = doc.select(&img).collect();
+    let templates = app.state.renderer().templates().infos().count();
+    assert!(
+        imgs.len() >= templates * 2 * 10,
+        "{} images in {dom:.500}",
+        imgs.len()
+    );
+    let bad: Vec<String> = imgs
+        .iter()
+        .filter(|i| i.value().attr("data-status") != Some("ok"))
+        .map(|i| {
+            format!(
+                "{:?} {:?}",
+                i.value().attr("src"),
+                i.value().attr("data-status")
+            )
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} images not ok: {bad:#?}",
+        bad.len(),
+        imgs.len()
+    );
+    // Each image shows its exact URL and links to @2x and a download.
+    let code = scraper::Selector::parse("figcaption code").unwrap();
+    assert_eq!(doc.select(&code).count(), imgs.len());
+    let text = doc.root_element().text().collect::<String>();
+    assert!(
+        text.contains("422") || text.contains("Not rendered"),
+        "stress cases without fonts are explained"
+    );
+}
+
+#[tokio::test]
+async fn gallery_reflects_template_edits_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates");
+    for f in ["_text.svg", "report.svg"] {
+        std::fs::copy(root.join(f), dir.path().join(f)).unwrap();
+    }
+    let path = dir.path().to_path_buf();
+    let app = spawn_app_with(move |a| a.card.templates_dir = Some(path)).await;
+    let first = app.get("/preview").await;
+    assert_eq!(first.status, StatusCode::OK);
+    let version = |body: &[u8]| -> String {
+        let html = std::str::from_utf8(body).unwrap();
+        let i = html.find("&amp;v=").expect("versioned image URLs") + 7;
+        html[i..i + 12].to_owned()
+    };
+    let v1 = version(&first.body);
+    let card = format!("/cards/report.png?{ML_ENGINEER}");
+    let before = app.get(&card).await;
+
+    // Edit the template: a different eyebrow text.
+    let src = std::fs::read_to_string(dir.path().join("report.svg")).unwrap();
+    let edited = src.replace("AI Automation Risk Assessment", "Edited Eyebrow");
+    assert_ne!(src, edited);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    std::fs::write(dir.path().join("report.svg"), edited).unwrap();
+    let second = app.get("/preview").await;
+    assert_ne!(version(&second.body), v1, "new template version");
+    let after = app.get(&card).await;
+    assert_ne!(after.header("etag"), before.header("etag"));
+    assert_ne!(after.body, before.body, "the card shows the edit");
+
+    // A broken edit keeps the last good templates and says why.
+    std::fs::write(dir.path().join("report.svg"), "{% if %}").unwrap();
+    let third = app.get("/preview").await;
+    let html = std::str::from_utf8(&third.body).unwrap();
+    assert!(html.contains("failed to reload"), "{html:.300}");
+    assert_eq!(app.get(&card).await.status, StatusCode::OK);
+}
