@@ -74,7 +74,12 @@ pub struct Limits {
     pub ttl: Duration,
     pub render_threads: usize,
     pub render_queue: usize,
+    pub recompress: bool,
 }
+
+/// Cards waiting for recompression; past this, new cards keep their fast
+/// encoding rather than queue unbounded work.
+const RECOMPRESS_QUEUE: usize = 1024;
 
 type InFlight = Shared<BoxFuture<'static, Result<Png, RenderError>>>;
 
@@ -87,6 +92,7 @@ pub struct CardCache {
     waiting: AtomicUsize,
     max_waiting: usize,
     metrics: Arc<Metrics>,
+    recompress: Option<std::sync::mpsc::SyncSender<(CardRequest, Png)>>,
 }
 
 impl CardCache {
@@ -109,7 +115,18 @@ impl CardCache {
                 }
             })
             .build();
+        let recompress = limits.recompress.then(|| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(RECOMPRESS_QUEUE);
+            let (cache, metrics) = (cache.clone(), metrics.clone());
+            let runtime = tokio::runtime::Handle::current();
+            std::thread::Builder::new()
+                .name("recompress".into())
+                .spawn(move || recompress_worker(rx, cache, metrics, runtime))
+                .expect("spawning the recompression thread");
+            tx
+        });
         Arc::new(CardCache {
+            recompress,
             cache,
             inflight: Mutex::new(HashMap::new()),
             renderer: std::sync::RwLock::new(renderer),
@@ -167,9 +184,14 @@ impl CardCache {
     fn spawn_render(self: &Arc<Self>, req: CardRequest) -> InFlight {
         let this = self.clone();
         let handle = tokio::spawn(async move {
-            let result = this.render(req.clone()).await;
-            if let Ok(png) = &result {
+            let mut result = this.render(req.clone()).await;
+            if let Ok(png) = &mut result {
+                png.is_final = this.recompress.is_none();
                 this.cache.insert(req.clone(), png.clone()).await;
+                if let Some(tx) = &this.recompress {
+                    // Full queue: this card keeps its fast encoding.
+                    let _ = tx.try_send((req.clone(), png.clone()));
+                }
             }
             this.inflight.lock().expect("not poisoned").remove(&req);
             result
@@ -255,3 +277,54 @@ impl CardCache {
         self.cache.get(req).await
     }
 }
+
+/// Re-encodes freshly rendered cards smaller and swaps them into the cache.
+/// Runs on its own thread at the lowest CPU priority, and waits while
+/// renders are running, so it never delays a foreground render. The ETag
+/// does not change: it names the card, and the pixels are the same.
+fn recompress_worker(
+    jobs: std::sync::mpsc::Receiver<(CardRequest, Png)>,
+    cache: Cache<CardRequest, Png>,
+    metrics: Arc<Metrics>,
+    runtime: tokio::runtime::Handle,
+) {
+    lower_thread_priority();
+    while let Ok((req, png)) = jobs.recv() {
+        // Yield to renders; under unbroken load, go ahead after a while
+        // anyway (at the lowest priority, the scheduler still favours
+        // renders).
+        let patience = Instant::now() + Duration::from_secs(2);
+        while metrics.renders_in_flight.get() > 0 && Instant::now() < patience {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if !cache.contains_key(&req) {
+            continue; // evicted meanwhile
+        }
+        match crate::render::recompress(&png.bytes) {
+            Ok(small) => {
+                let smaller = small.len() < png.bytes.len();
+                let png = Png {
+                    bytes: if smaller { small.into() } else { png.bytes },
+                    is_final: true,
+                    ..png
+                };
+                runtime.block_on(cache.insert(req, png));
+                metrics.recompressed.inc();
+            }
+            Err(e) => tracing::warn!(error = %e, "recompression failed; keeping the fast encoding"),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_thread_priority() {
+    // On Linux, nice values are per thread: PRIO_PROCESS with id 0 is the
+    // calling thread.
+    // SAFETY: setpriority has no memory-safety preconditions.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_thread_priority() {}

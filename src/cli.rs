@@ -94,8 +94,10 @@ fn render_one(args: &RenderArgs, renderer: &Renderer) -> anyhow::Result<i32> {
         .clone()
         .unwrap_or_else(|| crate::pages::download_name(&req).0.into());
     let png = renderer.render(&req)?;
-    std::fs::write(&out, &png.bytes).with_context(|| format!("writing {}", out.display()))?;
-    eprintln!("{}×{}, {} bytes", png.width, png.height, png.bytes.len());
+    // Files are written once and kept: spend the time to make them small.
+    let bytes = crate::render::recompress(&png.bytes)?;
+    std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("{}×{}, {} bytes", png.width, png.height, bytes.len());
     println!("{}", out.display());
     Ok(0)
 }
@@ -153,10 +155,15 @@ fn render_batch(args: &RenderArgs, renderer: &Arc<Renderer>, file: &Path) -> any
                     let result = renderer
                         .check_coverage(&card.request.card)
                         .map_err(|e| e.message)
-                        .and_then(|()| renderer.render(&card.request).map_err(|e| format!("{e:#}")))
-                        .and_then(|png| {
+                        .and_then(|()| {
+                            let png = renderer
+                                .render(&card.request)
+                                .map_err(|e| format!("{e:#}"))?;
+                            crate::render::recompress(&png.bytes).map_err(|e| format!("{e:#}"))
+                        })
+                        .and_then(|bytes| {
                             let path = args.out_dir.join(format!("{}.png", card.name));
-                            std::fs::write(&path, &png.bytes)
+                            std::fs::write(&path, &bytes)
                                 .map_err(|e| format!("writing {}: {e}", path.display()))
                         });
                     if let Err(message) = result {

@@ -253,6 +253,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SHARECARD_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
 
+    /// Re-encode cached cards smaller (lossless, oxipng) on a low-priority
+    /// background thread; the first responses use a fast encoding.
+    #[arg(long, env = "SHARECARD_RECOMPRESS", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub recompress: bool,
+
     /// `Cache-Control` header sent with card images.
     #[arg(
         long,
@@ -285,8 +290,17 @@ pub enum LogFormat {
 impl ServeArgs {
     /// Defaults for tests and embedding: port 0 on loopback.
     pub fn for_tests() -> ServeArgs {
-        let cli =
-            Cli::try_parse_from(["sharecard", "--listen", "127.0.0.1:0"]).expect("defaults parse");
+        // Recompression off: tests compare bodies across requests, and a
+        // background re-encoding would change them mid-test (the tests of
+        // recompression turn it back on).
+        let cli = Cli::try_parse_from([
+            "sharecard",
+            "--listen",
+            "127.0.0.1:0",
+            "--recompress",
+            "false",
+        ])
+        .expect("defaults parse");
         match cli.into_command() {
             Command::Serve(args) => args,
             _ => unreachable!("no subcommand given"),

@@ -273,7 +273,12 @@ async fn card<B>(
     };
     outcome.cache = Some(status);
     let total = png.bytes.len();
-    let range = range(req.headers(), &etag, total);
+    // Ranges only from the bytes a card keeps (see `Png::is_final`).
+    let range = if png.is_final {
+        range(req.headers(), &etag, total)
+    } else {
+        Range::Full
+    };
     let mut resp = match range {
         Range::Full => {
             let mut r = Response::new(Body::new(png.bytes));

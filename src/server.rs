@@ -154,6 +154,7 @@ impl Application {
             ttl: args.cache_ttl,
             render_threads: args.render_threads(),
             render_queue: args.render_queue(),
+            recompress: args.recompress,
         };
         let cache = CardCache::new(renderer, &limits, metrics.clone());
         let cache_control = HeaderValue::from_str(&args.cache_control)

@@ -41,6 +41,7 @@ pub struct Metrics {
     pub cache_entries: Gauge,
     pub cache_bytes: Gauge,
     pub png_bytes_served: Counter,
+    pub recompressed: Counter,
 }
 
 impl Default for Metrics {
@@ -131,7 +132,14 @@ impl Metrics {
             "PNG body bytes sent",
             png_bytes_served.clone(),
         );
+        let recompressed = Counter::default();
+        registry.register(
+            "recompressed",
+            "Cached cards re-encoded smaller in the background",
+            recompressed.clone(),
+        );
         Metrics {
+            recompressed,
             registry,
             requests,
             request_duration,

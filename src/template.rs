@@ -37,6 +37,30 @@ const RENDERER_EPOCH: &str = "1";
 /// spinning a render thread forever.
 const TEMPLATE_FUEL: u64 = 200_000;
 
+/// Which part of a template to draw. A template that sets `layered = true`
+/// promises that everything it draws while `layer == "background"` is the
+/// same for every card (it may use `theme`, never `card`) and lies beneath
+/// everything it draws while `layer == "foreground"`. The renderer then
+/// rasterises the background once per template × theme × scale and draws
+/// only the foreground per card. Tests and `sharecard check` compare the
+/// composite with a one-pass (`"all"`) render, pixel by pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layer {
+    All,
+    Background,
+    Foreground,
+}
+
+impl Layer {
+    fn as_str(self) -> &'static str {
+        match self {
+            Layer::All => "all",
+            Layer::Background => "background",
+            Layer::Foreground => "foreground",
+        }
+    }
+}
+
 /// What a template is, as far as clients and the cache are concerned.
 #[derive(Debug, Clone, Serialize)]
 pub struct TemplateInfo {
@@ -48,6 +72,9 @@ pub struct TemplateInfo {
     /// Changes whenever the template source, the fonts or the renderer
     /// change: part of every ETag.
     pub version: String,
+    /// Whether the template separates a card-independent background layer.
+    #[serde(skip)]
+    pub layered: bool,
 }
 
 /// A box a template declared for a piece of text.
@@ -169,7 +196,13 @@ impl Templates {
         let tmpl = self.env.get_template(&format!("{name}.svg"))?;
         let kit = Arc::new(TextKit::new(self.fonts.clone()));
         let captured = tmpl
-            .render_captured(context(&sample_card(), Theme::Dark, "example.com", &kit))
+            .render_captured(context(
+                &sample_card(),
+                Theme::Dark,
+                "example.com",
+                Layer::All,
+                &kit,
+            ))
             .map_err(describe)?;
         let state = captured.state();
         let dim = |key: &str| -> anyhow::Result<u32> {
@@ -190,6 +223,7 @@ impl Templates {
             .map_err(describe)?
             .map(|v| v.to_string())
             .collect();
+        let layered = state.lookup("layered").is_some_and(|v| v.is_true());
         Ok(TemplateInfo {
             name: name.to_owned(),
             width: dim("width")?,
@@ -197,6 +231,7 @@ impl Templates {
             themes: Theme::ALL.iter().map(|t| t.as_str()).collect(),
             fields,
             version,
+            layered,
         })
     }
 
@@ -215,16 +250,23 @@ impl Templates {
     /// Fills the template for `req`. Fails only on a broken template, never
     /// on card content: every card value is valid by construction.
     pub fn render_svg(&self, req: &CardRequest, brand: &str) -> anyhow::Result<SvgDoc> {
+        self.render_layer(req, brand, Layer::All)
+    }
+
+    /// One layer of the template for `req` (see [`Layer`]). The background
+    /// is filled with the sample card, so it cannot vary with the request.
+    pub fn render_layer(&self, req: &CardRequest, brand: &str, layer: Layer) -> anyhow::Result<SvgDoc> {
         let info = self
             .info(req.template.as_str())
             .with_context(|| format!("no template {}", req.template))?;
         let tmpl = self.env.get_template(&format!("{}.svg", info.name))?;
         let kit = Arc::new(TextKit::new(self.fonts.clone()));
-        let card = req
-            .card
-            .map_text(|s| self.fonts.displayable(s).into_owned());
+        let card = match layer {
+            Layer::Background => sample_card(),
+            _ => req.card.map_text(|s| self.fonts.displayable(s).into_owned()),
+        };
         let svg = tmpl
-            .render(context(&card, req.theme, brand, &kit))
+            .render(context(&card, req.theme, brand, layer, &kit))
             .map_err(describe)?;
         let boxes = std::mem::take(&mut *kit.boxes.lock().expect("not poisoned"));
         Ok(SvgDoc {
@@ -236,11 +278,12 @@ impl Templates {
     }
 }
 
-fn context(card: &Card, theme: Theme, brand: &str, kit: &Arc<TextKit>) -> Value {
+fn context(card: &Card, theme: Theme, brand: &str, layer: Layer, kit: &Arc<TextKit>) -> Value {
     minijinja::context! {
         card => Value::from(Serde(card)),
         theme => theme.as_str(),
         brand => brand,
+        layer => layer.as_str(),
         text => Value::from_dyn_object(kit.clone()),
     }
 }

@@ -70,6 +70,11 @@ fn encode_rgba(w: u32, h: u32, rgba: &[u8]) -> Vec<u8> {
 /// Compares `actual` with tests/golden/`name`.png (or writes it when
 /// blessing). Panics with the diff image's path on a mismatch.
 pub fn assert_golden(name: &str, actual: &[u8]) {
+    compare_golden(name, name, actual)
+}
+
+/// Like [`assert_golden`], writing the failure images as `artifacts`.
+fn compare_golden(name: &str, artifacts: &str, actual: &[u8]) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let path = dir.join(format!("{name}.png"));
     if std::env::var_os("SHARECARD_BLESS").is_some() {
@@ -107,8 +112,8 @@ pub fn assert_golden(name: &str, actual: &[u8]) {
     }
     let fraction = bad as f64 / (ew * eh) as f64;
     if fraction > MAX_BAD_FRACTION {
-        let actual_path = dir.join(format!("{name}.actual.png"));
-        let diff_path = dir.join(format!("{name}.diff.png"));
+        let actual_path = dir.join(format!("{artifacts}.actual.png"));
+        let diff_path = dir.join(format!("{artifacts}.diff.png"));
         std::fs::write(&actual_path, actual).unwrap();
         std::fs::write(&diff_path, encode_rgba(ew, eh, &diff)).unwrap();
         panic!(

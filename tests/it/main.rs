@@ -2,6 +2,7 @@
 //! built once per module rather than once per file.
 
 mod api;
+mod fast_path;
 mod fitting;
 mod golden;
 mod helpers;
