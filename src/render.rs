@@ -36,13 +36,15 @@ pub struct Png {
 const MAX_CACHED_BACKGROUND: usize = 13 * 1024 * 1024;
 
 type BackgroundKey = (String, Theme, u8);
+/// A rasterised background and whether every pixel of it is opaque.
+type Background = (Arc<tiny_skia::Pixmap>, bool);
 
 pub struct Renderer {
     templates: Templates,
     options: usvg::Options<'static>,
     brand: String,
     /// Rasterised background layers of layered templates.
-    backgrounds: Mutex<HashMap<BackgroundKey, Arc<tiny_skia::Pixmap>>>,
+    backgrounds: Mutex<HashMap<BackgroundKey, Background>>,
 }
 
 impl Renderer {
@@ -130,27 +132,44 @@ impl Renderer {
     /// Renders one card to PNG: for a layered template, the card's own
     /// layer over the cached background; otherwise in one pass.
     pub fn render(&self, req: &CardRequest) -> anyhow::Result<Png> {
-        let pixmap = self.pixmap(req)?;
-        png_of(&pixmap)
+        let (pixmap, opaque) = self.pixmap_and_opacity(req)?;
+        Ok(Png {
+            bytes: Bytes::from(encode(
+                &pixmap,
+                opaque.unwrap_or_else(|| is_opaque(&pixmap)),
+            )?),
+            width: pixmap.width(),
+            height: pixmap.height(),
+            is_final: false,
+        })
     }
 
     /// The card's pixels, by the fastest path the template allows.
     pub fn pixmap(&self, req: &CardRequest) -> anyhow::Result<tiny_skia::Pixmap> {
+        Ok(self.pixmap_and_opacity(req)?.0)
+    }
+
+    /// The pixels, and whether they are known to be opaque without looking
+    /// (drawing over an opaque cached background keeps every pixel opaque).
+    fn pixmap_and_opacity(
+        &self,
+        req: &CardRequest,
+    ) -> anyhow::Result<(tiny_skia::Pixmap, Option<bool>)> {
         let layered = self
             .templates
             .info(req.template.as_str())
             .is_some_and(|i| i.layered);
         if !layered {
-            return self.pixmap_one_pass(req);
+            return Ok((self.pixmap_one_pass(req)?, None));
         }
         let scale = req.scale.get();
-        let mut pixmap = match self.background(req)? {
-            Some(bg) => (*bg).clone(),
+        let (mut pixmap, opaque) = match self.background(req)? {
+            Some((bg, opaque)) => ((*bg).clone(), opaque.then_some(true)),
             None => {
                 let bg = self
                     .templates
                     .render_layer(req, &self.brand, Layer::Background)?;
-                rasterize(&self.tree(&bg.svg)?, scale)?
+                (rasterize(&self.tree(&bg.svg)?, scale)?, None)
             }
         };
         let fg = self
@@ -163,7 +182,7 @@ impl Renderer {
             tiny_skia::Transform::from_scale(s, s),
             &mut pixmap.as_mut(),
         );
-        Ok(pixmap)
+        Ok((pixmap, opaque))
     }
 
     /// The whole template in one pass, no caching: the reference the
@@ -175,7 +194,7 @@ impl Renderer {
 
     /// The cached background for `req`'s template, theme and scale, drawn
     /// on first use; `None` when it is too large to keep.
-    fn background(&self, req: &CardRequest) -> anyhow::Result<Option<Arc<tiny_skia::Pixmap>>> {
+    fn background(&self, req: &CardRequest) -> anyhow::Result<Option<Background>> {
         let (w, h) = self.dimensions(req).expect("template exists");
         if (w as usize) * (h as usize) * 4 > MAX_CACHED_BACKGROUND {
             return Ok(None);
@@ -189,22 +208,15 @@ impl Renderer {
         let doc = self
             .templates
             .render_layer(req, &self.brand, Layer::Background)?;
-        let bg = Arc::new(rasterize(&self.tree(&doc.svg)?, req.scale.get())?);
+        let pixmap = rasterize(&self.tree(&doc.svg)?, req.scale.get())?;
+        let bg = (Arc::new(pixmap), false);
+        let bg = (bg.0.clone(), is_opaque(&bg.0));
         self.backgrounds
             .lock()
             .expect("not poisoned")
             .insert(key, bg.clone());
         Ok(Some(bg))
     }
-}
-
-fn png_of(pixmap: &tiny_skia::Pixmap) -> anyhow::Result<Png> {
-    Ok(Png {
-        bytes: Bytes::from(encode_png(pixmap)?),
-        width: pixmap.width(),
-        height: pixmap.height(),
-        is_final: false,
-    })
 }
 
 pub fn rasterize(tree: &usvg::Tree, scale: u8) -> anyhow::Result<tiny_skia::Pixmap> {
@@ -231,8 +243,15 @@ pub fn rasterize(tree: &usvg::Tree, scale: u8) -> anyhow::Result<tiny_skia::Pixm
 /// 1200×630 card in about 2 ms. [`recompress`] later makes the cached copy
 /// small.
 pub fn encode_png(pixmap: &tiny_skia::Pixmap) -> anyhow::Result<Vec<u8>> {
+    encode(pixmap, is_opaque(pixmap))
+}
+
+fn is_opaque(pixmap: &tiny_skia::Pixmap) -> bool {
+    pixmap.data().chunks_exact(4).all(|p| p[3] == 255)
+}
+
+fn encode(pixmap: &tiny_skia::Pixmap, opaque: bool) -> anyhow::Result<Vec<u8>> {
     let data = pixmap.data();
-    let opaque = data.chunks_exact(4).all(|p| p[3] == 255);
     let straight;
     let rgba: &[u8] = if opaque {
         data
