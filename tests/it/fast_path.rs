@@ -85,14 +85,16 @@ async fn hot_cards_are_recompressed_losslessly_with_the_same_etag() {
     // Until the small copy lands, byte ranges are not served (the bytes
     // will change under the same ETag).
     let mut hot = None;
-    for _ in 0..500 {
+    // Generous: the worker runs at the lowest priority, and the other
+    // tests keep both cores busy.
+    for _ in 0..3000 {
         if app.state.metrics.recompressed.get() >= 1 {
             hot = Some(app.get(&path).await);
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let hot = hot.expect("recompressed within 5 s");
+    let hot = hot.expect("recompressed within 30 s");
     assert_eq!(
         hot.header("etag"),
         first.header("etag"),
