@@ -7,26 +7,8 @@ use std::time::Duration;
 use hyper::{Method, StatusCode};
 use sharecard::card::{CardRequest, Scale, TemplateName, Theme};
 
-use crate::golden::renderer;
+use crate::golden::{decode_rgba, renderer};
 use crate::helpers::*;
-
-fn decode_rgba(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
-        .read_info()
-        .unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    buf.truncate(info.buffer_size());
-    let rgba = match info.color_type {
-        png::ColorType::Rgba => buf,
-        png::ColorType::Rgb => buf
-            .chunks_exact(3)
-            .flat_map(|p| [p[0], p[1], p[2], 255])
-            .collect(),
-        other => panic!("{other:?}"),
-    };
-    (info.width, info.height, rgba)
-}
 
 #[test]
 fn layered_rendering_is_pixel_identical_to_one_pass() {

@@ -40,7 +40,8 @@ pub fn request(template: &str, query: &str) -> CardRequest {
     .expect("valid card")
 }
 
-fn decode(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+/// Width, height and RGBA pixels of a PNG (RGB is widened to RGBA).
+pub fn decode_rgba(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
     let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
         .read_info()
         .expect("PNG");
@@ -87,8 +88,8 @@ fn compare_golden(name: &str, artifacts: &str, actual: &[u8]) {
             path.display()
         )
     });
-    let (ew, eh, e) = decode(&expected);
-    let (aw, ah, a) = decode(actual);
+    let (ew, eh, e) = decode_rgba(&expected);
+    let (aw, ah, a) = decode_rgba(actual);
     assert_eq!((aw, ah), (ew, eh), "{name}: size differs from golden");
     let mut bad = 0usize;
     let mut worst = 0u8;
