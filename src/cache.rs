@@ -78,8 +78,9 @@ pub struct Limits {
 }
 
 /// Cards waiting for recompression; past this, new cards keep their fast
-/// encoding rather than queue unbounded work.
-const RECOMPRESS_QUEUE: usize = 1024;
+/// encoding rather than queue unbounded work. Queued PNGs stay in memory
+/// even if the cache evicts them, so the queue is short.
+const RECOMPRESS_QUEUE: usize = 64;
 
 type InFlight = Shared<BoxFuture<'static, Result<Png, RenderError>>>;
 

@@ -26,8 +26,12 @@ pub fn run_server(args: config::ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let app = server::Application::build(args).await?;
         app.run_until(server::shutdown_signal()).await
-    })
+    });
+    // Connections are drained; do not wait on background work (a
+    // low-priority recompression) before exiting.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    result
 }

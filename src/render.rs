@@ -276,6 +276,9 @@ fn encode(pixmap: &tiny_skia::Pixmap, opaque: bool) -> anyhow::Result<Vec<u8>> {
     let mut writer = enc.write_header()?;
     writer.write_image_data(rgba)?;
     writer.finish()?;
+    // The cache weighs PNGs by length; a spare capacity that `Bytes` would
+    // keep alive is memory the budget does not see.
+    out.shrink_to_fit();
     Ok(out)
 }
 
@@ -285,7 +288,9 @@ fn encode(pixmap: &tiny_skia::Pixmap, opaque: bool) -> anyhow::Result<Vec<u8>> {
 pub fn recompress(png: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut options = oxipng::Options::from_preset(1);
     options.strip = oxipng::StripChunks::Safe;
-    Ok(oxipng::optimize_from_memory(png, &options)?)
+    let mut out = oxipng::optimize_from_memory(png, &options)?;
+    out.shrink_to_fit();
+    Ok(out)
 }
 
 /// Problems with the text of a rendered card, measured on the usvg tree
