@@ -1,13 +1,15 @@
 //! The fonts: loaded once, shared by the measurer and the renderer.
 //!
-//! The same bytes feed both `fontdue` (measurement for fitting) and
-//! `fontdb` (what resvg draws with), and both pick a face for a character
-//! through [`Fonts::face_for`], so a measured width and a rendered width
-//! always come from the same face. System fonts are never loaded: output
-//! is identical on every machine.
+//! The same bytes feed `fontdb` (what resvg draws with), harfrust (the
+//! shaper usvg draws with; the fitter shapes with it too, so a measured
+//! width is the rendered width) and `fontdue` (coverage, line metrics and
+//! glyph bounds). usvg's font fallback and the measurer's both pick faces
+//! through [`Fonts::fallback_for`], and [`Fonts::face_for`] decides
+//! coverage with the same preference. System fonts are never loaded:
+//! output is identical on every machine.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, bail};
 use resvg::usvg::fontdb;
@@ -23,6 +25,24 @@ const BUNDLED: &[(&str, &[u8])] = &[
         include_bytes!("../fonts/Inter-Regular.otf"),
     ),
     ("Inter-Bold.otf", include_bytes!("../fonts/Inter-Bold.otf")),
+    // Scripts Inter lacks; they draw only what Inter cannot (see
+    // fonts/README.md).
+    (
+        "NotoSansDevanagari-Regular.ttf",
+        include_bytes!("../fonts/NotoSansDevanagari-Regular.ttf"),
+    ),
+    (
+        "NotoSansDevanagari-Bold.ttf",
+        include_bytes!("../fonts/NotoSansDevanagari-Bold.ttf"),
+    ),
+    (
+        "NotoSansArabic-Regular.ttf",
+        include_bytes!("../fonts/NotoSansArabic-Regular.ttf"),
+    ),
+    (
+        "NotoSansArabic-Bold.ttf",
+        include_bytes!("../fonts/NotoSansArabic-Bold.ttf"),
+    ),
 ];
 
 pub struct Face {
@@ -34,6 +54,33 @@ pub struct Face {
     /// Raw font file, for shaping.
     pub data: Arc<Vec<u8>>,
     pub index: u32,
+    /// harfrust's per-font tables and caches, built on first use: faces
+    /// are immutable, so one is shared by every thread for the life of the
+    /// process.
+    shaper_data: OnceLock<harfrust::ShaperData>,
+}
+
+impl std::fmt::Debug for Face {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Face({} {}", self.family, self.weight)?;
+        if self.italic {
+            write!(f, " italic")?;
+        }
+        write!(f, ")")
+    }
+}
+
+impl Face {
+    /// A harfrust shaper for this face: the shaping engine and font usvg
+    /// draws with, so shaped advances are the rendered advances.
+    pub fn shaper(&self) -> harfrust::Shaper<'_> {
+        let font = harfrust::FontRef::from_index(&self.data, self.index)
+            .expect("fontdb and fontdue both read this face");
+        let data = self
+            .shaper_data
+            .get_or_init(|| harfrust::ShaperData::new(&font));
+        data.shaper(&font).build()
+    }
 }
 
 /// All loaded faces, in fallback order: bundled first, then `--fonts-dir`.
@@ -119,6 +166,7 @@ impl Fonts {
                     metrics,
                     data: data.clone(),
                     index,
+                    shaper_data: OnceLock::new(),
                 });
             }
         }
@@ -165,11 +213,28 @@ impl Fonts {
             .or_else(|| self.best(c, weight, |_| true))
     }
 
+    /// The face usvg starts a `<text>` of the primary family and `weight`
+    /// with: fontdb's CSS font matching, exactly as usvg's default font
+    /// selector queries it.
+    pub fn primary(&self, weight: u16) -> &Face {
+        let query = fontdb::Query {
+            families: &[fontdb::Family::Name(PRIMARY_FAMILY), fontdb::Family::Serif],
+            weight: fontdb::Weight(weight),
+            stretch: fontdb::Stretch::Normal,
+            style: fontdb::Style::Normal,
+        };
+        self.db
+            .query(&query)
+            .and_then(|id| self.face(id))
+            .or_else(|| self.best('A', weight, |f| f.family == PRIMARY_FAMILY))
+            .expect("the primary family is loaded")
+    }
+
     /// Like [`face_for`](Self::face_for) but for usvg's fallback hook: skips
-    /// faces usvg already tried for this character.
-    fn fallback_for(&self, c: char, weight: u16, exclude: &[fontdb::ID]) -> Option<fontdb::ID> {
+    /// faces usvg already tried for this character. The measurer replays
+    /// usvg's fallback with it (see [`crate::text`]).
+    pub fn fallback_for(&self, c: char, weight: u16, exclude: &[fontdb::ID]) -> Option<&Face> {
         self.best(c, weight, |f| !exclude.contains(&f.id))
-            .map(|f| f.id)
     }
 
     fn best(&self, c: char, weight: u16, filter: impl Fn(&Face) -> bool) -> Option<&Face> {
@@ -224,7 +289,7 @@ impl Fonts {
                 .first()
                 .and_then(|id| db.face(*id))
                 .map_or(400, |f| f.weight.0);
-            fonts.fallback_for(c, weight, exclude)
+            fonts.fallback_for(c, weight, exclude).map(|f| f.id)
         });
         opt
     }
@@ -245,11 +310,14 @@ fn ligature(c: char) -> Option<&'static str> {
 }
 
 /// Characters that draw nothing and so need no glyph: joiners, variation
-/// selectors, soft hyphen, directional marks.
+/// selectors, soft hyphen, directional marks, embeddings and isolates
+/// (the fitter starts right-to-left lines with U+2067, see
+/// [`crate::text::RLI`]).
 pub fn is_invisible(c: char) -> bool {
     matches!(c,
-        '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}'
-        | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{E0100}'..='\u{E01EF}')
+        '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{E0100}'..='\u{E01EF}')
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -270,6 +338,8 @@ mod tests {
             "Инженер",
             "Μηχανική",
             "ﬁ",
+            "मशीन लर्निंग इंजीनियर।",
+            "مهندس تعلم الآلة، ٤٨٪",
         ] {
             assert_eq!(fonts.missing_chars(text), Vec::<char>::new(), "{text}");
         }
@@ -278,11 +348,37 @@ mod tests {
     }
 
     #[test]
+    fn inter_stays_primary_and_noto_fills_in() {
+        let fonts = Fonts::load(None).unwrap();
+        for weight in [400, 700] {
+            let primary = fonts.primary(weight);
+            assert_eq!((primary.family.as_str(), primary.weight), ("Inter", weight));
+            // Inter draws what it has, even where a Noto face has it too.
+            for c in ['A', '1', '-', ' '] {
+                assert_eq!(fonts.face_for(c, weight).unwrap().family, "Inter");
+            }
+            for (c, family) in [('म', "Noto Sans Devanagari"), ('م', "Noto Sans Arabic")] {
+                let face = fonts.face_for(c, weight).unwrap();
+                assert_eq!((face.family.as_str(), face.weight), (family, weight));
+                let fallback = fonts.fallback_for(c, weight, &[primary.id]).unwrap();
+                assert_eq!(fallback.id, face.id);
+            }
+        }
+        // Weights in between follow fontdb's CSS matching, as usvg's do.
+        assert_eq!(fonts.primary(500).weight, 400);
+        assert_eq!(fonts.primary(600).weight, 700);
+        // Each face shapes with harfrust, its tables read once.
+        let face = fonts.primary(400);
+        assert_eq!(face.shaper().units_per_em(), face.shaper().units_per_em());
+    }
+
+    #[test]
     fn reports_uncovered_characters_once() {
         let fonts = Fonts::load(None).unwrap();
         assert_eq!(fonts.missing_chars("a\u{0E01}b\u{0E01}"), vec!['\u{0E01}']);
-        // Invisible characters need no glyph.
+        // Invisible characters need no glyph, bidi controls included.
         assert!(fonts.missing_chars("a\u{200D}b\u{FE0F}").is_empty());
+        assert!(fonts.missing_chars("\u{2067}a\u{2069}\u{202B}").is_empty());
     }
 
     #[test]

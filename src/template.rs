@@ -27,6 +27,8 @@ use crate::text::{FitSpec, Fitted, Measurer};
 const BUNDLED: &[(&str, &str)] = &[
     ("_text.svg", include_str!("../templates/_text.svg")),
     ("report.svg", include_str!("../templates/report.svg")),
+    ("square.svg", include_str!("../templates/square.svg")),
+    ("story.svg", include_str!("../templates/story.svg")),
 ];
 
 /// Bumped when the rendering code changes in a way that alters pixels, so
@@ -255,7 +257,12 @@ impl Templates {
 
     /// One layer of the template for `req` (see [`Layer`]). The background
     /// is filled with the sample card, so it cannot vary with the request.
-    pub fn render_layer(&self, req: &CardRequest, brand: &str, layer: Layer) -> anyhow::Result<SvgDoc> {
+    pub fn render_layer(
+        &self,
+        req: &CardRequest,
+        brand: &str,
+        layer: Layer,
+    ) -> anyhow::Result<SvgDoc> {
         let info = self
             .info(req.template.as_str())
             .with_context(|| format!("no template {}", req.template))?;
@@ -263,7 +270,9 @@ impl Templates {
         let kit = Arc::new(TextKit::new(self.fonts.clone()));
         let card = match layer {
             Layer::Background => sample_card(),
-            _ => req.card.map_text(|s| self.fonts.displayable(s).into_owned()),
+            _ => req
+                .card
+                .map_text(|s| self.fonts.displayable(s).into_owned()),
         };
         let svg = tmpl
             .render(context(&card, req.theme, brand, layer, &kit))

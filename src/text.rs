@@ -1,14 +1,22 @@
 //! Text fitting: shrink, then wrap, then ellipsize, until text fits its box.
 //!
 //! resvg does not wrap text (resvg#643), so every line break on a card is
-//! decided here, with widths measured from the same font faces the renderer
-//! draws with (see [`crate::fonts`]). The integration tests check the result
-//! against the bounding boxes of the rendered glyphs, so a measurement error
-//! shows up as a failing test rather than as text off the edge of a card.
+//! decided here, with widths measured the way usvg lays a line out: the
+//! same faces (see [`crate::fonts`]), the same fallback, the same bidi runs
+//! and the same shaper (harfrust), so Arabic joining forms and Devanagari
+//! conjuncts are measured as drawn (see [`Measurer::width`]). The
+//! integration tests check the result against the bounding boxes of the
+//! rendered glyphs, so a measurement error shows up as a failing test
+//! rather than as text off the edge of a card.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::Range;
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::fonts::{Face, Fonts};
+use crate::fonts::{Face, Fonts, PRIMARY_FAMILY};
 
 pub const ELLIPSIS: &str = "…";
 
@@ -48,84 +56,295 @@ pub struct Fitted {
 
 pub struct Measurer<'a> {
     fonts: &'a Fonts,
+    /// Shaped lines by text and weight: fitting measures the same candidate
+    /// lines at every size it tries, and shaping does not depend on size.
+    cache: RefCell<HashMap<(String, u16), Shaped>>,
+}
+
+/// A line as usvg lays it out, reduced to what fitting needs. Lengths in
+/// em, y up from the baseline.
+#[derive(Debug, Clone, Copy)]
+struct Shaped {
+    /// Sum of the glyph advances.
+    em: f32,
+    /// usvg draws this line wrong (see [`Measurer::draws_correctly`]).
+    broken: bool,
+    /// Highest and lowest ink of glyphs drawn by faces outside the primary
+    /// family (0 when there are none): Arabic and Devanagari reach further
+    /// below the baseline than Inter's descent.
+    ink_top: f32,
+    ink_bottom: f32,
+}
+
+/// A stretch of a line drawn by one face in one direction, in logical
+/// order: how usvg splits it (see [`Measurer::runs`]).
+#[derive(Debug, Clone)]
+pub struct Run<'f> {
+    /// Byte range in the measured text.
+    pub range: Range<usize>,
+    pub face: &'f Face,
+    /// Laid out right to left (an odd bidi level).
+    pub rtl: bool,
+    /// Some glyph is `.notdef` (a tofu box).
+    pub tofu: bool,
+}
+
+/// One shaped glyph, in visual order.
+#[derive(Clone, Copy)]
+struct Glyph<'f> {
+    /// Byte offset in the text of the first character of its cluster.
+    cluster: usize,
+    id: u32,
+    /// x advance and y offset, in em.
+    advance: f32,
+    dy: f32,
+    face: &'f Face,
+    rtl: bool,
+}
+
+/// What every line of one fitted text shares.
+#[derive(Debug, Clone, Copy)]
+struct Para {
+    /// The text's base direction is right to left: its lines start with
+    /// [`RLI`].
+    rtl: bool,
+    /// Ink extremes of the whole text's fallback glyphs (see [`Shaped`]).
+    ink_top: f32,
+    ink_bottom: f32,
+}
+
+/// U+2067 RIGHT-TO-LEFT ISOLATE. usvg lays every line out in a left-to-right
+/// paragraph, which puts the full stop of an Arabic sentence at its right
+/// (its start) and orders "مهندس AI" as if it were English. Each line of a
+/// right-to-left text (by its first strong character, UAX #9 P2–P3)
+/// therefore starts with this invisible, zero-advance control, so the line
+/// is ordered right to left. An unterminated isolate runs to the end of the
+/// line; a closing PDI is left out on purpose: it would be a zero-advance
+/// glyph at the line's right end, which usvg counts as 1 px of advance box.
+pub const RLI: char = '\u{2067}';
+
+/// What is drawn for an ellipsis where "…" would be a tofu box: Noto Sans
+/// Arabic has no U+2026, and usvg cannot fall back for it inside a line
+/// with a lam-alef ligature (see [`Measurer::draws_correctly`]).
+const ELLIPSIS_FALLBACK: &str = "...";
+
+/// Whether `text`'s base direction is right to left.
+fn is_rtl(text: &str) -> bool {
+    unicode_bidi::get_base_direction(text) == unicode_bidi::Direction::Rtl
+}
+
+/// `line` as drawn: with [`RLI`] in front in a right-to-left text.
+fn shown(line: &str, rtl: bool) -> Cow<'_, str> {
+    if rtl && !line.is_empty() {
+        Cow::Owned(format!("{RLI}{line}"))
+    } else {
+        Cow::Borrowed(line)
+    }
 }
 
 impl<'a> Measurer<'a> {
     pub fn new(fonts: &'a Fonts) -> Self {
-        Measurer { fonts }
+        Measurer {
+            fonts,
+            cache: RefCell::new(HashMap::new()),
+        }
     }
 
-    /// Advance width of `text` on one line at `size` px: per-glyph advances
-    /// plus kerning, with each character drawn by the face the renderer
-    /// would pick for it.
+    /// Advance width of `text` on one line at `size` px, as usvg draws the
+    /// line [`fit`](Self::fit) makes of it (so a right-to-left `text` is
+    /// measured with [`RLI`] in front): shaped by harfrust, the engine usvg
+    /// uses, in bidi runs, with usvg's font fallback (see `Measurer::shape`).
     pub fn width(&self, text: &str, size: f32, weight: u16) -> f32 {
-        let mut total = 0.0;
-        let mut prev: Option<(char, &Face)> = None;
-        for c in text.chars() {
-            let Some(face) = self.fonts.face_for(c, weight) else {
-                // Uncovered characters are rejected before fitting; should
-                // one slip through, the renderer draws nothing for it.
-                prev = None;
+        self.line_width(text, size, weight, is_rtl(text))
+    }
+
+    /// Whether usvg draws `text`, as a line, correctly: every character
+    /// with a real glyph, in its place. Coverage is checked per character
+    /// before fitting, but usvg shapes and falls back per line, and where a
+    /// line mixes scripts that no single bundled font covers (Latin with
+    /// Devanagari or Arabic) it may leave `.notdef` glyphs, merge two
+    /// shapings glyph by glyph where they do not line up, or shape
+    /// Devanagari as Latin (see `Measurer::shape` and `misscripted`):
+    /// vowel signs on the wrong consonant, no conjuncts. The fitter breaks
+    /// such lines between words where it can.
+    pub fn draws_correctly(&self, text: &str, weight: u16) -> bool {
+        !self.shaped(&shown(text, is_rtl(text)), weight).broken
+    }
+
+    fn line_width(&self, line: &str, size: f32, weight: u16, rtl: bool) -> f32 {
+        self.shaped(&shown(line, rtl), weight).em * size
+    }
+
+    fn shaped(&self, text: &str, weight: u16) -> Shaped {
+        let key = (text.to_owned(), weight);
+        if let Some(s) = self.cache.borrow().get(&key) {
+            return *s;
+        }
+        let (glyphs, misaligned) = self.shape(text, weight);
+        let mut shaped = Shaped {
+            em: 0.0,
+            broken: misaligned,
+            ink_top: 0.0,
+            ink_bottom: 0.0,
+        };
+        for g in glyphs {
+            shaped.em += g.advance;
+            shaped.broken |= g.id == 0;
+            if g.face.family != PRIMARY_FAMILY {
+                let b = g.face.metrics.metrics_indexed(g.id as u16, 1.0).bounds;
+                shaped.ink_top = shaped.ink_top.max(g.dy + b.ymin + b.height);
+                shaped.ink_bottom = shaped.ink_bottom.min(g.dy + b.ymin);
+            }
+        }
+        self.cache.borrow_mut().insert(key, shaped);
+        shaped
+    }
+
+    /// The runs usvg draws the line `text` in (exactly as given, no
+    /// [`RLI`] added): consecutive characters whose glyphs come from the
+    /// same face at the same bidi direction, in logical order.
+    pub fn runs(&self, text: &str, weight: u16) -> Vec<Run<'a>> {
+        let (glyphs, _) = self.shape(text, weight);
+        // Each cluster takes the face of its first glyph; a character
+        // belongs to the cluster that starts at or before it.
+        let mut clusters: Vec<(usize, &Face, bool, bool)> = Vec::new();
+        for g in &glyphs {
+            match clusters.iter_mut().find(|c| c.0 == g.cluster) {
+                Some(c) => c.3 |= g.id == 0,
+                None => clusters.push((g.cluster, g.face, g.rtl, g.id == 0)),
+            }
+        }
+        clusters.sort_by_key(|c| c.0);
+        let mut runs: Vec<Run<'a>> = Vec::new();
+        for (i, c) in text.char_indices() {
+            let Some(&(_, face, rtl, tofu)) = clusters.iter().rev().find(|cl| cl.0 <= i) else {
                 continue;
             };
-            total += face.metrics.metrics(c, size).advance_width;
-            if let Some((p, pf)) = prev
-                && std::ptr::eq(pf, face)
-            {
-                total += face.metrics.horizontal_kern(p, c, size).unwrap_or(0.0);
+            let end = i + c.len_utf8();
+            match runs.last_mut() {
+                Some(r) if std::ptr::eq(r.face, face) && r.rtl == rtl && r.tofu == tofu => {
+                    r.range.end = end;
+                }
+                _ => runs.push(Run {
+                    range: i..end,
+                    face,
+                    rtl,
+                    tofu,
+                }),
             }
-            prev = Some((c, face));
         }
-        total
+        runs
     }
 
-    /// Ascent and descent (negative) of the primary face at `size`.
-    fn vertical(&self, size: f32, weight: u16) -> (f32, f32) {
-        let face = self
+    /// Glyphs of `text` laid out on one line the way usvg 0.49 does it
+    /// (`shape_text` in usvg's text/layout.rs): the line is split into the
+    /// visual runs of its bidi paragraph (base direction left to right, as
+    /// usvg forces it), and each run is shaped by harfrust in its direction
+    /// and guessed script, first with the face the template's family and
+    /// weight select. While a glyph is `.notdef`, the fallback face for its
+    /// character shapes the whole line again: if that face draws every
+    /// glyph, it replaces them all (so a Devanagari line draws its spaces
+    /// and punctuation with the Devanagari face); if it draws as many
+    /// glyphs, it fills in the missing ones; otherwise usvg gives up and the
+    /// `.notdef` glyphs stay. Filling in goes by position, so it also
+    /// returns whether the two shapings disagreed on which cluster a
+    /// position holds (then usvg draws glyphs out of order), or a run was
+    /// shaped as the wrong script (see [`misscripted`]).
+    fn shape(&self, text: &str, weight: u16) -> (Vec<Glyph<'a>>, bool) {
+        let runs = visual_runs(text);
+        let primary = self.fonts.primary(weight);
+        let mut glyphs = shape_with(primary, text, &runs);
+        let mut used = vec![primary.id];
+        let mut misaligned = misscripted(text, &runs);
+        while let Some(missing) = glyphs.iter().find(|g| g.id == 0) {
+            let c = text[missing.cluster..]
+                .chars()
+                .next()
+                .expect("a cluster starts at a character");
+            let Some(face) = self.fonts.fallback_for(c, primary.weight, &used) else {
+                break;
+            };
+            let fallback = shape_with(face, text, &runs);
+            if fallback.iter().all(|g| g.id != 0) {
+                glyphs = fallback;
+                break;
+            }
+            if fallback.len() != glyphs.len() {
+                break;
+            }
+            for (g, f) in glyphs.iter_mut().zip(fallback) {
+                misaligned |= g.cluster != f.cluster;
+                if g.id == 0 && f.id != 0 {
+                    *g = f;
+                }
+            }
+            used.push(face.id);
+        }
+        (glyphs, misaligned)
+    }
+
+    /// Ascent and descent (negative) at `size`: the primary face's, pushed
+    /// out by the ink of fallback glyphs where that reaches further.
+    fn vertical(&self, size: f32, weight: u16, para: &Para) -> (f32, f32) {
+        let m = self
             .fonts
-            .face_for('A', weight)
-            .expect("primary family has Latin");
-        let m = face
+            .primary(weight)
             .metrics
             .horizontal_line_metrics(size)
             .expect("fonts have horizontal metrics");
-        (m.ascent, m.descent)
+        (
+            m.ascent.max(para.ink_top * size),
+            m.descent.min(para.ink_bottom * size),
+        )
     }
 
     pub fn fit(&self, text: &str, spec: &FitSpec) -> Fitted {
         let text = text.trim();
+        let rtl = is_rtl(text);
+        let whole = self.shaped(&shown(text, rtl), spec.weight);
+        let para = Para {
+            rtl,
+            ink_top: whole.ink_top,
+            ink_bottom: whole.ink_bottom,
+        };
         let min = spec.min_size.min(spec.size).max(1.0);
-        let mut size = spec.size;
         // 1. Shrink: the largest size (in 1 px steps) at which the text
-        //    wraps into the allowed lines without breaking a word.
-        loop {
-            let lines_allowed = self.lines_allowed(spec, size);
-            if let Some(lines) = self.wrap(text, size, spec, false)
-                && lines.len() <= lines_allowed
-            {
-                return self.finish(lines, size, spec, false);
+        //    wraps into the allowed lines without breaking a word, first
+        //    with every line drawn correctly (see `wrap`), then at any cost
+        //    but the text's.
+        for keep_correct in [true, false] {
+            let mut size = spec.size;
+            loop {
+                let lines_allowed = self.lines_allowed(spec, size, &para);
+                if let Some(lines) = self.wrap(text, size, spec, &para, false, keep_correct)
+                    && lines.len() <= lines_allowed
+                {
+                    return self.finish(lines, size, spec, &para, false);
+                }
+                if size <= min {
+                    break;
+                }
+                size = (size - 1.0).max(min);
             }
-            if size <= min {
-                break;
-            }
-            size = (size - 1.0).max(min);
         }
         // 2. At the smallest size: break inside words where a word alone is
         //    wider than the box, then 3. cut and ellipsize the last line.
         let size = min;
-        let lines_allowed = self.lines_allowed(spec, size);
-        let mut lines = self.wrap(text, size, spec, true).unwrap_or_default();
+        let lines_allowed = self.lines_allowed(spec, size, &para);
+        let mut lines = self
+            .wrap(text, size, spec, &para, true, false)
+            .unwrap_or_default();
         if lines.len() <= lines_allowed {
-            return self.finish(lines, size, spec, false);
+            return self.finish(lines, size, spec, &para, false);
         }
         let rest = lines.split_off(lines_allowed - 1).join(" ");
-        lines.push(self.ellipsize(&rest, size, spec));
-        self.finish(lines, size, spec, true)
+        lines.push(self.ellipsize(&rest, size, spec, &para));
+        self.finish(lines, size, spec, &para, true)
     }
 
-    fn lines_allowed(&self, spec: &FitSpec, size: f32) -> usize {
+    fn lines_allowed(&self, spec: &FitSpec, size: f32, para: &Para) -> usize {
         let by_height = spec.height.map_or(usize::MAX, |h| {
-            let (asc, desc) = self.vertical(size, spec.weight);
+            let (asc, desc) = self.vertical(size, spec.weight, para);
             let first = asc - desc;
             if h < first {
                 0
@@ -136,13 +355,30 @@ impl<'a> Measurer<'a> {
         spec.max_lines.min(by_height).max(1)
     }
 
-    fn finish(&self, lines: Vec<String>, size: f32, spec: &FitSpec, truncated: bool) -> Fitted {
-        let (asc, desc) = self.vertical(size, spec.weight);
-        let line_advance = size * spec.line_height;
-        let width = lines
+    fn finish(
+        &self,
+        lines: Vec<String>,
+        size: f32,
+        spec: &FitSpec,
+        para: &Para,
+        truncated: bool,
+    ) -> Fitted {
+        let lines: Vec<String> = lines
             .iter()
-            .map(|l| self.width(l, size, spec.weight))
-            .fold(0.0, f32::max);
+            .map(|l| shown(l, para.rtl).into_owned())
+            .collect();
+        // The lines' own ink counts too: a word broken across lines may
+        // take glyph forms the whole text does not have.
+        let mut para = *para;
+        let mut width: f32 = 0.0;
+        for l in &lines {
+            let s = self.shaped(l, spec.weight);
+            width = width.max(s.em * size);
+            para.ink_top = para.ink_top.max(s.ink_top);
+            para.ink_bottom = para.ink_bottom.min(s.ink_bottom);
+        }
+        let (asc, desc) = self.vertical(size, spec.weight, &para);
+        let line_advance = size * spec.line_height;
         let n = lines.len().max(1) as f32;
         Fitted {
             size,
@@ -157,20 +393,38 @@ impl<'a> Measurer<'a> {
 
     /// Greedy line filling at the break opportunities of UAX #14. Returns
     /// `None` when a single unbreakable segment is wider than the box and
-    /// `break_words` is off.
+    /// `break_words` is off. With `keep_correct`, a segment that usvg would
+    /// draw correctly, appended to a line it would draw correctly, starts a
+    /// new line where together they would be drawn wrong (see
+    /// [`draws_correctly`](Self::draws_correctly)): "ML" and "इंजीनियर" on
+    /// two lines rather than "ML इंजीनियर" with its vowel signs misplaced.
     fn wrap(
         &self,
         text: &str,
         size: f32,
         spec: &FitSpec,
+        para: &Para,
         break_words: bool,
+        keep_correct: bool,
     ) -> Option<Vec<String>> {
-        let fits = |s: &str| self.width(s.trim_end(), size, spec.weight) <= spec.width;
+        let fits =
+            |s: &str| self.line_width(s.trim_end(), size, spec.weight, para.rtl) <= spec.width;
+        let correct = |s: &str| {
+            !self
+                .shaped(&shown(s.trim_end(), para.rtl), spec.weight)
+                .broken
+        };
         let mut lines: Vec<String> = Vec::new();
         let mut line = String::new();
         for segment in segments(text) {
             let candidate = format!("{line}{segment}");
-            if fits(&candidate) {
+            if fits(&candidate)
+                && (!keep_correct
+                    || line.trim_end().is_empty()
+                    || correct(&candidate)
+                    || !correct(&line)
+                    || !correct(segment))
+            {
                 line = candidate;
                 continue;
             }
@@ -184,7 +438,7 @@ impl<'a> Measurer<'a> {
                 }
                 // Hard-break the segment by graphemes, keeping the tail as
                 // the start of the next line.
-                let mut pieces = self.break_graphemes(line.trim_end(), size, spec);
+                let mut pieces = self.break_graphemes(line.trim_end(), size, spec, para);
                 line = pieces.pop().unwrap_or_default();
                 if segment.ends_with(' ') {
                     line.push(' ');
@@ -198,10 +452,12 @@ impl<'a> Measurer<'a> {
         Some(lines)
     }
 
-    /// Splits a word wider than the box into box-wide pieces. Alphabetic
-    /// pieces in hyphenating scripts get a hyphen, so "Donaudampf-" reads as
-    /// a broken word rather than two words.
-    fn break_graphemes(&self, word: &str, size: f32, spec: &FitSpec) -> Vec<String> {
+    /// Splits a word wider than the box into box-wide pieces, at extended
+    /// grapheme cluster boundaries (which keep Devanagari conjuncts whole,
+    /// UAX #29 GB9c). Alphabetic pieces in hyphenating scripts get a
+    /// hyphen, so "Donaudampf-" reads as a broken word rather than two
+    /// words.
+    fn break_graphemes(&self, word: &str, size: f32, spec: &FitSpec, para: &Para) -> Vec<String> {
         let mut pieces = Vec::new();
         let mut piece = String::new();
         let graphemes: Vec<&str> = word.graphemes(true).collect();
@@ -212,7 +468,9 @@ impl<'a> Measurer<'a> {
             if hyphen {
                 candidate.push('-');
             }
-            if self.width(&candidate, size, spec.weight) <= spec.width || piece.is_empty() {
+            if self.line_width(&candidate, size, spec.weight, para.rtl) <= spec.width
+                || piece.is_empty()
+            {
                 piece.push_str(g);
                 continue;
             }
@@ -228,9 +486,29 @@ impl<'a> Measurer<'a> {
 
     /// The longest start of `text` that fits with an ellipsis after it: cut
     /// at a word boundary when that keeps at least half the line, else at a
-    /// grapheme boundary.
-    fn ellipsize(&self, text: &str, size: f32, spec: &FitSpec) -> String {
-        let fits = |s: &str| self.width(&format!("{s}{ELLIPSIS}"), size, spec.weight) <= spec.width;
+    /// grapheme boundary. The ellipsis is "…" unless usvg would draw that
+    /// line wrong (a tofu box for "…" in an Arabic line) and "..." right.
+    fn ellipsize(&self, text: &str, size: f32, spec: &FitSpec, para: &Para) -> String {
+        let broken = |l: &str| self.shaped(&shown(l, para.rtl), spec.weight).broken;
+        let line = self.ellipsize_with(text, size, spec, para, ELLIPSIS);
+        if !broken(&line) {
+            return line;
+        }
+        let plain = self.ellipsize_with(text, size, spec, para, ELLIPSIS_FALLBACK);
+        if broken(&plain) { line } else { plain }
+    }
+
+    fn ellipsize_with(
+        &self,
+        text: &str,
+        size: f32,
+        spec: &FitSpec,
+        para: &Para,
+        ellipsis: &str,
+    ) -> String {
+        let fits = |s: &str| {
+            self.line_width(&format!("{s}{ellipsis}"), size, spec.weight, para.rtl) <= spec.width
+        };
         let graphemes: Vec<(usize, &str)> = text.grapheme_indices(true).collect();
         // Binary search the longest grapheme prefix that fits.
         let (mut lo, mut hi) = (0, graphemes.len());
@@ -251,9 +529,89 @@ impl<'a> Measurer<'a> {
         };
         let kept = word_cut
             .trim_end()
-            .trim_end_matches([',', ';', ':', '-', '—', '–']);
-        format!("{}{ELLIPSIS}", kept.trim_end())
+            .trim_end_matches([',', ';', ':', '-', '—', '–', '،', '؛']);
+        format!("{}{ellipsis}", kept.trim_end())
     }
+}
+
+/// The visual runs of `text`'s first bidi paragraph at base level 0, with
+/// their direction, as usvg splits a line for shaping.
+fn visual_runs(text: &str) -> Vec<(Range<usize>, bool)> {
+    let info = unicode_bidi::BidiInfo::new(text, Some(unicode_bidi::Level::ltr()));
+    let Some(para) = info.paragraphs.first() else {
+        return Vec::new();
+    };
+    let (levels, runs) = info.visual_runs(para, para.range.clone());
+    runs.into_iter()
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let rtl = levels[r.start].is_rtl();
+            (r, rtl)
+        })
+        .collect()
+}
+
+/// Whether some bidi run of `text` holds characters of a script that needs
+/// shaping but is shaped as another script. usvg shapes each bidi run as
+/// the script of its first letter, so in "ML इंजीनियर" (one left-to-right
+/// run) the Devanagari is shaped as Latin: no conjuncts, and the i-matra
+/// stays after its consonant instead of before it. Latin, Greek and
+/// Cyrillic letters in a run of another script shape the same either way.
+fn misscripted(text: &str, runs: &[(Range<usize>, bool)]) -> bool {
+    use harfrust::{Script, UnicodeBuffer, script};
+    // Below Hebrew (U+0590) every script is simple.
+    if text.chars().all(|c| (c as u32) < 0x0590) {
+        return false;
+    }
+    let mut buffer = UnicodeBuffer::new();
+    let mut script_of = |s: &str| -> Script {
+        buffer.clear();
+        buffer.push_str(s);
+        buffer.guess_segment_properties();
+        buffer.script()
+    };
+    let simple = [script::LATIN, script::GREEK, script::CYRILLIC];
+    let mut one = [0u8; 4];
+    runs.iter().any(|(range, _)| {
+        let run = &text[range.clone()];
+        let run_script = script_of(run);
+        run.chars().any(|c| {
+            let s = script_of(c.encode_utf8(&mut one));
+            // Common and inherited characters guess no script.
+            s != script::UNKNOWN && s != run_script && !simple.contains(&s)
+        })
+    })
+}
+
+/// Shapes each visual run of `text` with `face`, as usvg does: no features
+/// beyond the defaults, script and language guessed per run.
+fn shape_with<'f>(face: &'f Face, text: &str, runs: &[(Range<usize>, bool)]) -> Vec<Glyph<'f>> {
+    use harfrust::{Direction, ShapeOptions, UnicodeBuffer};
+    let shaper = face.shaper();
+    let upem = shaper.units_per_em() as f32;
+    let mut glyphs = Vec::with_capacity(text.len());
+    for (range, rtl) in runs {
+        let mut buffer = UnicodeBuffer::new();
+        buffer.push_str(&text[range.clone()]);
+        buffer.set_direction(if *rtl {
+            Direction::RightToLeft
+        } else {
+            Direction::LeftToRight
+        });
+        buffer.guess_segment_properties();
+        let out = shaper.shape(buffer, ShapeOptions::new());
+        for (info, pos) in out.glyph_infos().iter().zip(out.glyph_positions()) {
+            glyphs.push(Glyph {
+                cluster: range.start + info.cluster as usize,
+                id: info.glyph_id,
+                advance: pos.x_advance as f32 / upem,
+                dy: pos.y_offset as f32 / upem,
+                face,
+                rtl: *rtl,
+            });
+        }
+    }
+    glyphs
 }
 
 /// Line-break segments: each is a word plus its trailing spaces, or a
@@ -304,6 +662,252 @@ mod tests {
         let b = m.width("ML Engineer", 80.0, 400);
         assert!((b - 2.0 * a).abs() < 0.01, "width scales linearly: {a} {b}");
         assert!(m.width("ML Engineer", 40.0, 700) > a, "bold is wider");
+    }
+
+    #[test]
+    fn splits_lines_into_runs_as_usvg_draws_them() {
+        let fonts = Fonts::load(None).unwrap();
+        let m = Measurer::new(&fonts);
+        const INTER: &str = "Inter";
+        const DEVA: &str = "Noto Sans Devanagari";
+        const ARAB: &str = "Noto Sans Arabic";
+        // (line, weight, [(text, family, right to left, tofu)])
+        type Case = (
+            &'static str,
+            u16,
+            &'static [(&'static str, &'static str, bool, bool)],
+        );
+        let cases: &[Case] = &[
+            ("", 400, &[]),
+            ("ML Engineer", 700, &[("ML Engineer", INTER, false, false)]),
+            (
+                "Инженер — Μηχανική",
+                400,
+                &[("Инженер — Μηχανική", INTER, false, false)],
+            ),
+            // A line the Devanagari face draws whole takes its spaces and
+            // punctuation too: usvg swaps in the fallback for every glyph.
+            (
+                "मॉडल फाइन-ट्यूनिंग",
+                700,
+                &[("मॉडल फाइन-ट्यूनिंग", DEVA, false, false)],
+            ),
+            ("क्षत्रिय।", 400, &[("क्षत्रिय।", DEVA, false, false)]),
+            (
+                "مهندس تعلم الآلة",
+                700,
+                &[("مهندس تعلم الآلة", ARAB, true, false)],
+            ),
+            // In usvg's left-to-right paragraph the full stop stays a
+            // left-to-right run of its own…
+            (
+                "الذكاء الاصطناعي.",
+                400,
+                &[
+                    ("الذكاء الاصطناعي", ARAB, true, false),
+                    (".", ARAB, false, false),
+                ],
+            ),
+            // …unless the line opens a right-to-left isolate, as the fitter's
+            // right-to-left lines do.
+            (
+                "\u{2067}الذكاء الاصطناعي.",
+                400,
+                &[
+                    ("\u{2067}", ARAB, false, false),
+                    ("الذكاء الاصطناعي.", ARAB, true, false),
+                ],
+            ),
+            // Mixed lines: Inter keeps what it draws, the fallback fills in
+            // the rest where both shapings have as many glyphs…
+            (
+                "Hello مرحبا",
+                400,
+                &[
+                    ("Hello ", INTER, false, false),
+                    ("مرحبا", ARAB, true, false),
+                ],
+            ),
+            (
+                "ML इंजीनियर",
+                700,
+                &[
+                    ("ML ", INTER, false, false),
+                    ("इंजीनियर", DEVA, false, false),
+                ],
+            ),
+            // …and gives up where they do not: the lam-alef ligature makes
+            // one glyph of two characters, so the Arabic stays tofu.
+            (
+                "Hello الآلة",
+                400,
+                &[("Hello ", INTER, false, false), ("الآلة", INTER, true, true)],
+            ),
+        ];
+        for (text, weight, want) in cases {
+            let got: Vec<(&str, &str, bool, bool)> = m
+                .runs(text, *weight)
+                .iter()
+                .map(|r| {
+                    (
+                        &text[r.range.clone()],
+                        r.face.family.as_str(),
+                        r.rtl,
+                        r.tofu,
+                    )
+                })
+                .collect();
+            assert_eq!(&got, want, "{text:?}");
+            for r in m.runs(text, *weight) {
+                if r.face.family != INTER {
+                    assert_eq!(r.face.weight, *weight, "{text:?}: weight follows");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn knows_which_lines_usvg_draws_wrong() {
+        let fonts = Fonts::load(None).unwrap();
+        let m = Measurer::new(&fonts);
+        for (text, correct) in [
+            ("ML Engineer", true),
+            ("मशीन लर्निंग इंजीनियर", true),
+            ("مهندس تعلم الآلة", true),
+            ("Fine-tuning النماذج", true),
+            ("इंजीनियर ML", true),
+            // One left-to-right run starting with Latin: the Devanagari is
+            // shaped as Latin, its i-matra after the consonant.
+            ("ML इंजीनियर", false),
+            ("AI एआई", false),
+            // Tofu: the fallback gives up.
+            ("Hello الآلة", false),
+            ("الآلة…", false),
+            ("الآلة...", true),
+            // Nothing covers Thai.
+            ("ภาษาไทย", false),
+        ] {
+            assert_eq!(m.draws_correctly(text, 400), correct, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn shaped_widths_differ_from_per_character_advances() {
+        // Joining forms and conjuncts: the sum of fontdue's per-character
+        // advances is far from what is drawn, which fitting used to trust.
+        let fonts = Fonts::load(None).unwrap();
+        let m = Measurer::new(&fonts);
+        let naive = |text: &str| -> f32 {
+            text.chars()
+                .filter_map(|c| fonts.face_for(c, 400).map(|f| f.metrics.metrics(c, 40.0)))
+                .map(|g| g.advance_width)
+                .sum()
+        };
+        for text in ["الذكاء الاصطناعي", "मशीन लर्निंग"] {
+            let shaped = m.width(text, 40.0, 400);
+            assert!(shaped > 0.0);
+            assert!((shaped - naive(text)).abs() > 5.0, "{text}: {shaped}");
+        }
+        // A right-to-left text is measured as the fitter draws it, behind
+        // an isolate of no width; measuring the drawn line gives the same.
+        let fitted = m.fit("مهندس تعلم", &spec(1000.0, 40.0, 40.0, 1));
+        assert_eq!(fitted.lines.len(), 1);
+        assert!(fitted.lines[0].starts_with(RLI));
+        assert_eq!(m.width(&fitted.lines[0], 40.0, 400), fitted.width);
+        assert_eq!(m.width("مهندس تعلم", 40.0, 400), fitted.width);
+    }
+
+    #[test]
+    fn right_to_left_text_gets_right_to_left_lines() {
+        let fonts = Fonts::load(None).unwrap();
+        let m = Measurer::new(&fonts);
+        let got = m.fit(
+            "الذكاء الاصطناعي يساعد في بناء الذكاء الاصطناعي.",
+            &spec(300.0, 30.0, 30.0, 3),
+        );
+        assert!(got.lines.len() > 1, "{:?}", got.lines);
+        for l in &got.lines {
+            assert!(l.starts_with(RLI), "{l:?}");
+            assert!(!l[RLI.len_utf8()..].contains(RLI), "{l:?}");
+            assert!(m.width(l, got.size, 400) <= 300.0);
+        }
+        // Left-to-right text, and text that merely contains Arabic after a
+        // Latin word, is left alone.
+        for text in ["ML Engineer", "Fine-tuning النماذج"] {
+            let got = m.fit(text, &spec(1000.0, 30.0, 30.0, 1));
+            assert_eq!(got.lines, [text]);
+        }
+    }
+
+    #[test]
+    fn breaks_mixed_lines_usvg_would_garble_between_words() {
+        let fonts = Fonts::load(None).unwrap();
+        let m = Measurer::new(&fonts);
+        let mut s = spec(1000.0, 68.0, 40.0, 3);
+        s.weight = 700;
+        assert_eq!(m.fit("ML इंजीनियर", &s).lines, ["ML", "इंजीनियर"]);
+        // With one line allowed it keeps the text whole rather than cut it.
+        s.max_lines = 1;
+        let got = m.fit("ML इंजीनियर", &s);
+        assert_eq!((got.lines, got.size), (vec!["ML इंजीनियर".to_owned()], 68.0));
+    }
+
+    #[test]
+    fn ellipsizes_arabic_with_full_stops_where_the_ellipsis_would_be_tofu() {
+        let fonts = Fonts::load(None).unwrap();
+        let m = Measurer::new(&fonts);
+        let got = m.fit(&"الآلة ".repeat(30), &spec(300.0, 30.0, 30.0, 1));
+        assert!(got.truncated);
+        let line = &got.lines[0];
+        assert!(line.ends_with("..."), "{line:?}");
+        assert!(m.draws_correctly(line, 400), "{line:?}");
+        assert!(m.width(line, got.size, 400) <= 300.0);
+        // Where "…" draws, it stays.
+        let got = m.fit(&"मशीन ".repeat(30), &spec(300.0, 30.0, 30.0, 1));
+        assert!(got.lines[0].ends_with(ELLIPSIS), "{:?}", got.lines);
+    }
+
+    #[test]
+    fn devanagari_words_break_between_whole_clusters() {
+        let fonts = Fonts::load(None).unwrap();
+        let m = Measurer::new(&fonts);
+        // A word wider than the box: the pieces are whole grapheme
+        // clusters (conjuncts like क्ष and त्र included, UAX #29 GB9c), with
+        // no hyphen and no mark or virama cut from its consonant.
+        let word = "क्षत्रियद्वाराश्रृंखलाप्रकृतिकृष्णहृदयद्ध्र्य";
+        assert_eq!(
+            "क्षत्रिय".graphemes(true).collect::<Vec<_>>(),
+            ["क्ष", "त्रि", "य"]
+        );
+        let got = m.fit(word, &spec(120.0, 30.0, 30.0, 6));
+        assert!(got.lines.len() > 1, "{:?}", got.lines);
+        assert_eq!(got.lines.concat(), word);
+        for l in &got.lines {
+            assert!(!l.ends_with('-') && !l.ends_with('\u{094D}'), "{l:?}");
+            let first = l.chars().next().unwrap();
+            assert!(
+                !('\u{093A}'..='\u{094F}').contains(&first)
+                    && !('\u{0900}'..='\u{0903}').contains(&first),
+                "{l:?} starts with a sign"
+            );
+            assert!(m.width(l, got.size, 400) <= 120.0, "{l:?}");
+            assert!(m.draws_correctly(l, 400), "{l:?}");
+        }
+    }
+
+    #[test]
+    fn fallback_ink_pushes_the_line_box_out() {
+        let fonts = Fonts::load(None).unwrap();
+        let m = Measurer::new(&fonts);
+        let s = spec(1000.0, 40.0, 40.0, 1);
+        let latin = m.fit("Engineer", &s);
+        // Arabic descends further than Inter's descent; Devanagari's
+        // below-base vowel signs too.
+        let arabic = m.fit("إلجيني", &s);
+        let hindi = m.fit("कृष्ण हृदय", &s);
+        assert_eq!(arabic.ascent, latin.ascent);
+        assert!(arabic.height > latin.height + 0.15 * 40.0, "{arabic:?}");
+        assert!(hindi.height > latin.height, "{hindi:?}");
     }
 
     #[test]

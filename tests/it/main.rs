@@ -9,4 +9,5 @@ mod helpers;
 mod limits;
 mod scripts;
 mod sharing;
+mod templates;
 mod variants;

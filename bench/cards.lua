@@ -1,0 +1,42 @@
+-- Card n (n = 0, 1, 2, …) → a distinct ML Engineer report card that costs the
+-- same to render as the real one: only the percentages and the level vary
+-- (101 × 101 × 4 = 40,804 cards), then a number is appended to the role.
+-- Mirrors card_path() in client.py. Loaded by the other wrk scripts with
+-- dofile(os.getenv("BENCH_DIR") .. "/cards.lua").
+local TAGLINE = "AI%20helps%20build%20AI.%20But%20someone%20has%20to%20build%20the%20AI%20that%20builds%20AI."
+local LEVELS = { "stable", "elevated", "high", "critical" }
+
+ML_CARD = "/cards/report.png?role=ML%20Engineer&tagline=" .. TAGLINE
+  .. "&risk=48&threat=Model%20Fine-Tuning&threat_risk=65"
+
+function card_path(n)
+  local risk = n % 101
+  local threat_risk = math.floor(n / 101) % 101
+  local level = LEVELS[math.floor(n / 10201) % 4 + 1]
+  local extra = math.floor(n / 40804)
+  local role = "ML%20Engineer"
+  -- risk 48 / elevated / 65 is the ML card itself, which tests keep hot.
+  if extra > 0 or (risk == 48 and threat_risk == 65 and level == "elevated") then
+    role = role .. "%20" .. string.format("%d", extra + 1)
+  end
+  return string.format(
+    "/cards/report.png?role=%s&tagline=%s&risk=%d&level=%s&threat=Model%%20Fine-Tuning&threat_risk=%d",
+    role, TAGLINE, risk, level, threat_risk)
+end
+
+-- Status counting shared by the scripts that define response().
+statuses = {}
+function count_status(status)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+-- Sums the per-thread `statuses` tables in done().
+function total_statuses(threads)
+  local total = {}
+  for _, t in ipairs(threads) do
+    for s, c in pairs(t:get("statuses")) do
+      total[s] = (total[s] or 0) + c
+    end
+  end
+  return total
+end

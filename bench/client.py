@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""Small HTTP clients for bench/loadtest.sh and bench/soak.sh (stdlib only).
+
+Every subcommand prints one JSON object on stdout.
+
+  latency BASE (--cold OFFSET | --hot) -n N
+      N requests one at a time on one keep-alive connection; per-request
+      wall time from sending the request to reading the last body byte.
+      --cold: cards OFFSET .. OFFSET+N-1 (each new); --hot: the ML card.
+  fill BASE --offset O -n N [--concurrency C] [--deadline S]
+      Requests cards O .. O+N-1 with C keep-alive connections, stopping
+      early at the deadline; "end" is one past the last card requested.
+  stampede BASE PATH -n N
+      N connections, opened first, then N requests for PATH released at
+      once through a barrier; reports statuses and distinct body hashes.
+  metric BASE NAME...
+      Values of Prometheus metrics (no labels) from /metrics.
+  logstats LOG [--from-line L]
+      Card requests in a JSON server log (--log-format json): counts by
+      status and cache outcome, server-side ms percentiles of the 200s.
+"""
+
+import argparse
+import hashlib
+import http.client
+import json
+import math
+import re
+import sys
+import threading
+import time
+from urllib.parse import urlsplit
+
+TAGLINE = (
+    "AI%20helps%20build%20AI.%20But%20someone%20has%20to%20build%20the%20AI"
+    "%20that%20builds%20AI."
+)
+LEVELS = ["stable", "elevated", "high", "critical"]
+ML_CARD = (
+    "/cards/report.png?role=ML%20Engineer&tagline=" + TAGLINE
+    + "&risk=48&threat=Model%20Fine-Tuning&threat_risk=65"
+)
+
+
+def card_path(n: int) -> str:
+    """Same as card_path() in cards.lua."""
+    risk = n % 101
+    threat_risk = (n // 101) % 101
+    level = LEVELS[(n // 10201) % 4]
+    extra = n // 40804
+    role = "ML%20Engineer"
+    if extra > 0 or (risk == 48 and threat_risk == 65 and level == "elevated"):
+        role += "%20" + str(extra + 1)
+    return (
+        f"/cards/report.png?role={role}&tagline={TAGLINE}&risk={risk}"
+        f"&level={level}&threat=Model%20Fine-Tuning&threat_risk={threat_risk}"
+    )
+
+
+def percentile(sorted_values, p):
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def connect(base):
+    u = urlsplit(base)
+    return http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+
+
+def fetch(conn, path):
+    conn.request("GET", path)
+    r = conn.getresponse()
+    body = r.read()
+    return r.status, body
+
+
+def cmd_latency(a):
+    conn = connect(a.base)
+    paths = [ML_CARD] * a.n if a.hot else [card_path(a.cold + i) for i in range(a.n)]
+    if a.hot:
+        fetch(conn, ML_CARD)  # make sure it is cached and the connection is up
+    else:
+        fetch(conn, "/healthz")
+    times, statuses, sizes = [], {}, []
+    for p in paths:
+        t0 = time.perf_counter()
+        status, body = fetch(conn, p)
+        times.append((time.perf_counter() - t0) * 1000)
+        statuses[status] = statuses.get(status, 0) + 1
+        sizes.append(len(body))
+    s = sorted(times)
+    print(json.dumps({
+        "n": len(s),
+        "median_ms": percentile(s, 50),
+        "p99_ms": percentile(s, 99),
+        "max_ms": s[-1],
+        "min_ms": s[0],
+        "statuses": statuses,
+        "median_bytes": sorted(sizes)[len(sizes) // 2],
+    }))
+
+
+def cmd_fill(a):
+    lock = threading.Lock()
+    state = {"next": a.offset, "statuses": {}, "errors": 0}
+    stop_at = a.offset + a.n
+    deadline = time.monotonic() + a.deadline if a.deadline else None
+
+    def worker():
+        conn = connect(a.base)
+        while True:
+            with lock:
+                if state["next"] >= stop_at or (deadline and time.monotonic() > deadline):
+                    return
+                n = state["next"]
+                state["next"] += 1
+            try:
+                status, _ = fetch(conn, card_path(n))
+            except Exception:  # noqa: BLE001 - counted and reported
+                with lock:
+                    state["errors"] += 1
+                conn.close()
+                conn = connect(a.base)
+                continue
+            with lock:
+                state["statuses"][status] = state["statuses"].get(status, 0) + 1
+
+    t0 = time.monotonic()
+    workers = [threading.Thread(target=worker) for _ in range(a.concurrency)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.monotonic() - t0
+    ok = state["statuses"].get(200, 0)
+    print(json.dumps({
+        "end": state["next"],
+        "ok": ok,
+        "statuses": state["statuses"],
+        "errors": state["errors"],
+        "elapsed_s": elapsed,
+        "per_s": ok / elapsed if elapsed else 0,
+    }))
+
+
+def cmd_stampede(a):
+    conns = [connect(a.base) for _ in range(a.n)]
+    for c in conns:
+        c.connect()
+    barrier = threading.Barrier(a.n)
+    results = [None] * a.n
+
+    def worker(i):
+        barrier.wait()
+        try:
+            status, body = fetch(conns[i], a.path)
+            results[i] = (status, hashlib.sha256(body).hexdigest(), len(body))
+        except Exception as e:  # noqa: BLE001 - reported
+            results[i] = ("error: " + type(e).__name__, "", 0)
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(a.n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = {}
+    for s, _, _ in results:
+        statuses[str(s)] = statuses.get(str(s), 0) + 1
+    print(json.dumps({
+        "statuses": statuses,
+        "distinct_bodies": len({h for s, h, _ in results if s == 200}),
+        "bytes": sorted({n for _, _, n in results}),
+        "elapsed_ms": (time.monotonic() - t0) * 1000,
+    }))
+
+
+def scrape(base):
+    conn = connect(base)
+    _, body = fetch(conn, "/metrics")
+    return body.decode()
+
+
+def cmd_metric(a):
+    text = scrape(a.base)
+    out = {}
+    for name in a.names:
+        m = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+        out[name] = float(m.group(1)) if m else None
+    print(json.dumps(out))
+
+
+def cmd_logstats(a):
+    by_status, by_cache, ms_200, ms_hit, ms_miss = {}, {}, [], [], []
+    with open(a.log, encoding="utf-8", errors="replace") as f:
+        for i, line in enumerate(f):
+            if i < a.from_line or not line.startswith("{"):
+                continue
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if e.get("message") != "request" or not str(e.get("path", "")).startswith("/cards/"):
+                continue
+            status = int(e["status"])
+            cache = e.get("cache", "-")
+            ms = float(e["ms"])
+            by_status[status] = by_status.get(status, 0) + 1
+            by_cache[cache] = by_cache.get(cache, 0) + 1
+            if status == 200:
+                ms_200.append(ms)
+                (ms_hit if cache == "hit" else ms_miss).append(ms)
+    ms_200.sort()
+    ms_hit.sort()
+    ms_miss.sort()
+    print(json.dumps({
+        "by_status": by_status,
+        "by_cache": by_cache,
+        "served_p50_ms": percentile(ms_200, 50),
+        "served_p99_ms": percentile(ms_200, 99),
+        "served_max_ms": ms_200[-1] if ms_200 else None,
+        "hit_p99_ms": percentile(ms_hit, 99),
+        "rendered_p50_ms": percentile(ms_miss, 50),
+        "rendered_p99_ms": percentile(ms_miss, 99),
+    }))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("latency")
+    s.add_argument("base")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--cold", type=int, metavar="OFFSET")
+    g.add_argument("--hot", action="store_true")
+    s.add_argument("-n", type=int, default=200)
+    s = sub.add_parser("fill")
+    s.add_argument("base")
+    s.add_argument("--offset", type=int, default=0)
+    s.add_argument("-n", type=int, required=True)
+    s.add_argument("--concurrency", type=int, default=8)
+    s.add_argument("--deadline", type=float, default=0)
+    s = sub.add_parser("stampede")
+    s.add_argument("base")
+    s.add_argument("path")
+    s.add_argument("-n", type=int, default=100)
+    s = sub.add_parser("metric")
+    s.add_argument("base")
+    s.add_argument("names", nargs="+")
+    s = sub.add_parser("logstats")
+    s.add_argument("log")
+    s.add_argument("--from-line", type=int, default=0)
+    a = p.parse_args()
+    {"latency": cmd_latency, "fill": cmd_fill, "stampede": cmd_stampede,
+     "metric": cmd_metric, "logstats": cmd_logstats}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+//! Per-stage timings of one card, the ML Engineer report card, through the
+//! public stage functions of the render pipeline:
+//!
+//! ```text
+//! query → card → fit text → template → SVG → usvg tree → raster → PNG
+//! ```
+//!
+//! plus the whole render (`Renderer::render`, warm background), and a cold
+//! miss and a hit through the card cache (admission, blocking pool, moka).
+//!
+//! `cargo bench --bench pipeline` (about a minute on 2 cores);
+//! `cargo bench --bench pipeline -- raster` for one stage. Under
+//! `cargo test --benches` each benchmark runs once, as a smoke test.
+//!
+//! Note that `render/end_to_end` takes the layered path for layered
+//! templates (cached background + foreground layer), while `svg`, `tree`
+//! and `raster` measure the whole one-pass template, so the stages need not
+//! add up to the end-to-end figure.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use sharecard::cache::{CardCache, Limits};
+use sharecard::card::{CardRequest, LevelBands, TemplateName};
+use sharecard::config::ServeArgs;
+use sharecard::query::Params;
+use sharecard::render::{Renderer, encode_png, rasterize};
+use sharecard::telemetry::Metrics;
+use sharecard::text::{FitSpec, Measurer};
+
+const TEMPLATE: &str = "report";
+const QUERY: &str = "role=ML%20Engineer&tagline=AI%20helps%20build%20AI.%20But%20someone%20has%20to%20build%20the%20AI%20that%20builds%20AI.&risk=48&threat=Model%20Fine-Tuning&threat_risk=65";
+
+fn parse(query: &str) -> CardRequest {
+    let params = Params::parse(Some(query)).expect("query parses");
+    CardRequest::from_params(
+        TemplateName::parse(TEMPLATE).expect("template name"),
+        &params,
+        &LevelBands::default(),
+    )
+    .expect("valid card")
+}
+
+fn renderer() -> Arc<Renderer> {
+    sharecard::server::build_renderer(&ServeArgs::for_tests().card).expect("renderer builds")
+}
+
+/// The role box of `templates/report.svg`.
+fn role_spec() -> FitSpec {
+    FitSpec {
+        width: 580.0,
+        height: Some(172.0),
+        size: 68.0,
+        min_size: 40.0,
+        max_lines: 3,
+        weight: 700,
+        line_height: 1.1,
+    }
+}
+
+/// The tagline box of `templates/report.svg`: it starts 22 px below the
+/// fitted role and ends at y = 470.
+fn tagline_spec(role_height: f32) -> FitSpec {
+    let top = 112.0 + role_height + 22.0;
+    FitSpec {
+        width: 580.0,
+        height: Some(470.0 - top),
+        size: 30.0,
+        min_size: 22.0,
+        max_lines: 4,
+        weight: 400,
+        line_height: 1.35,
+    }
+}
+
+fn stages(c: &mut Criterion) {
+    let renderer = renderer();
+    let req = parse(QUERY);
+    // First render draws and keeps the background layer: the benchmarks
+    // below measure the steady state.
+    renderer.render(&req).expect("renders");
+
+    let mut g = c.benchmark_group("stage");
+
+    g.bench_function("parse_query_to_card", |b| {
+        b.iter(|| parse(black_box(QUERY)))
+    });
+
+    let measurer = Measurer::new(renderer.fonts());
+    let role = req.card.role.as_str();
+    let tagline = req.card.tagline.as_ref().expect("has a tagline").as_str();
+    let role_fit = measurer.fit(role, &role_spec());
+    let tag_spec = tagline_spec(role_fit.height);
+    g.bench_function("fit_text_role_and_tagline", |b| {
+        b.iter(|| {
+            let r = measurer.fit(black_box(role), &role_spec());
+            let t = measurer.fit(black_box(tagline), &tag_spec);
+            (r, t)
+        })
+    });
+
+    g.bench_function("template_to_svg", |b| {
+        b.iter(|| renderer.svg(black_box(&req)).expect("svg"))
+    });
+
+    let doc = renderer.svg(&req).expect("svg");
+    g.bench_function("usvg_parse", |b| {
+        b.iter(|| renderer.tree(black_box(&doc.svg)).expect("tree"))
+    });
+
+    let tree = renderer.tree(&doc.svg).expect("tree");
+    let scale = req.scale.get();
+    g.bench_function("raster", |b| {
+        b.iter(|| rasterize(black_box(&tree), scale).expect("raster"))
+    });
+
+    let pixmap = rasterize(&tree, scale).expect("raster");
+    g.bench_function("encode_png", |b| {
+        b.iter(|| encode_png(black_box(&pixmap)).expect("encode"))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("render");
+    g.bench_function("end_to_end", |b| {
+        b.iter(|| renderer.render(black_box(&req)).expect("render"))
+    });
+    g.finish();
+
+    cache(c, renderer);
+}
+
+/// Distinct cards that cost the same to draw as the ML Engineer card: the
+/// same text, other risk and threat percentages (101 × 101 of them, then
+/// the light theme for as many again).
+fn variant(i: usize) -> CardRequest {
+    let (risk, threat_risk, theme) = (i % 101, (i / 101) % 101, (i / (101 * 101)) % 2);
+    let q = QUERY
+        .replace("risk=48", &format!("risk={risk}"))
+        .replace("threat_risk=65", &format!("threat_risk={threat_risk}"));
+    let q = if theme == 1 { q + "&theme=light" } else { q };
+    parse(&q)
+}
+
+/// Through `CardCache::get` on a tokio runtime, as the server calls it:
+/// a miss (admission, render on the blocking pool, insert) and a hit.
+fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let limits = Limits {
+        cache_bytes: 256 * 1024 * 1024,
+        ttl: Duration::from_secs(3600),
+        render_threads: 1,
+        render_queue: 1024,
+        recompress: false,
+    };
+    let new_cache = || {
+        let _guard = runtime.enter();
+        CardCache::new(renderer.clone(), &limits, Arc::new(Metrics::new()))
+    };
+    // Warm the light theme's background too, so no sample pays for it.
+    renderer.render(&variant(101 * 101)).expect("renders");
+
+    let mut g = c.benchmark_group("cache");
+    g.bench_function("cold_miss_end_to_end", |b| {
+        b.iter_custom(|iters| {
+            // A fresh cache per sample, and a different card per iteration:
+            // every get is a miss.
+            let cache = new_cache();
+            let cards: Vec<CardRequest> = (0..iters as usize).map(variant).collect();
+            runtime.block_on(async {
+                let started = Instant::now();
+                for card in &cards {
+                    black_box(cache.get(card).await.expect("renders"));
+                }
+                started.elapsed()
+            })
+        })
+    });
+
+    let cache_hot = new_cache();
+    let req = parse(QUERY);
+    runtime.block_on(cache_hot.get(&req)).expect("renders");
+    g.bench_function("hit", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    black_box(cache_hot.get(black_box(&req)).await.expect("hit"));
+                }
+                started.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(50)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = stages
+}
+criterion_main!(benches);
