@@ -180,10 +180,10 @@ impl<'a> Measurer<'a> {
         if let Some(s) = self.cache.borrow().get(&key) {
             return *s;
         }
-        let (glyphs, misaligned) = self.shape(text, weight);
+        let (glyphs, garbled) = self.shape(text, weight);
         let mut shaped = Shaped {
             em: 0.0,
-            broken: misaligned,
+            broken: garbled,
             ink_top: 0.0,
             ink_bottom: 0.0,
         };
@@ -255,7 +255,7 @@ impl<'a> Measurer<'a> {
         let primary = self.fonts.primary(weight);
         let mut glyphs = shape_with(primary, text, &runs);
         let mut used = vec![primary.id];
-        let mut misaligned = misscripted(text, &runs);
+        let mut garbled = misscripted(text, &runs);
         while let Some(missing) = glyphs.iter().find(|g| g.id == 0) {
             let c = text[missing.cluster..]
                 .chars()
@@ -273,14 +273,14 @@ impl<'a> Measurer<'a> {
                 break;
             }
             for (g, f) in glyphs.iter_mut().zip(fallback) {
-                misaligned |= g.cluster != f.cluster;
+                garbled |= g.cluster != f.cluster;
                 if g.id == 0 && f.id != 0 {
                     *g = f;
                 }
             }
             used.push(face.id);
         }
-        (glyphs, misaligned)
+        (glyphs, garbled)
     }
 
     /// Ascent and descent (negative) at `size`: the primary face's, pushed

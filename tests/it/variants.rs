@@ -266,3 +266,54 @@ async fn gallery_reflects_template_edits_without_a_restart() {
     assert!(html.contains("failed to reload"), "{html:.300}");
     assert_eq!(app.get(&card).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn cjk_renders_with_fonts_added_by_the_operator() {
+    // Debian's fonts-noto-cjk, as README documents; .ci/run installs it.
+    let system = std::path::Path::new("/usr/share/fonts/opentype/noto");
+    let files = ["NotoSansCJK-Regular.ttc", "NotoSansCJK-Bold.ttc"];
+    if !files.iter().all(|f| system.join(f).exists()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install fonts-noto-cjk (.ci/run does)"
+        );
+        eprintln!("skipping: fonts-noto-cjk is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for f in files {
+        std::os::unix::fs::symlink(system.join(f), dir.path().join(f)).unwrap();
+    }
+    let japanese = samples()
+        .into_iter()
+        .find(|s| s.slug == "japanese")
+        .unwrap();
+
+    // Without the fonts: a clear 422, never tofu.
+    let plain = spawn_app().await;
+    let r = plain
+        .get(&format!("/cards/report.png?{}", japanese.query))
+        .await;
+    assert_eq!(r.status.as_u16(), 422);
+
+    let path = dir.path().to_path_buf();
+    let app = spawn_app_with(move |a| a.card.fonts_dir = Some(path)).await;
+    let r = app
+        .get(&format!("/cards/report.png?{}", japanese.query))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{:?}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(png_size(&r.body), (1200, 630));
+
+    // And the text is drawn with real glyphs, inside its boxes.
+    let renderer = app.state.renderer();
+    let req = crate::golden::request("report", &japanese.query);
+    let doc = renderer.svg(&req).unwrap();
+    let tree = renderer.tree(&doc.svg).unwrap();
+    let problems = sharecard::render::text_violations(&doc, &tree);
+    assert!(problems.is_empty(), "{problems:#?}");
+}
