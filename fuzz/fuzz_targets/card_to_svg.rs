@@ -81,7 +81,17 @@ impl Text {
 }
 
 #[derive(Debug, Arbitrary)]
-struct Input {
+enum Input {
+    /// Fields built from fuzzer bytes, encoded into a query.
+    Fields(Fields),
+    /// A raw query for the first template, as a client would send it (the
+    /// seeds in `seeds/card_to_svg/` are this variant: four 0xFF bytes,
+    /// then the query text).
+    Query(String),
+}
+
+#[derive(Debug, Arbitrary)]
+struct Fields {
     template: u8,
     role: Text,
     tagline: Option<Text>,
@@ -97,7 +107,7 @@ fn clip(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
-fn query(input: &Input) -> String {
+fn query(input: &Fields) -> String {
     let enc = encode_component;
     // Clipped a little over each limit, so too-long fields are still tried.
     let mut q = format!(
@@ -131,9 +141,21 @@ fn query(input: &Input) -> String {
 fuzz_target!(|input: Input| {
     let r = renderer();
     let names: Vec<&str> = r.templates().infos().map(|i| i.name.as_str()).collect();
-    let name = names[usize::from(input.template) % names.len()];
-    let q = query(&input);
-    let params = Params::parse(Some(&q)).expect("encoded fields always decode");
+    let (template, q) = match &input {
+        Input::Fields(f) => (f.template, query(f)),
+        Input::Query(q) => (0, q.clone()),
+    };
+    let name = names[usize::from(template) % names.len()];
+    let params = match Params::parse(Some(&q)) {
+        Ok(p) => p,
+        Err(e) => {
+            assert!(
+                matches!(input, Input::Query(_)),
+                "encoded fields must decode: {q:?}: {e:?}"
+            );
+            return;
+        }
+    };
     let Ok(req) = CardRequest::from_params(
         TemplateName::parse(name).expect("loaded names are valid"),
         &params,
