@@ -276,6 +276,35 @@ impl Fonts {
         missing
     }
 
+    /// Grapheme clusters of `text` whose characters each have a glyph, but
+    /// in different fonts: an Arabic letter carrying a Devanagari nukta.
+    /// A cluster is shaped as one unit by one face, so usvg draws it as a
+    /// tofu box whatever the fallback. In order, once each.
+    pub fn split_clusters(&self, text: &str) -> Vec<String> {
+        use unicode_segmentation::UnicodeSegmentation;
+        let text = self.displayable(text);
+        let mut split: Vec<String> = Vec::new();
+        for cluster in text.graphemes(true) {
+            let mut visible = cluster.chars().filter(|c| !is_invisible(*c));
+            let Some(first) = visible.next() else {
+                continue;
+            };
+            let rest: Vec<char> = visible.collect();
+            if rest.is_empty() {
+                continue;
+            }
+            let drawable = self.faces.iter().any(|f| {
+                !f.italic
+                    && f.metrics.has_glyph(first)
+                    && rest.iter().all(|c| f.metrics.has_glyph(*c))
+            });
+            if !drawable && !split.iter().any(|s| s == cluster) {
+                split.push(cluster.to_owned());
+            }
+        }
+        split
+    }
+
     /// usvg options that draw with exactly these fonts and nothing else.
     pub fn usvg_options(self: &Arc<Self>) -> resvg::usvg::Options<'static> {
         let mut opt = resvg::usvg::Options {
@@ -380,6 +409,23 @@ mod tests {
         // Invisible characters need no glyph, bidi controls included.
         assert!(fonts.missing_chars("a\u{200D}b\u{FE0F}").is_empty());
         assert!(fonts.missing_chars("\u{2067}a\u{2069}\u{202B}").is_empty());
+    }
+
+    #[test]
+    fn finds_clusters_no_single_font_draws() {
+        let fonts = Fonts::load(None).unwrap();
+        for (text, split) in [
+            // Marks on letters of their own script, or on Latin in Inter.
+            ("é e\u{0301} क़ कि بَّ", vec![]),
+            // A Devanagari nukta on an Arabic letter; once each.
+            ("\u{0629}\u{093C} x \u{0629}\u{093C}", vec!["\u{0629}\u{093C}"]),
+            // A Devanagari vowel sign on a Latin letter.
+            ("a\u{093F}", vec!["a\u{093F}"]),
+            // Joiners need no glyph.
+            ("a\u{200D}b", vec![]),
+        ] {
+            assert_eq!(fonts.split_clusters(text), split, "{text:?}");
+        }
     }
 
     #[test]

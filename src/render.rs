@@ -115,6 +115,32 @@ impl Renderer {
                     )
                 });
             }
+            if text.is_ascii() {
+                continue;
+            }
+            let split = fonts.split_clusters(text);
+            if !split.is_empty() {
+                let list: Vec<String> = split
+                    .iter()
+                    .map(|s| {
+                        let codes: Vec<String> =
+                            s.chars().map(|c| format!("U+{:04X}", c as u32)).collect();
+                        format!("{s:?} ({})", codes.join(" "))
+                    })
+                    .collect();
+                return Err(ApiError {
+                    field: Some(field.to_owned()),
+                    ..ApiError::new(
+                        422,
+                        "unsupported_characters",
+                        format!(
+                            "`{field}` combines characters no single installed font can draw \
+                             together: {}",
+                            list.join(", ")
+                        ),
+                    )
+                });
+            }
         }
         Ok(())
     }

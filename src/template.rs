@@ -378,8 +378,9 @@ impl TextKit {
     /// weight=, line_height=, align="start|middle|end",
     /// valign="top|middle|bottom")`: fits `s` into the box and returns
     /// `{id, size, weight, x, anchor, width, height, truncated,
-    /// lines: [{text, y}]}` where `x` is the anchor point for `anchor`
-    /// (an SVG `text-anchor`) and each `y` a baseline.
+    /// lines: [{text, x, y}]}` where `x` is the anchor point for `anchor`
+    /// (an SVG `text-anchor`), each line's `x` that point moved so the
+    /// line's ink stays inside the box, and each `y` a baseline.
     fn fit(&self, args: &[Value]) -> Result<Value, Error> {
         let (s, kwargs): (String, Kwargs) = from_args(args)?;
         let id: String = kwargs.get("id")?;
@@ -478,7 +479,8 @@ fn fitted_value(f: &Fitted, placed: Option<(String, &str, f32, f32)>, weight: u1
             .enumerate()
             .map(|(i, l)| {
                 let y = top + f.ascent + i as f32 * f.line_advance;
-                minijinja::context! { text => l, y => round2(y) }
+                let lx = f.line_x(i, anchor, x);
+                minijinja::context! { text => l, x => round2(lx), y => round2(y) }
             })
             .collect();
         map.insert("lines", Value::from(lines));

@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::fonts::{Face, Fonts, PRIMARY_FAMILY};
+use crate::fonts::{Face, Fonts};
 
 pub const ELLIPSIS: &str = "…";
 
@@ -48,10 +48,30 @@ pub struct Fitted {
     pub ascent: f32,
     /// Total height from the box top to the last line's descent, px.
     pub height: f32,
-    /// Widest line's advance width, px.
+    /// Widest line's extent, px: its advance width plus any ink beyond
+    /// either end of it (see `overhangs`).
     pub width: f32,
+    /// Per line, how far its ink reaches left of its start and right of
+    /// its advance end, px: where a line is drawn, its start moves right
+    /// by the first (see `Fitted::line_x`) so the ink stays in the box.
+    pub overhangs: Vec<(f32, f32)>,
     /// Whether text was cut and an ellipsis added.
     pub truncated: bool,
+}
+
+impl Fitted {
+    /// Where to put line `i`'s anchor so that its ink, not just its
+    /// advances, stays within the box that `x` anchors with `anchor`
+    /// (an SVG `text-anchor`): right of the start by its left overhang,
+    /// left of the end by its right overhang, or centred on its ink.
+    pub fn line_x(&self, i: usize, anchor: &str, x: f32) -> f32 {
+        let (left, right) = self.overhangs.get(i).copied().unwrap_or_default();
+        match anchor {
+            "end" => x - right,
+            "middle" => x + (left - right) / 2.0,
+            _ => x + left,
+        }
+    }
 }
 
 pub struct Measurer<'a> {
@@ -69,11 +89,23 @@ struct Shaped {
     em: f32,
     /// usvg draws this line wrong (see [`Measurer::draws_correctly`]).
     broken: bool,
-    /// Highest and lowest ink of glyphs drawn by faces outside the primary
-    /// family (0 when there are none): Arabic and Devanagari reach further
-    /// below the baseline than Inter's descent.
+    /// Highest and lowest ink of the line's glyphs (0 for an empty line):
+    /// Arabic and Devanagari reach further below the baseline than Inter's
+    /// descent, and Inter's own "Å" rises above its ascent.
     ink_top: f32,
     ink_bottom: f32,
+    /// How far ink reaches left of the line's start and right of its
+    /// advance end (0 when it does not): a final Arabic alef madda, or an
+    /// italic-like overhang, is drawn outside the advance box.
+    over_left: f32,
+    over_right: f32,
+}
+
+impl Shaped {
+    /// Horizontal room the line's ink and advances need, in em.
+    fn extent(&self) -> f32 {
+        self.over_left + self.em + self.over_right
+    }
 }
 
 /// A stretch of a line drawn by one face in one direction, in logical
@@ -95,8 +127,9 @@ struct Glyph<'f> {
     /// Byte offset in the text of the first character of its cluster.
     cluster: usize,
     id: u32,
-    /// x advance and y offset, in em.
+    /// x advance, and x and y offset, in em.
     advance: f32,
+    dx: f32,
     dy: f32,
     face: &'f Face,
     rtl: bool,
@@ -108,7 +141,7 @@ struct Para {
     /// The text's base direction is right to left: its lines start with
     /// [`RLI`].
     rtl: bool,
-    /// Ink extremes of the whole text's fallback glyphs (see [`Shaped`]).
+    /// Ink extremes of the whole text's glyphs (see [`Shaped`]).
     ink_top: f32,
     ink_bottom: f32,
 }
@@ -150,12 +183,20 @@ impl<'a> Measurer<'a> {
         }
     }
 
-    /// Advance width of `text` on one line at `size` px, as usvg draws the
+    /// Room `text` needs on one line at `size` px: its advance width plus
+    /// any ink beyond either end (see [`Fitted::overhangs`]), as usvg draws the
     /// line [`fit`](Self::fit) makes of it (so a right-to-left `text` is
     /// measured with [`RLI`] in front): shaped by harfrust, the engine usvg
     /// uses, in bidi runs, with usvg's font fallback (see `Measurer::shape`).
     pub fn width(&self, text: &str, size: f32, weight: u16) -> f32 {
         self.line_width(text, size, weight, is_rtl(text))
+    }
+
+    /// Advance width of `text` on one line at `size` px, as usvg lays the
+    /// line out (what usvg's text bounding box spans); [`width`](Self::width)
+    /// adds the ink beyond it.
+    pub fn advance(&self, text: &str, size: f32, weight: u16) -> f32 {
+        self.shaped(&shown(text, is_rtl(text)), weight).em * size
     }
 
     /// Whether usvg draws `text`, as a line, correctly: every character
@@ -172,7 +213,7 @@ impl<'a> Measurer<'a> {
     }
 
     fn line_width(&self, line: &str, size: f32, weight: u16, rtl: bool) -> f32 {
-        self.shaped(&shown(line, rtl), weight).em * size
+        self.shaped(&shown(line, rtl), weight).extent() * size
     }
 
     fn shaped(&self, text: &str, weight: u16) -> Shaped {
@@ -186,16 +227,23 @@ impl<'a> Measurer<'a> {
             broken: garbled,
             ink_top: 0.0,
             ink_bottom: 0.0,
+            over_left: 0.0,
+            over_right: 0.0,
         };
+        let mut ink_right: f32 = 0.0;
         for g in glyphs {
-            shaped.em += g.advance;
             shaped.broken |= g.id == 0;
-            if g.face.family != PRIMARY_FAMILY {
-                let b = g.face.metrics.metrics_indexed(g.id as u16, 1.0).bounds;
+            let b = g.face.metrics.metrics_indexed(g.id as u16, 1.0).bounds;
+            if b.width > 0.0 && b.height > 0.0 {
                 shaped.ink_top = shaped.ink_top.max(g.dy + b.ymin + b.height);
                 shaped.ink_bottom = shaped.ink_bottom.min(g.dy + b.ymin);
+                let left = shaped.em + g.dx + b.xmin;
+                shaped.over_left = shaped.over_left.max(-left);
+                ink_right = ink_right.max(left + b.width);
             }
+            shaped.em += g.advance;
         }
+        shaped.over_right = (ink_right - shaped.em).max(0.0);
         self.cache.borrow_mut().insert(key, shaped);
         shaped
     }
@@ -284,7 +332,7 @@ impl<'a> Measurer<'a> {
     }
 
     /// Ascent and descent (negative) at `size`: the primary face's, pushed
-    /// out by the ink of fallback glyphs where that reaches further.
+    /// out by the ink of the text's glyphs where that reaches further.
     fn vertical(&self, size: f32, weight: u16, para: &Para) -> (f32, f32) {
         let m = self
             .fonts
@@ -371,9 +419,11 @@ impl<'a> Measurer<'a> {
         // take glyph forms the whole text does not have.
         let mut para = *para;
         let mut width: f32 = 0.0;
+        let mut overhangs = Vec::with_capacity(lines.len());
         for l in &lines {
             let s = self.shaped(l, spec.weight);
-            width = width.max(s.em * size);
+            width = width.max(s.extent() * size);
+            overhangs.push((s.over_left * size, s.over_right * size));
             para.ink_top = para.ink_top.max(s.ink_top);
             para.ink_bottom = para.ink_bottom.min(s.ink_bottom);
         }
@@ -387,6 +437,7 @@ impl<'a> Measurer<'a> {
             height: asc - desc + (n - 1.0) * line_advance,
             width,
             lines,
+            overhangs,
             truncated,
         }
     }
@@ -605,6 +656,7 @@ fn shape_with<'f>(face: &'f Face, text: &str, runs: &[(Range<usize>, bool)]) -> 
                 cluster: range.start + info.cluster as usize,
                 id: info.glyph_id,
                 advance: pos.x_advance as f32 / upem,
+                dx: pos.x_offset as f32 / upem,
                 dy: pos.y_offset as f32 / upem,
                 face,
                 rtl: *rtl,
@@ -908,6 +960,30 @@ mod tests {
         assert_eq!(arabic.ascent, latin.ascent);
         assert!(arabic.height > latin.height + 0.15 * 40.0, "{arabic:?}");
         assert!(hindi.height > latin.height, "{hindi:?}");
+        // Inter's own ring on "Å" rises above its ascent (found by the
+        // card_to_svg fuzz target).
+        let ring = m.fit("Å", &s);
+        assert!(ring.ascent > latin.ascent, "{ring:?}");
+    }
+
+    #[test]
+    fn ink_beyond_the_advances_moves_the_line_in() {
+        let fonts = Fonts::load(None).unwrap();
+        let m = Measurer::new(&fonts);
+        let s = spec(1000.0, 27.0, 27.0, 1);
+        // The madda of a final "آ" is drawn left of the line's visual
+        // start (found by the card_to_svg fuzz target).
+        let madda = m.fit("ةآ", &s);
+        let (left, right) = madda.overhangs[0];
+        assert!(left > 1.0 && right == 0.0, "{madda:?}");
+        assert!(madda.width > m.shaped(&madda.lines[0], 400).em * 27.0 + 1.0);
+        assert_eq!(madda.line_x(0, "start", 100.0), 100.0 + left);
+        assert_eq!(madda.line_x(0, "end", 100.0), 100.0);
+        assert_eq!(madda.line_x(0, "middle", 100.0), 100.0 + left / 2.0);
+        // Plain Latin stays where it was put.
+        let plain = m.fit("Engineer", &s);
+        assert_eq!(plain.overhangs, vec![(0.0, 0.0)]);
+        assert_eq!(plain.line_x(0, "start", 100.0), 100.0);
     }
 
     #[test]

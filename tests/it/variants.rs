@@ -140,6 +140,18 @@ async fn characters_no_font_covers_are_422_not_tofu() {
         r.error(),
         ("unsupported_characters".into(), Some("threat".into()))
     );
+    // Each character has a glyph, but not in one font: an Arabic letter
+    // carrying a Devanagari nukta would be drawn as a tofu box.
+    let r = app
+        .get("/cards/report.png?role=a&risk=1&tagline=%D8%A9%E0%A4%BC")
+        .await;
+    assert_eq!(r.status.as_u16(), 422);
+    assert_eq!(
+        r.error(),
+        ("unsupported_characters".into(), Some("tagline".into()))
+    );
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(msg.contains("U+0629 U+093C"), "{msg}");
     assert_eq!(app.renders(), 0);
 }
 
