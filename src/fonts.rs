@@ -418,7 +418,10 @@ mod tests {
             // Marks on letters of their own script, or on Latin in Inter.
             ("é e\u{0301} क़ कि بَّ", vec![]),
             // A Devanagari nukta on an Arabic letter; once each.
-            ("\u{0629}\u{093C} x \u{0629}\u{093C}", vec!["\u{0629}\u{093C}"]),
+            (
+                "\u{0629}\u{093C} x \u{0629}\u{093C}",
+                vec!["\u{0629}\u{093C}"],
+            ),
             // A Devanagari vowel sign on a Latin letter.
             ("a\u{093F}", vec!["a\u{093F}"]),
             // Joiners need no glyph.
