@@ -118,7 +118,16 @@ impl Renderer {
             if text.is_ascii() {
                 continue;
             }
-            let split = fonts.split_clusters(text);
+            // Templates draw fields at regular or bold weight.
+            let measurer = crate::text::Measurer::new(fonts);
+            let mut split = fonts.split_clusters(text);
+            for weight in [400, 700] {
+                for word in measurer.undrawable_words(text, weight) {
+                    if !split.contains(&word) {
+                        split.push(word);
+                    }
+                }
+            }
             if !split.is_empty() {
                 let list: Vec<String> = split
                     .iter()
@@ -134,7 +143,7 @@ impl Renderer {
                         422,
                         "unsupported_characters",
                         format!(
-                            "`{field}` combines characters no single installed font can draw \
+                            "`{field}` combines characters that the installed fonts cannot draw \
                              together: {}",
                             list.join(", ")
                         ),

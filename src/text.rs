@@ -89,6 +89,8 @@ struct Shaped {
     em: f32,
     /// usvg draws this line wrong (see [`Measurer::draws_correctly`]).
     broken: bool,
+    /// Some glyph is `.notdef`: a tofu box (implies `broken`).
+    tofu: bool,
     /// Highest and lowest ink of the line's glyphs (0 for an empty line):
     /// Arabic and Devanagari reach further below the baseline than Inter's
     /// descent, and Inter's own "Å" rises above its ascent.
@@ -212,6 +214,27 @@ impl<'a> Measurer<'a> {
         !self.shaped(&shown(text, is_rtl(text)), weight).broken
     }
 
+    /// The words of `text` (line-break segments, as [`fit`](Self::fit)
+    /// wraps it) that usvg would draw with a tofu box even alone on a line:
+    /// each character has a glyph in some font, but usvg's per-line
+    /// fallback cannot combine them, as in "yý" directly followed by
+    /// Arabic "ڭ". Such text cannot be drawn, however it is wrapped.
+    pub fn undrawable_words(&self, text: &str, weight: u16) -> Vec<String> {
+        let text = text.trim();
+        let rtl = is_rtl(text);
+        let mut words: Vec<String> = Vec::new();
+        for word in segments(text) {
+            let word = word.trim_end();
+            if !word.is_empty()
+                && self.shaped(&shown(word, rtl), weight).tofu
+                && !words.iter().any(|w| w == word)
+            {
+                words.push(word.to_owned());
+            }
+        }
+        words
+    }
+
     fn line_width(&self, line: &str, size: f32, weight: u16, rtl: bool) -> f32 {
         self.shaped(&shown(line, rtl), weight).extent() * size
     }
@@ -225,6 +248,7 @@ impl<'a> Measurer<'a> {
         let mut shaped = Shaped {
             em: 0.0,
             broken: garbled,
+            tofu: false,
             ink_top: 0.0,
             ink_bottom: 0.0,
             over_left: 0.0,
@@ -232,6 +256,7 @@ impl<'a> Measurer<'a> {
         };
         let mut ink_right: f32 = 0.0;
         for g in glyphs {
+            shaped.tofu |= g.id == 0;
             shaped.broken |= g.id == 0;
             let b = g.face.metrics.metrics_indexed(g.id as u16, 1.0).bounds;
             if b.width > 0.0 && b.height > 0.0 {
@@ -460,18 +485,20 @@ impl<'a> Measurer<'a> {
     ) -> Option<Vec<String>> {
         let fits =
             |s: &str| self.line_width(s.trim_end(), size, spec.weight, para.rtl) <= spec.width;
-        let correct = |s: &str| {
-            !self
-                .shaped(&shown(s.trim_end(), para.rtl), spec.weight)
-                .broken
-        };
+        let shaped = |s: &str| self.shaped(&shown(s.trim_end(), para.rtl), spec.weight);
+        let correct = |s: &str| !shaped(s).broken;
+        let tofu = |s: &str| shaped(s).tofu;
         let mut lines: Vec<String> = Vec::new();
         let mut line = String::new();
         for segment in segments(text) {
             let candidate = format!("{line}{segment}");
+            let fresh = line.trim_end().is_empty();
+            // Two words usvg draws without tofu boxes never share a line
+            // it would draw with one, at any cost in lines.
             if fits(&candidate)
+                && (fresh || !tofu(&candidate) || tofu(&line) || tofu(segment))
                 && (!keep_correct
-                    || line.trim_end().is_empty()
+                    || fresh
                     || correct(&candidate)
                     || !correct(&line)
                     || !correct(segment))
@@ -539,14 +566,28 @@ impl<'a> Measurer<'a> {
     /// at a word boundary when that keeps at least half the line, else at a
     /// grapheme boundary. The ellipsis is "…" unless usvg would draw that
     /// line wrong (a tofu box for "…" in an Arabic line) and "..." right.
+    ///
+    /// A cut whose line would still have a tofu box (words of scripts usvg
+    /// cannot draw together, see [`wrap`](Self::wrap)) moves back a word
+    /// at a time until it has none.
     fn ellipsize(&self, text: &str, size: f32, spec: &FitSpec, para: &Para) -> String {
-        let broken = |l: &str| self.shaped(&shown(l, para.rtl), spec.weight).broken;
-        let line = self.ellipsize_with(text, size, spec, para, ELLIPSIS);
-        if !broken(&line) {
-            return line;
+        let shaped = |l: &str| self.shaped(&shown(l, para.rtl), spec.weight);
+        let mut text = text;
+        loop {
+            let line = self.ellipsize_with(text, size, spec, para, ELLIPSIS);
+            if !shaped(&line).broken {
+                return line;
+            }
+            let plain = self.ellipsize_with(text, size, spec, para, ELLIPSIS_FALLBACK);
+            let best = if shaped(&plain).broken { line } else { plain };
+            if !shaped(&best).tofu {
+                return best;
+            }
+            match text.trim_end().rfind(' ') {
+                Some(i) if i > 0 => text = &text[..i],
+                _ => return best,
+            }
         }
-        let plain = self.ellipsize_with(text, size, spec, para, ELLIPSIS_FALLBACK);
-        if broken(&plain) { line } else { plain }
     }
 
     fn ellipsize_with(
@@ -964,6 +1005,30 @@ mod tests {
         // card_to_svg fuzz target).
         let ring = m.fit("Å", &s);
         assert!(ring.ascent > latin.ascent, "{ring:?}");
+    }
+
+    #[test]
+    fn never_draws_a_tofu_box_for_covered_characters() {
+        let fonts = Fonts::load(None).unwrap();
+        let m = Measurer::new(&fonts);
+        // Latin with a combining mark, then Arabic, in one word: usvg's
+        // line fallback cannot draw it (found by the card_to_svg fuzz
+        // target); the service answers 422 for it.
+        assert_eq!(
+            m.undrawable_words("AI yy\u{0301}\u{06AD} x", 700),
+            vec!["yy\u{0301}\u{06AD}"]
+        );
+        assert!(m.undrawable_words("ML इंजीनियर مهندس", 700).is_empty());
+        // The same scripts as separate words get separate lines, even in a
+        // box that then has to ellipsize.
+        for lines in [1, 3] {
+            let s = spec(300.0, 27.0, 27.0, lines);
+            let fit = m.fit("yy\u{0301} \u{06AD}\u{06AD} yy\u{0301}", &s);
+            for l in &fit.lines {
+                assert!(!m.shaped(l, 400).tofu, "{lines}: {fit:?}");
+            }
+            assert_eq!(fit.truncated, lines == 1, "{fit:?}");
+        }
     }
 
     #[test]

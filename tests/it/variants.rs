@@ -152,6 +152,15 @@ async fn characters_no_font_covers_are_422_not_tofu() {
     );
     let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(msg.contains("U+0629 U+093C"), "{msg}");
+    // Latin with a combining accent run into Arabic: usvg's per-line font
+    // fallback would leave a tofu box, however the line is wrapped.
+    let r = app
+        .get("/cards/report.png?role=a&risk=1&threat=yyy%CC%81%DA%AD&threat_risk=0")
+        .await;
+    assert_eq!(
+        r.error(),
+        ("unsupported_characters".into(), Some("threat".into()))
+    );
     assert_eq!(app.renders(), 0);
 }
 
