@@ -163,6 +163,16 @@ impl CardText {
                 ),
             ));
         }
+        if let Some(run) = mark_run_over(raw, MAX_STACKED_MARKS) {
+            return Err(ApiError::bad_request(
+                "too_many_marks",
+                Some(field),
+                format!(
+                    "`{field}` stacks more than {MAX_STACKED_MARKS} combining marks in a row \
+                     (at {run:?})"
+                ),
+            ));
+        }
         let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
         if text.is_empty() {
             return Err(ApiError::bad_request(
@@ -191,6 +201,31 @@ impl fmt::Display for CardText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Most combining marks one character may carry. Written languages stack
+/// two or three (Vietnamese "ệ", Arabic shadda with a vowel, a Devanagari
+/// nukta with a virama); "Zalgo" text stacks dozens, which draws a column
+/// of ink taller than any text box (found by the card_to_svg fuzz target).
+pub const MAX_STACKED_MARKS: usize = 4;
+
+/// The first run of more than `max` consecutive non-spacing marks (bidi
+/// class NSM: general categories Mn and Me, and variation selectors).
+fn mark_run_over(text: &str, max: usize) -> Option<&str> {
+    let mut start = None;
+    let mut count = 0;
+    for (i, c) in text.char_indices() {
+        if unicode_bidi::bidi_class(c) == unicode_bidi::BidiClass::NSM {
+            let from = *start.get_or_insert(i);
+            count += 1;
+            if count > max {
+                return Some(&text[from..i + c.len_utf8()]);
+            }
+        } else {
+            (start, count) = (None, 0);
+        }
+    }
+    None
 }
 
 /// Control characters would be invisible or break lines; bidi overrides and
@@ -498,6 +533,21 @@ mod tests {
     }
 
     #[test]
+    fn accepts_real_text() {
+        for text in [
+            "Ingénieur d\u{2019}études",
+            "Ky\u{0323}\u{0302} su\u{031B} pha\u{0300}n me\u{0302}\u{0300}m", // Vietnamese, decomposed
+            "مُهَنْدِس ذَكَاءٍ اصْطِنَاعِيٍّ",
+            "क़्ष्म शृंखला",
+            "a\u{064E}\u{064E}\u{064E}\u{064E}",
+        ] {
+            let q = format!("risk=1&role={}", crate::query::encode_component(text));
+            let r = parse(&q).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+            assert_eq!(r.card.role.as_str(), text);
+        }
+    }
+
+    #[test]
     fn normalises_whitespace() {
         let r = parse("role=++ML+++Engineer++&risk=1&tagline=+++").unwrap();
         assert_eq!(r.card.role.as_str(), "ML Engineer");
@@ -552,6 +602,12 @@ mod tests {
                 "invalid_character",
                 "threat",
             ), // LRI
+            // Five stacked fathas; four pass (see `accepts_real_text`).
+            (
+                format!("{OK}&tagline=a{}", "%D9%8E".repeat(5)),
+                "too_many_marks",
+                "tagline",
+            ),
             (format!("{OK}&role=B"), "repeated_parameter", "role"),
             (format!("{OK}&theme=blue"), "invalid_theme", "theme"),
             (format!("{OK}&scale=4"), "invalid_scale", "scale"),
