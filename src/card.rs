@@ -174,11 +174,15 @@ impl CardText {
             ));
         }
         let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-        if text.is_empty() {
+        // Only invisible characters (marks, joiners) would draw nothing.
+        if !text
+            .chars()
+            .any(|c| !c.is_whitespace() && !crate::fonts::is_invisible(c))
+        {
             return Err(ApiError::bad_request(
                 "empty_field",
                 Some(field),
-                format!("`{field}` must not be empty"),
+                format!("`{field}` must have a visible character"),
             ));
         }
         let len = text.chars().count();
@@ -215,7 +219,8 @@ fn mark_run_over(text: &str, max: usize) -> Option<&str> {
     let mut start = None;
     let mut count = 0;
     for (i, c) in text.char_indices() {
-        if unicode_bidi::bidi_class(c) == unicode_bidi::BidiClass::NSM {
+        // No ASCII character is a mark; most text is ASCII.
+        if !c.is_ascii() && unicode_bidi::bidi_class(c) == unicode_bidi::BidiClass::NSM {
             let from = *start.get_or_insert(i);
             count += 1;
             if count > max {
@@ -561,6 +566,8 @@ mod tests {
             ("risk=48".into(), "missing_field", "role"),
             ("role=&risk=48".into(), "empty_field", "role"),
             ("role=+++&risk=48".into(), "empty_field", "role"),
+            // A right-to-left mark and a zero-width joiner draw nothing.
+            ("role=%E2%80%8F+%E2%80%8D&risk=48".into(), "empty_field", "role"),
             ("role=A".into(), "missing_field", "risk"),
             (format!("role={}&risk=1", long(81)), "too_long", "role"),
             (format!("{OK}&tagline={}", long(201)), "too_long", "tagline"),

@@ -9,7 +9,7 @@
 //! output is identical on every machine.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, bail};
 use resvg::usvg::fontdb;
@@ -58,6 +58,10 @@ pub struct Face {
     /// are immutable, so one is shared by every thread for the life of the
     /// process.
     shaper_data: OnceLock<harfrust::ShaperData>,
+    /// Compiled shape plans by direction, script and language: compiling
+    /// one costs as much as shaping a short line, and a face only ever
+    /// sees a handful of combinations.
+    plans: Mutex<Vec<Arc<harfrust::ShapePlan>>>,
 }
 
 impl std::fmt::Debug for Face {
@@ -81,6 +85,39 @@ impl Face {
             .get_or_init(|| harfrust::ShaperData::new(&font));
         data.shaper(&font).build()
     }
+
+    /// Shapes `buffer` (its segment properties already set) with this
+    /// face and the default features, reusing the plan for its direction,
+    /// script and language.
+    pub fn shape(&self, buffer: harfrust::UnicodeBuffer) -> harfrust::GlyphBuffer {
+        let shaper = self.shaper();
+        let (direction, script, language) =
+            (buffer.direction(), buffer.script(), buffer.language());
+        let found = self
+            .plans
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .find(|p| {
+                p.direction() == direction
+                    && p.script().unwrap_or(harfrust::script::UNKNOWN) == script
+                    && p.language() == language.as_ref()
+            })
+            .cloned();
+        let plan = found.unwrap_or_else(|| {
+            let plan = Arc::new(harfrust::ShapePlan::new(
+                &shaper,
+                direction,
+                // A buffer with no script shapes like one with none given.
+                (script != harfrust::script::UNKNOWN).then_some(script),
+                language.as_ref(),
+                &[],
+            ));
+            self.plans.lock().expect("not poisoned").push(plan.clone());
+            plan
+        });
+        shaper.shape(buffer, harfrust::ShapeOptions::new().plan(Some(&plan)))
+    }
 }
 
 /// All loaded faces, in fallback order: bundled first, then `--fonts-dir`.
@@ -90,6 +127,10 @@ pub struct Fonts {
     /// Fingerprint of every font byte, part of each template's version so
     /// that adding a font changes ETags.
     fingerprint: String,
+    lines: crate::text::LineCache,
+    /// The primary family, at each weight, has a glyph for every printable
+    /// ASCII character.
+    ascii_covered: bool,
 }
 
 impl std::fmt::Debug for Fonts {
@@ -167,6 +208,7 @@ impl Fonts {
                     data: data.clone(),
                     index,
                     shaper_data: OnceLock::new(),
+                    plans: Mutex::new(Vec::new()),
                 });
             }
         }
@@ -181,15 +223,26 @@ impl Fonts {
         db.set_cursive_family(PRIMARY_FAMILY);
         db.set_fantasy_family(PRIMARY_FAMILY);
         let fingerprint = hex(&hasher.finalize()[..8]);
+        let ascii_covered = faces
+            .iter()
+            .filter(|f| f.family == PRIMARY_FAMILY && !f.italic)
+            .all(|f| (' '..='~').all(|c| f.metrics.has_glyph(c)));
         Ok(Fonts {
             db: Arc::new(db),
             faces,
             fingerprint,
+            lines: Default::default(),
+            ascii_covered,
         })
     }
 
     pub fn db(&self) -> Arc<fontdb::Database> {
         self.db.clone()
+    }
+
+    /// Lines already shaped with these fonts (see [`crate::text::LineCache`]).
+    pub fn lines(&self) -> &crate::text::LineCache {
+        &self.lines
     }
 
     pub fn faces(&self) -> &[Face] {
@@ -266,6 +319,11 @@ impl Fonts {
 
     /// Characters of `text` that no loaded font can draw, in order, once each.
     pub fn missing_chars(&self, text: &str) -> Vec<char> {
+        // Checked on every request, cached cards included: printable ASCII
+        // needs no lookup when the primary family has all of it.
+        if self.ascii_covered && text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Vec::new();
+        }
         let text = self.displayable(text);
         let mut missing = Vec::new();
         for c in text.chars() {

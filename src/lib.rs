@@ -23,6 +23,7 @@ pub mod text;
 /// SIGINT.
 pub fn run_server(args: config::ServeArgs) -> anyhow::Result<()> {
     telemetry::init_logging(args.log_format);
+    server::tune_allocator();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -139,6 +139,29 @@ pub struct Application {
 
 /// Loads fonts and templates and builds the renderer: the only place that
 /// reads files.
+/// Keeps the process's memory near what the cache budget accounts for.
+/// glibc's defaults suit short-lived processes, not a server that churns
+/// through PNGs of 30–150 KB and pixel buffers of MiBs on many threads:
+/// * up to 8 arenas per core, each keeping freed memory of its own, so
+///   two arenas are plenty (renders are CPU-bound, at most one per core);
+/// * a dynamic mmap threshold that soon rises to the largest freed block
+///   (MiBs), after which freed pixel and PNG buffers stay in the heap as
+///   fragments; a fixed 64 KiB threshold gives them back to the kernel
+///   when freed (a spare-buffer pool in the renderer avoids re-faulting
+///   the largest ones).
+///
+/// Measured with `bench/loadtest.sh` (peak RSS after 10,000 cards); see the
+/// README's Performance section.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; it is called
+    // before the runtime starts any thread.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+    }
+}
+
 pub fn build_renderer(card: &crate::config::CardArgs) -> anyhow::Result<Arc<Renderer>> {
     let fonts = Arc::new(Fonts::load(card.fonts_dir.as_deref())?);
     let templates = Templates::load(card.templates_dir.as_deref(), fonts)?;
@@ -371,6 +394,9 @@ async fn self_test(state: Arc<AppState>) {
                 failures.push(format!("{}: {e:#}", info.name));
             }
         }
+        // Backgrounds are drawn again on first use: templates nobody asks
+        // for should not hold MiBs of pixels.
+        renderer.forget_backgrounds();
         failures
     })
     .await;

@@ -10,9 +10,9 @@
 //! rather than as text off the edge of a card.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Mutex;
 
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -76,15 +76,43 @@ impl Fitted {
 
 pub struct Measurer<'a> {
     fonts: &'a Fonts,
-    /// Shaped lines by text and weight: fitting measures the same candidate
-    /// lines at every size it tries, and shaping does not depend on size.
-    cache: RefCell<HashMap<(String, u16), Shaped>>,
+}
+
+/// Shaped lines by text and weight, shared by every render with the same
+/// fonts: fitting measures the same candidate lines at every size it
+/// tries, shaping does not depend on size, and cards of one role share
+/// their texts across risks, themes, scales and templates. Bounded: it
+/// starts over when full.
+#[derive(Default)]
+pub struct LineCache {
+    lines: Mutex<HashMap<(String, u16), Shaped>>,
+}
+
+impl LineCache {
+    /// About 1.5 MiB when full (keys are lines of at most a few hundred
+    /// bytes).
+    const MAX_LINES: usize = 8192;
+
+    fn get(&self, text: &str, weight: u16) -> Option<Shaped> {
+        let lines = self.lines.lock().expect("not poisoned");
+        // A borrowed lookup would need a custom key type; the clone is a
+        // short string and far cheaper than shaping.
+        lines.get(&(text.to_owned(), weight)).copied()
+    }
+
+    fn insert(&self, text: &str, weight: u16, shaped: Shaped) {
+        let mut lines = self.lines.lock().expect("not poisoned");
+        if lines.len() >= Self::MAX_LINES {
+            lines.clear();
+        }
+        lines.insert((text.to_owned(), weight), shaped);
+    }
 }
 
 /// A line as usvg lays it out, reduced to what fitting needs. Lengths in
 /// em, y up from the baseline.
 #[derive(Debug, Clone, Copy)]
-struct Shaped {
+pub struct Shaped {
     /// Sum of the glyph advances.
     em: f32,
     /// usvg draws this line wrong (see [`Measurer::draws_correctly`]).
@@ -179,10 +207,7 @@ fn shown(line: &str, rtl: bool) -> Cow<'_, str> {
 
 impl<'a> Measurer<'a> {
     pub fn new(fonts: &'a Fonts) -> Self {
-        Measurer {
-            fonts,
-            cache: RefCell::new(HashMap::new()),
-        }
+        Measurer { fonts }
     }
 
     /// Room `text` needs on one line at `size` px: its advance width plus
@@ -240,9 +265,8 @@ impl<'a> Measurer<'a> {
     }
 
     fn shaped(&self, text: &str, weight: u16) -> Shaped {
-        let key = (text.to_owned(), weight);
-        if let Some(s) = self.cache.borrow().get(&key) {
-            return *s;
+        if let Some(s) = self.fonts.lines().get(text, weight) {
+            return s;
         }
         let (glyphs, garbled) = self.shape(text, weight);
         let mut shaped = Shaped {
@@ -269,7 +293,7 @@ impl<'a> Measurer<'a> {
             shaped.em += g.advance;
         }
         shaped.over_right = (ink_right - shaped.em).max(0.0);
-        self.cache.borrow_mut().insert(key, shaped);
+        self.fonts.lines().insert(text, weight, shaped);
         shaped
     }
 
@@ -678,9 +702,8 @@ fn misscripted(text: &str, runs: &[(Range<usize>, bool)]) -> bool {
 /// Shapes each visual run of `text` with `face`, as usvg does: no features
 /// beyond the defaults, script and language guessed per run.
 fn shape_with<'f>(face: &'f Face, text: &str, runs: &[(Range<usize>, bool)]) -> Vec<Glyph<'f>> {
-    use harfrust::{Direction, ShapeOptions, UnicodeBuffer};
-    let shaper = face.shaper();
-    let upem = shaper.units_per_em() as f32;
+    use harfrust::{Direction, UnicodeBuffer};
+    let upem = face.shaper().units_per_em() as f32;
     let mut glyphs = Vec::with_capacity(text.len());
     for (range, rtl) in runs {
         let mut buffer = UnicodeBuffer::new();
@@ -691,7 +714,7 @@ fn shape_with<'f>(face: &'f Face, text: &str, runs: &[(Range<usize>, bool)]) -> 
             Direction::LeftToRight
         });
         buffer.guess_segment_properties();
-        let out = shaper.shape(buffer, ShapeOptions::new());
+        let out = face.shape(buffer);
         for (info, pos) in out.glyph_infos().iter().zip(out.glyph_positions()) {
             glyphs.push(Glyph {
                 cluster: range.start + info.cluster as usize,

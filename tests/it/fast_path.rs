@@ -28,21 +28,25 @@ fn layered_rendering_is_pixel_identical_to_one_pass() {
                     let q = format!("{}&theme={}&scale={scale}", s.query, theme.as_str());
                     let req: CardRequest = crate::golden::request(&info.name, &q);
                     assert_eq!(req.template, name);
-                    let layered = r.pixmap(&req).unwrap();
                     let one_pass = r.pixmap_one_pass(&req).unwrap();
-                    let worst = layered
-                        .data()
-                        .iter()
-                        .zip(one_pass.data())
-                        .map(|(a, b)| a.abs_diff(*b))
-                        .max()
-                        .unwrap();
-                    assert!(
-                        worst <= 1,
-                        "{} {} {theme:?} @{scale}: differs by {worst}",
-                        info.name,
-                        s.slug
-                    );
+                    // Layered, drawn in one band and in several (as a
+                    // render with idle cores draws it).
+                    for bands in [1, 2, 3] {
+                        let layered = r.pixmap_in_bands(&req, bands).unwrap();
+                        let worst = layered
+                            .data()
+                            .iter()
+                            .zip(one_pass.data())
+                            .map(|(a, b)| a.abs_diff(*b))
+                            .max()
+                            .unwrap();
+                        assert!(
+                            worst <= 1,
+                            "{} {} {theme:?} @{scale} in {bands} bands: differs by {worst}",
+                            info.name,
+                            s.slug
+                        );
+                    }
                     compared += 1;
                 }
             }
