@@ -567,7 +567,11 @@ mod tests {
             ("role=&risk=48".into(), "empty_field", "role"),
             ("role=+++&risk=48".into(), "empty_field", "role"),
             // A right-to-left mark and a zero-width joiner draw nothing.
-            ("role=%E2%80%8F+%E2%80%8D&risk=48".into(), "empty_field", "role"),
+            (
+                "role=%E2%80%8F+%E2%80%8D&risk=48".into(),
+                "empty_field",
+                "role",
+            ),
             ("role=A".into(), "missing_field", "risk"),
             (format!("role={}&risk=1", long(81)), "too_long", "role"),
             (format!("{OK}&tagline={}", long(201)), "too_long", "tagline"),

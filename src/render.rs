@@ -133,7 +133,7 @@ impl Renderer {
             let measurer = crate::text::Measurer::new(fonts);
             let mut split = fonts.split_clusters(text);
             for weight in [400, 700] {
-                for word in measurer.undrawable_words(text, weight) {
+                for word in measurer.undrawable_words(&fonts.displayable(text), weight) {
                     if !split.contains(&word) {
                         split.push(word);
                     }
@@ -206,7 +206,11 @@ impl Renderer {
 
     /// The card's pixels drawn on up to `threads` threads (see
     /// [`render_on`](Self::render_on)).
-    pub fn pixmap_on(&self, req: &CardRequest, threads: usize) -> anyhow::Result<tiny_skia::Pixmap> {
+    pub fn pixmap_on(
+        &self,
+        req: &CardRequest,
+        threads: usize,
+    ) -> anyhow::Result<tiny_skia::Pixmap> {
         Ok(self.pixmap_and_opacity(req, threads)?.0)
     }
 
@@ -324,7 +328,10 @@ fn draw(tree: &usvg::Tree, scale: u8, pixmap: &mut tiny_skia::Pixmap, threads: u
         let transform = tiny_skia::Transform::from_scale(s, s).post_translate(0.0, -(top as f32));
         resvg::render(tree, transform, &mut canvas);
     };
-    let bands = pixmap.data_mut().chunks_mut(rows as usize * stride).enumerate();
+    let bands = pixmap
+        .data_mut()
+        .chunks_mut(rows as usize * stride)
+        .enumerate();
     if threads <= 1 {
         for (i, band) in bands {
             draw_band(band, i as u32 * rows);

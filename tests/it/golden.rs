@@ -17,9 +17,9 @@ use sharecard::render::Renderer;
 
 use crate::helpers::ML_ENGINEER;
 
-const TOLERANCE: u8 = 4;
+pub const TOLERANCE: u8 = 4;
 /// Share of pixels allowed outside the tolerance.
-const MAX_BAD_FRACTION: f64 = 0.0005;
+pub const MAX_BAD_FRACTION: f64 = 0.0005;
 
 pub fn renderer() -> Arc<Renderer> {
     static R: OnceLock<Arc<Renderer>> = OnceLock::new();
