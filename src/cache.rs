@@ -97,6 +97,8 @@ pub struct CardCache {
     /// CPU cores: a render draws on as many threads as there are cores no
     /// other render is using.
     cores: usize,
+    /// When the last render finished, for the recompression thread.
+    last_render: Arc<Mutex<Instant>>,
 }
 
 impl CardCache {
@@ -119,13 +121,15 @@ impl CardCache {
                 }
             })
             .build();
+        let last_render = Arc::new(Mutex::new(Instant::now()));
         let recompress = limits.recompress.then(|| {
             let (tx, rx) = std::sync::mpsc::sync_channel(RECOMPRESS_QUEUE);
             let (cache, metrics) = (cache.clone(), metrics.clone());
             let runtime = tokio::runtime::Handle::current();
+            let last_render = last_render.clone();
             std::thread::Builder::new()
                 .name("recompress".into())
-                .spawn(move || recompress_worker(rx, cache, metrics, runtime))
+                .spawn(move || recompress_worker(rx, cache, metrics, runtime, last_render))
                 .expect("spawning the recompression thread");
             tx
         });
@@ -139,6 +143,7 @@ impl CardCache {
             max_waiting: limits.render_queue,
             metrics,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            last_render,
         })
     }
 
@@ -242,6 +247,7 @@ impl CardCache {
             (r, started.elapsed())
         })
         .await;
+        *self.last_render.lock().expect("not poisoned") = Instant::now();
         metrics.renders_in_flight.dec();
         match result {
             Ok((Ok(png), took)) => {
@@ -288,24 +294,36 @@ impl CardCache {
     }
 }
 
+/// How long renders must have been idle before a recompression starts.
+/// One takes ~150 ms and cannot be interrupted; started between two renders
+/// of a steady stream of new cards, it slowed each by over a millisecond
+/// even at idle priority (shared caches and memory bandwidth).
+const RECOMPRESS_AFTER_IDLE: Duration = Duration::from_millis(25);
+
+/// Longest a recompression waits for renders to go idle: under unbroken
+/// load, cards still get small, one at a time, at idle priority.
+const RECOMPRESS_PATIENCE: Duration = Duration::from_secs(2);
+
 /// Re-encodes freshly rendered cards smaller and swaps them into the cache.
-/// Runs on its own thread at the lowest CPU priority, and waits while
-/// renders are running, so it never delays a foreground render. The ETag
-/// does not change: it names the card, and the pixels are the same.
+/// Runs on its own thread at idle CPU priority, and only once renders have
+/// been idle for a moment (or after [`RECOMPRESS_PATIENCE`]), so it does not
+/// delay foreground renders. The ETag does not change: it names the card,
+/// and the pixels are the same.
 fn recompress_worker(
     jobs: std::sync::mpsc::Receiver<(CardRequest, Png)>,
     cache: Cache<CardRequest, Png>,
     metrics: Arc<Metrics>,
     runtime: tokio::runtime::Handle,
+    last_render: Arc<Mutex<Instant>>,
 ) {
     lower_thread_priority();
     while let Ok((req, png)) = jobs.recv() {
-        // Yield to renders; under unbroken load, go ahead after a while
-        // anyway (at the lowest priority, the scheduler still favours
-        // renders).
-        let patience = Instant::now() + Duration::from_secs(2);
-        while metrics.renders_in_flight.get() > 0 && Instant::now() < patience {
-            std::thread::sleep(Duration::from_millis(2));
+        let patience = Instant::now() + RECOMPRESS_PATIENCE;
+        while Instant::now() < patience
+            && (metrics.renders_in_flight.get() > 0
+                || last_render.lock().expect("not poisoned").elapsed() < RECOMPRESS_AFTER_IDLE)
+        {
+            std::thread::sleep(Duration::from_millis(5));
         }
         if !cache.contains_key(&req) {
             continue; // evicted meanwhile
@@ -328,10 +346,17 @@ fn recompress_worker(
 
 #[cfg(target_os = "linux")]
 fn lower_thread_priority() {
-    // On Linux, nice values are per thread: PRIO_PROCESS with id 0 is the
-    // calling thread.
-    // SAFETY: setpriority has no memory-safety preconditions.
+    // SCHED_IDLE runs the thread only on a core nothing else wants, and
+    // any render preempts it at once; nice 19 alone still took a share of
+    // a core from renders (cold cards were 1.3 ms slower with
+    // recompression on, `bench/loadtest.sh`). Both apply to the calling
+    // thread only (id 0). Nice 19 stays as the fallback where SCHED_IDLE
+    // is refused.
+    // SAFETY: sched_setscheduler and setpriority read only `param` and
+    // have no other memory-safety preconditions.
     unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
         libc::setpriority(libc::PRIO_PROCESS, 0, 19);
     }
 }

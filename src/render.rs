@@ -257,19 +257,31 @@ impl Renderer {
             return Ok((self.pixmap_one_pass(req)?, None));
         }
         let scale = req.scale.get();
-        let (mut pixmap, opaque) = match self.background(req)? {
-            Some((bg, opaque)) => (self.copy_of(&bg), opaque.then_some(true)),
+        let foreground = || -> anyhow::Result<usvg::Tree> {
+            let fg = self
+                .templates
+                .render_layer(req, &self.brand, Layer::Foreground)?;
+            self.tree(&fg.svg)
+        };
+        let (mut pixmap, opaque, tree) = match self.background(req)? {
+            // With a core to spare, the copy of the background (a few MiB)
+            // runs while this thread lays the card's layer out.
+            Some((bg, opaque)) if threads > 1 => {
+                let (pixmap, tree) = std::thread::scope(|scope| {
+                    let copy = scope.spawn(|| self.copy_of(&bg));
+                    let tree = foreground();
+                    (copy.join().expect("copying pixels does not panic"), tree)
+                });
+                (pixmap, opaque.then_some(true), tree?)
+            }
+            Some((bg, opaque)) => (self.copy_of(&bg), opaque.then_some(true), foreground()?),
             None => {
                 let bg = self
                     .templates
                     .render_layer(req, &self.brand, Layer::Background)?;
-                (rasterize(&self.tree(&bg.svg)?, scale)?, None)
+                (rasterize(&self.tree(&bg.svg)?, scale)?, None, foreground()?)
             }
         };
-        let fg = self
-            .templates
-            .render_layer(req, &self.brand, Layer::Foreground)?;
-        let tree = self.tree(&fg.svg)?;
         draw(&tree, scale, &mut pixmap, threads);
         Ok((pixmap, opaque))
     }
