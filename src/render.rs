@@ -96,8 +96,8 @@ impl Renderer {
         Some((info.width * s, info.height * s))
     }
 
-    /// `422` if a field has characters no loaded font can draw: a card never
-    /// shows tofu boxes.
+    /// `422` if a field has characters no loaded font can draw, or that
+    /// the fonts cannot draw together: a card never shows tofu boxes.
     pub fn check_coverage(&self, card: &Card) -> Result<(), ApiError> {
         let fonts = self.fonts();
         let mut fields = vec![("role", card.role.as_str())];
@@ -107,6 +107,10 @@ impl Renderer {
         if let Some(t) = &card.threat {
             fields.push(("threat", t.task.as_str()));
         }
+        let unsupported = |field: &str, message: String| ApiError {
+            field: Some(field.to_owned()),
+            ..ApiError::new(422, "unsupported_characters", message)
+        };
         for (field, text) in fields {
             let missing = fonts.missing_chars(text);
             if !missing.is_empty() {
@@ -114,26 +118,23 @@ impl Renderer {
                     .iter()
                     .map(|c| format!("{c:?} (U+{:04X})", *c as u32))
                     .collect();
-                return Err(ApiError {
-                    field: Some(field.to_owned()),
-                    ..ApiError::new(
-                        422,
-                        "unsupported_characters",
-                        format!(
-                            "`{field}` has characters no installed font can draw: {}",
-                            list.join(", ")
-                        ),
-                    )
-                });
+                return Err(unsupported(
+                    field,
+                    format!(
+                        "`{field}` has characters no installed font can draw: {}",
+                        list.join(", ")
+                    ),
+                ));
             }
             if text.is_ascii() {
                 continue;
             }
-            // Templates draw fields at regular or bold weight.
+            // Templates draw fields as displayed, at regular or bold weight.
+            let drawn = fonts.displayable(text);
             let measurer = crate::text::Measurer::new(fonts);
-            let mut split = fonts.split_clusters(text);
+            let mut split = fonts.split_clusters(&drawn);
             for weight in [400, 700] {
-                for word in measurer.undrawable_words(&fonts.displayable(text), weight) {
+                for word in measurer.undrawable_words(&drawn, weight) {
                     if !split.contains(&word) {
                         split.push(word);
                     }
@@ -148,18 +149,14 @@ impl Renderer {
                         format!("{s:?} ({})", codes.join(" "))
                     })
                     .collect();
-                return Err(ApiError {
-                    field: Some(field.to_owned()),
-                    ..ApiError::new(
-                        422,
-                        "unsupported_characters",
-                        format!(
-                            "`{field}` combines characters that the installed fonts cannot draw \
-                             together: {}",
-                            list.join(", ")
-                        ),
-                    )
-                });
+                return Err(unsupported(
+                    field,
+                    format!(
+                        "`{field}` combines characters that the installed fonts cannot draw \
+                         together: {}",
+                        list.join(", ")
+                    ),
+                ));
             }
         }
         Ok(())
@@ -340,30 +337,21 @@ fn draw(tree: &usvg::Tree, scale: u8, pixmap: &mut tiny_skia::Pixmap, threads: u
         let transform = tiny_skia::Transform::from_scale(s, s).post_translate(0.0, -(top as f32));
         resvg::render(tree, transform, &mut canvas);
     };
-    let bands = pixmap
-        .data_mut()
-        .chunks_mut(rows as usize * stride)
-        .enumerate();
+    let mut bands = pixmap.data_mut().chunks_mut(rows as usize * stride);
     if threads <= 1 {
-        for (i, band) in bands {
+        for (i, band) in bands.enumerate() {
             draw_band(band, i as u32 * rows);
         }
         return;
     }
+    let first = bands.next().expect("a canvas has rows");
     std::thread::scope(|scope| {
-        let mut own = None;
-        for (i, band) in bands {
-            let top = i as u32 * rows;
-            if i == 0 {
-                own = Some(band);
-            } else {
-                scope.spawn(move || draw_band(band, top));
-            }
+        for (i, band) in bands.enumerate() {
+            let top = (i as u32 + 1) * rows;
+            scope.spawn(move || draw_band(band, top));
         }
         // This thread draws the first band while the others draw theirs.
-        if let Some(band) = own {
-            draw_band(band, 0);
-        }
+        draw_band(first, 0);
     });
 }
 

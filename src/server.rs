@@ -137,8 +137,6 @@ pub struct Application {
     warm: Vec<crate::card::CardRequest>,
 }
 
-/// Loads fonts and templates and builds the renderer: the only place that
-/// reads files.
 /// Keeps the process's memory near what the cache budget accounts for.
 /// glibc's defaults suit short-lived processes, not a server that churns
 /// through PNGs of 30–150 KB and pixel buffers of MiBs on many threads:
@@ -162,6 +160,8 @@ pub fn tune_allocator() {
     }
 }
 
+/// Loads fonts and templates and builds the renderer: the only place that
+/// reads files.
 pub fn build_renderer(card: &crate::config::CardArgs) -> anyhow::Result<Arc<Renderer>> {
     let fonts = Arc::new(Fonts::load(card.fonts_dir.as_deref())?);
     let templates = Templates::load(card.templates_dir.as_deref(), fonts)?;

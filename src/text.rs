@@ -112,7 +112,7 @@ impl LineCache {
 /// A line as usvg lays it out, reduced to what fitting needs. Lengths in
 /// em, y up from the baseline.
 #[derive(Debug, Clone, Copy)]
-pub struct Shaped {
+struct Shaped {
     /// Sum of the glyph advances.
     em: f32,
     /// usvg draws this line wrong (see [`Measurer::draws_correctly`]).
