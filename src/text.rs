@@ -282,7 +282,7 @@ impl<'a> Measurer<'a> {
         for g in glyphs {
             shaped.tofu |= g.id == 0;
             shaped.broken |= g.id == 0;
-            let b = g.face.metrics.metrics_indexed(g.id as u16, 1.0).bounds;
+            let b = g.face.metrics.bounds(g.id as u16);
             if b.width > 0.0 && b.height > 0.0 {
                 shaped.ink_top = shaped.ink_top.max(g.dy + b.ymin + b.height);
                 shaped.ink_bottom = shaped.ink_bottom.min(g.dy + b.ymin);
@@ -383,12 +383,7 @@ impl<'a> Measurer<'a> {
     /// Ascent and descent (negative) at `size`: the primary face's, pushed
     /// out by the ink of the text's glyphs where that reaches further.
     fn vertical(&self, size: f32, weight: u16, para: &Para) -> (f32, f32) {
-        let m = self
-            .fonts
-            .primary(weight)
-            .metrics
-            .horizontal_line_metrics(size)
-            .expect("fonts have horizontal metrics");
+        let m = self.fonts.primary(weight).metrics.line_metrics(size);
         (
             m.ascent.max(para.ink_top * size),
             m.descent.min(para.ink_bottom * size),
@@ -915,8 +910,8 @@ mod tests {
         let m = Measurer::new(&fonts);
         let naive = |text: &str| -> f32 {
             text.chars()
-                .filter_map(|c| fonts.face_for(c, 400).map(|f| f.metrics.metrics(c, 40.0)))
-                .map(|g| g.advance_width)
+                .filter_map(|c| fonts.face_for(c, 400).and_then(|f| f.metrics.advance(c)))
+                .map(|em| em * 40.0)
                 .sum()
         };
         for text in ["الذكاء الاصطناعي", "मशीन लर्निंग"] {
