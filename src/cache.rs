@@ -77,10 +77,50 @@ pub struct Limits {
     pub recompress: bool,
 }
 
-/// Cards waiting for recompression; past this, new cards keep their fast
-/// encoding rather than queue unbounded work. Queued PNGs stay in memory
-/// even if the cache evicts them, so the queue is short.
+/// Cards waiting for recompression. Past this, the oldest waiting card is
+/// dropped and keeps its fast encoding: under a stream of new cards the
+/// newest are the likeliest to be asked for again (and to still be cached).
 const RECOMPRESS_QUEUE: usize = 64;
+
+/// The recompression queue: keys, newest kept. It holds keys, not PNGs:
+/// under a stream of new cards most queued cards are evicted before their
+/// turn, and queued bytes would be memory the cache budget does not see
+/// (64 fast PNGs held 9 MiB past `--cache-mb`).
+#[derive(Default)]
+struct RecompressQueue {
+    state: Mutex<(std::collections::VecDeque<CardRequest>, bool)>,
+    wake: std::sync::Condvar,
+}
+
+impl RecompressQueue {
+    fn push(&self, req: CardRequest) {
+        let mut state = self.state.lock().expect("not poisoned");
+        if state.0.len() == RECOMPRESS_QUEUE {
+            state.0.pop_front();
+        }
+        state.0.push_back(req);
+        self.wake.notify_one();
+    }
+
+    /// The oldest waiting card; `None` once the cache is gone.
+    fn pop(&self) -> Option<CardRequest> {
+        let mut state = self.state.lock().expect("not poisoned");
+        loop {
+            if state.1 {
+                return None;
+            }
+            if let Some(req) = state.0.pop_front() {
+                return Some(req);
+            }
+            state = self.wake.wait(state).expect("not poisoned");
+        }
+    }
+
+    fn close(&self) {
+        self.state.lock().expect("not poisoned").1 = true;
+        self.wake.notify_one();
+    }
+}
 
 type InFlight = Shared<BoxFuture<'static, Result<Png, RenderError>>>;
 
@@ -93,7 +133,7 @@ pub struct CardCache {
     waiting: AtomicUsize,
     max_waiting: usize,
     metrics: Arc<Metrics>,
-    recompress: Option<std::sync::mpsc::SyncSender<(CardRequest, Png)>>,
+    recompress: Option<Arc<RecompressQueue>>,
     /// CPU cores: a render draws on as many threads as there are cores no
     /// other render is using.
     cores: usize,
@@ -123,15 +163,16 @@ impl CardCache {
             .build();
         let last_render = Arc::new(Mutex::new(Instant::now()));
         let recompress = limits.recompress.then(|| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(RECOMPRESS_QUEUE);
+            let queue = Arc::new(RecompressQueue::default());
+            let jobs = queue.clone();
             let (cache, metrics) = (cache.clone(), metrics.clone());
             let runtime = tokio::runtime::Handle::current();
             let last_render = last_render.clone();
             std::thread::Builder::new()
                 .name("recompress".into())
-                .spawn(move || recompress_worker(rx, cache, metrics, runtime, last_render))
+                .spawn(move || recompress_worker(&jobs, cache, metrics, runtime, last_render))
                 .expect("spawning the recompression thread");
-            tx
+            queue
         });
         Arc::new(CardCache {
             recompress,
@@ -198,9 +239,8 @@ impl CardCache {
             if let Ok(png) = &mut result {
                 png.is_final = this.recompress.is_none();
                 this.cache.insert(req.clone(), png.clone()).await;
-                if let Some(tx) = &this.recompress {
-                    // Full queue: this card keeps its fast encoding.
-                    let _ = tx.try_send((req.clone(), png.clone()));
+                if let Some(queue) = &this.recompress {
+                    queue.push(req.clone());
                 }
             }
             this.inflight.lock().expect("not poisoned").remove(&req);
@@ -294,8 +334,17 @@ impl CardCache {
     }
 }
 
+impl Drop for CardCache {
+    fn drop(&mut self) {
+        // Ends the recompression thread.
+        if let Some(queue) = &self.recompress {
+            queue.close();
+        }
+    }
+}
+
 /// How long renders must have been idle before a recompression starts.
-/// One takes ~150 ms and cannot be interrupted; started between two renders
+/// One takes ~0.1 s and cannot be interrupted; started between two renders
 /// of a steady stream of new cards, it slowed each by over a millisecond
 /// even at idle priority (shared caches and memory bandwidth).
 const RECOMPRESS_AFTER_IDLE: Duration = Duration::from_millis(25);
@@ -310,14 +359,14 @@ const RECOMPRESS_PATIENCE: Duration = Duration::from_secs(2);
 /// delay foreground renders. The ETag does not change: it names the card,
 /// and the pixels are the same.
 fn recompress_worker(
-    jobs: std::sync::mpsc::Receiver<(CardRequest, Png)>,
+    jobs: &RecompressQueue,
     cache: Cache<CardRequest, Png>,
     metrics: Arc<Metrics>,
     runtime: tokio::runtime::Handle,
     last_render: Arc<Mutex<Instant>>,
 ) {
     lower_thread_priority();
-    while let Ok((req, png)) = jobs.recv() {
+    while let Some(req) = jobs.pop() {
         let patience = Instant::now() + RECOMPRESS_PATIENCE;
         while Instant::now() < patience
             && (metrics.renders_in_flight.get() > 0
@@ -325,10 +374,13 @@ fn recompress_worker(
         {
             std::thread::sleep(Duration::from_millis(5));
         }
-        if !cache.contains_key(&req) {
+        let Some(png) = runtime.block_on(cache.get(&req)) else {
             continue; // evicted meanwhile
+        };
+        if png.is_final {
+            continue;
         }
-        match crate::render::recompress(&png.bytes) {
+        match crate::render::recompress(&png) {
             Ok(small) => {
                 let smaller = small.len() < png.bytes.len();
                 let png = Png {

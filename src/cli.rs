@@ -95,7 +95,7 @@ fn render_one(args: &RenderArgs, renderer: &Renderer) -> anyhow::Result<i32> {
         .unwrap_or_else(|| crate::pages::download_name(&req).0.into());
     let png = renderer.render(&req)?;
     // Files are written once and kept: spend the time to make them small.
-    let bytes = crate::render::recompress(&png.bytes)?;
+    let bytes = crate::render::recompress(&png)?;
     std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
     eprintln!("{}×{}, {} bytes", png.width, png.height, bytes.len());
     println!("{}", out.display());
@@ -159,7 +159,7 @@ fn render_batch(args: &RenderArgs, renderer: &Arc<Renderer>, file: &Path) -> any
                             let png = renderer
                                 .render(&card.request)
                                 .map_err(|e| format!("{e:#}"))?;
-                            crate::render::recompress(&png.bytes).map_err(|e| format!("{e:#}"))
+                            crate::render::recompress(&png).map_err(|e| format!("{e:#}"))
                         })
                         .and_then(|bytes| {
                             let path = args.out_dir.join(format!("{}.png", card.name));

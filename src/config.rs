@@ -253,7 +253,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SHARECARD_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
 
-    /// Re-encode cached cards smaller (lossless, oxipng) on a low-priority
+    /// Re-encode cached cards smaller (lossless, zlib level 9) on a low-priority
     /// background thread; the first responses use a fast encoding.
     #[arg(long, env = "SHARECARD_RECOMPRESS", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub recompress: bool,

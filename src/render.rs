@@ -29,6 +29,8 @@ pub struct Png {
     /// bytes, so a client assembling ranges never mixes two encodings that
     /// share one ETag.
     pub is_final: bool,
+    /// Every pixel is opaque (the PNG may still carry an alpha channel).
+    pub opaque: bool,
 }
 
 /// Backgrounds up to this size (bytes of RGBA) are kept; larger ones (a
@@ -183,14 +185,13 @@ impl Renderer {
     /// cut one card's latency. The pixels do not depend on `threads`.
     pub fn render_on(&self, req: &CardRequest, threads: usize) -> anyhow::Result<Png> {
         let (pixmap, opaque) = self.pixmap_and_opacity(req, threads)?;
+        let opaque = opaque.unwrap_or_else(|| is_opaque(&pixmap));
         let png = Png {
-            bytes: Bytes::from(encode(
-                &pixmap,
-                opaque.unwrap_or_else(|| is_opaque(&pixmap)),
-            )?),
+            bytes: Bytes::from(encode(&pixmap, opaque)?),
             width: pixmap.width(),
             height: pixmap.height(),
             is_final: false,
+            opaque,
         };
         self.recycle(pixmap);
         Ok(png)
@@ -419,13 +420,54 @@ fn encode(pixmap: &tiny_skia::Pixmap, opaque: bool) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Lossless re-encoding for the cached copy: oxipng drops the constant
-/// alpha channel (RGB), picks filters per row and deflates harder. About a
-/// third of the fast encoding's bytes, for ~150 ms of background CPU.
-pub fn recompress(png: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut options = oxipng::Options::from_preset(1);
-    options.strip = oxipng::StripChunks::Safe;
-    let mut out = oxipng::optimize_from_memory(png, &options)?;
+/// Lossless re-encoding for the cached copy and for files: RGB when the
+/// card is opaque, no row filter, zlib at level 9, streamed row by row (the
+/// fast encoding is read one row at a time), so it holds about 1 MiB
+/// whatever the card's size. The cards are flat colour and smooth
+/// gradients, which deflate finds as long repeats only unfiltered: on the
+/// ML Engineer card this gives 35.5 KB in ~40 ms, where Sub gives 46 KB and
+/// adaptive filtering 50 KB. oxipng (levels 8 and 10, as the issue
+/// suggested) came within 7 % of the size at 3–10× the CPU time, and held
+/// 10–110 MiB while it ran (a story card at 2×): memory that overlapped
+/// renders and pushed the process past its budget. Best of 3 on the
+/// 2-core machine.
+pub fn recompress(png: &Png) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(&png.bytes[..]));
+    decoder.set_transformations(png::Transformations::IDENTITY);
+    let mut reader = decoder.read_info()?;
+    let (width, height) = (reader.info().width, reader.info().height);
+    anyhow::ensure!(
+        reader.info().color_type == png::ColorType::Rgba
+            && reader.info().bit_depth == png::BitDepth::Eight,
+        "recompress reads the fast encoding (8-bit RGBA), not {:?} {:?}",
+        reader.info().color_type,
+        reader.info().bit_depth
+    );
+    let mut out = Vec::with_capacity(png.bytes.len() / 2);
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(if png.opaque {
+        png::ColorType::Rgb
+    } else {
+        png::ColorType::Rgba
+    });
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_filter(png::Filter::NoFilter);
+    encoder.set_deflate_compression(png::DeflateCompression::Level(9));
+    let mut writer = encoder.write_header()?;
+    let mut stream = writer.stream_writer_with_size(64 * 1024)?;
+    let mut rgb = Vec::with_capacity(width as usize * 3);
+    while let Some(row) = reader.next_row()? {
+        if png.opaque {
+            rgb.clear();
+            rgb.extend(row.data().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]));
+            stream.write_all(&rgb)?;
+        } else {
+            stream.write_all(row.data())?;
+        }
+    }
+    stream.finish()?;
+    writer.finish()?;
     out.shrink_to_fit();
     Ok(out)
 }
@@ -520,6 +562,67 @@ fn collect_texts<'t>(group: &'t usvg::Group, out: &mut Vec<&'t usvg::Text>) {
             usvg::Node::Group(g) => collect_texts(g, out),
             usvg::Node::Text(t) => out.push(t),
             _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(bytes: &[u8]) -> (png::ColorType, Vec<u8>) {
+        let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        decoder.set_transformations(png::Transformations::ALPHA);
+        let mut reader = decoder.read_info().unwrap();
+        let color = reader.info().color_type;
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        buf.truncate(info.buffer_size());
+        (color, buf)
+    }
+
+    /// A pixmap with gradients, hard edges and, unless `opaque`, pixels
+    /// of every alpha.
+    fn pixmap(w: u32, h: u32, opaque: bool) -> tiny_skia::Pixmap {
+        let mut p = tiny_skia::Pixmap::new(w, h).unwrap();
+        for (i, px) in p.pixels_mut().iter_mut().enumerate() {
+            let (x, y) = ((i as u32 % w) as u8, (i as u32 / w) as u8);
+            let a = if opaque { 255 } else { x.wrapping_mul(7) };
+            let c = tiny_skia::ColorU8::from_rgba(x, y, x ^ y, a);
+            *px = c.premultiply();
+        }
+        p
+    }
+
+    #[test]
+    fn recompression_keeps_every_pixel() {
+        // (width, height, opaque, color type of the small copy)
+        let cases = [
+            (1, 1, true, png::ColorType::Rgb),
+            (300, 157, true, png::ColorType::Rgb),
+            (64, 700, true, png::ColorType::Rgb),
+            (300, 157, false, png::ColorType::Rgba),
+            (1, 1, false, png::ColorType::Rgba),
+        ];
+        for (w, h, opaque, color) in cases {
+            let pixmap = pixmap(w, h, opaque);
+            assert_eq!(is_opaque(&pixmap), opaque);
+            let fast = Png {
+                bytes: encode(&pixmap, opaque).unwrap().into(),
+                width: w,
+                height: h,
+                is_final: false,
+                opaque,
+            };
+            let small = recompress(&fast).unwrap();
+            let (fast_color, fast_pixels) = decode(&fast.bytes);
+            let (small_color, small_pixels) = decode(&small);
+            assert_eq!(fast_color, png::ColorType::Rgba, "{w}×{h}");
+            assert_eq!(small_color, color, "{w}×{h}, opaque {opaque}");
+            assert!(
+                small_pixels == fast_pixels,
+                "{w}×{h}, opaque {opaque}: pixels differ"
+            );
         }
     }
 }

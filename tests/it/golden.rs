@@ -80,7 +80,15 @@ fn compare_golden(name: &str, artifacts: &str, actual: &[u8]) {
     let path = dir.join(format!("{name}.png"));
     if std::env::var_os("SHARECARD_BLESS").is_some() {
         // Stored recompressed: same pixels, a third of the bytes.
-        let small = sharecard::render::recompress(actual).unwrap();
+        let (width, height, rgba) = decode_rgba(actual);
+        let png = sharecard::render::Png {
+            bytes: actual.to_vec().into(),
+            width,
+            height,
+            is_final: false,
+            opaque: rgba.chunks_exact(4).all(|p| p[3] == 255),
+        };
+        let small = sharecard::render::recompress(&png).unwrap();
         std::fs::write(&path, small).unwrap();
         return;
     }
