@@ -46,6 +46,7 @@ need_tools() {
       nginx) command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light) ;;
       curl) command -v curl >/dev/null || missing+=(curl) ;;
       python3) command -v "$PY" >/dev/null || missing+=(python3) ;;
+      node) command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm) ;;
     esac
   done
   if ((${#missing[@]})); then
@@ -53,6 +54,22 @@ need_tools() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+}
+
+# takumi_bench N: takumi's median and p99 over N cards (bench/takumi.mjs),
+# installed from the npm registry into the work dir; fails (after saying
+# why) when it cannot be installed.
+TAKUMI_VERSION=2.16.3
+takumi_bench() {
+  if [[ ! -d $WORK/takumi/node_modules/@takumi-rs/core ]]; then
+    mkdir -p "$WORK/takumi"
+    echo '{"private": true}' >"$WORK/takumi/package.json"
+    (cd "$WORK/takumi" && npm install --silent --no-audit --no-fund "@takumi-rs/core@$TAKUMI_VERSION" >&2) || {
+      note "  could not install @takumi-rs/core@$TAKUMI_VERSION from npm"
+      return 1
+    }
+  fi
+  node "$BENCH_DIR/takumi.mjs" "$WORK/takumi" "$ROOT/fonts" "$1"
 }
 
 build_release() {

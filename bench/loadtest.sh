@@ -3,12 +3,14 @@
 #
 #   bench/loadtest.sh            # ~5 minutes on 2 cores
 #
-# Builds `sharecard` in release mode, installs wrk and nginx with apt-get if
-# missing, and runs, each against a fresh server on a free loopback port:
+# Builds `sharecard` in release mode, installs wrk, nginx and Node.js with
+# apt-get if missing (and takumi from npm), and runs, each against a fresh
+# server on a free loopback port:
 #
 #   A  defaults (render threads = cores, recompression on):
 #      hot-card bytes, cache hits vs nginx (same PNG as a static file, same
-#      wrk settings), client overhead, cold-card latency, stampede
+#      wrk settings), client overhead, cold-card latency next to takumi
+#      rendering a card like it (bench/takumi.mjs), stampede
 #   A'' RUST_LOG=warn: cache hits without the per-request log line (info)
 #   A' --recompress false: cold latency (informational)
 #   B1/B2  --render-threads 1 / 2, --recompress false: cold-card throughput
@@ -41,7 +43,7 @@ row() {
   printf '  %-44s %-28s target %-22s %s\n' "$1" "$2" "$3" "$4" >&2
 }
 
-need_tools wrk nginx curl python3
+need_tools wrk nginx curl python3 node
 build_release
 machine | tee "$WORK/machine.txt" >&2
 
@@ -132,6 +134,14 @@ srv=$("$PY" "$CLIENT" logstats "$LOG" --from-line "$log_from")
 srv_med=$(jget "$srv" 'd["rendered_p50_ms"]')
 row "cold card median (HTTP, end to end)" "$cold_med ms (server-side $srv_med ms)" "<= 6 ms" "$(verdict "$cold_med <= 6")"
 row "cold card p99" "$cold_p99 ms = $(calc "round($cold_p99 / $cold_med, 2)")x median" "<= 3x median" "$(verdict "$cold_p99 <= 3 * $cold_med")"
+
+note "takumi $TAKUMI_VERSION (the issue's fastest renderer): $COLD_N cards like the report card, in process"
+if tk=$(takumi_bench "$COLD_N"); then
+  tk_med=$(jget "$tk" 'round(d["median_ms"], 2)')
+  row "cold card vs takumi (same run)" "$cold_med ms vs takumi $tk_med ms = $(calc "round($cold_med / $tk_med, 2)")x" "<= 0.5x (half of takumi)" "$(verdict "$cold_med <= 0.5 * $tk_med")"
+else
+  row "cold card vs takumi (same run)" "skipped: takumi not installed" "<= 0.5x (half of takumi)" info
+fi
 
 note "stampede: 100 concurrent requests for one new card"
 STAMPEDE=$("$PY" -c "import sys; sys.path.insert(0, '$BENCH_DIR'); import client; print(client.card_path(1_000_000))")
