@@ -70,25 +70,17 @@ fn encode_rgba(w: u32, h: u32, rgba: &[u8]) -> Vec<u8> {
 
 /// Compares `actual` with tests/golden/`name`.png (or writes it when
 /// blessing). Panics with the diff image's path on a mismatch.
-pub fn assert_golden(name: &str, actual: &[u8]) {
+pub fn assert_golden(name: &str, actual: &sharecard::render::Png) {
     compare_golden(name, name, actual)
 }
 
 /// Like [`assert_golden`], writing the failure images as `artifacts`.
-fn compare_golden(name: &str, artifacts: &str, actual: &[u8]) {
+fn compare_golden(name: &str, artifacts: &str, actual: &sharecard::render::Png) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let path = dir.join(format!("{name}.png"));
     if std::env::var_os("SHARECARD_BLESS").is_some() {
         // Stored recompressed: same pixels, a third of the bytes.
-        let (width, height, rgba) = decode_rgba(actual);
-        let png = sharecard::render::Png {
-            bytes: actual.to_vec().into(),
-            width,
-            height,
-            is_final: false,
-            opaque: rgba.chunks_exact(4).all(|p| p[3] == 255),
-        };
-        let small = sharecard::render::recompress(&png).unwrap();
+        let small = sharecard::render::recompress(actual).unwrap();
         std::fs::write(&path, small).unwrap();
         return;
     }
@@ -99,7 +91,7 @@ fn compare_golden(name: &str, artifacts: &str, actual: &[u8]) {
         )
     });
     let (ew, eh, e) = decode_rgba(&expected);
-    let (aw, ah, a) = decode_rgba(actual);
+    let (aw, ah, a) = decode_rgba(&actual.bytes);
     assert_eq!((aw, ah), (ew, eh), "{name}: size differs from golden");
     let mut bad = 0usize;
     let mut worst = 0u8;
@@ -125,7 +117,7 @@ fn compare_golden(name: &str, artifacts: &str, actual: &[u8]) {
     if fraction > MAX_BAD_FRACTION {
         let actual_path = dir.join(format!("{artifacts}.actual.png"));
         let diff_path = dir.join(format!("{artifacts}.diff.png"));
-        std::fs::write(&actual_path, actual).unwrap();
+        std::fs::write(&actual_path, &actual.bytes).unwrap();
         std::fs::write(&diff_path, encode_rgba(ew, eh, &diff)).unwrap();
         panic!(
             "{name}: {bad} pixels ({:.3}%) differ by more than {TOLERANCE} (worst {worst}); \
@@ -140,7 +132,7 @@ fn compare_golden(name: &str, artifacts: &str, actual: &[u8]) {
 #[test]
 fn golden_report_ml_engineer() {
     let png = renderer().render(&request("report", ML_ENGINEER)).unwrap();
-    assert_golden("report-dark-ml-engineer", &png.bytes);
+    assert_golden("report-dark-ml-engineer", &png);
 }
 
 #[test]
@@ -152,7 +144,7 @@ fn golden_comparison_catches_a_changed_card() {
     if std::env::var_os("SHARECARD_BLESS").is_some() {
         return;
     }
-    let result = std::panic::catch_unwind(|| assert_golden("report-dark-ml-engineer", &png.bytes));
+    let result = std::panic::catch_unwind(|| assert_golden("report-dark-ml-engineer", &png));
     assert!(
         result.is_err(),
         "a different card must not match the golden image"
@@ -184,7 +176,7 @@ fn golden_every_template_and_theme() {
             for theme in ["dark", "light"] {
                 let q = format!("{}&theme={theme}", sample.query);
                 let png = r.render(&request(&info.name, &q)).unwrap();
-                assert_golden(&format!("{}-{theme}-{slug}", info.name), &png.bytes);
+                assert_golden(&format!("{}-{theme}-{slug}", info.name), &png);
                 checked += 1;
             }
         }
