@@ -88,17 +88,23 @@ const RECOMPRESS_QUEUE: usize = 64;
 /// (64 fast PNGs held 9 MiB past `--cache-mb`).
 #[derive(Default)]
 struct RecompressQueue {
-    state: Mutex<(std::collections::VecDeque<CardRequest>, bool)>,
+    state: Mutex<QueueState>,
     wake: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    keys: std::collections::VecDeque<CardRequest>,
+    closed: bool,
 }
 
 impl RecompressQueue {
     fn push(&self, req: CardRequest) {
         let mut state = self.state.lock().expect("not poisoned");
-        if state.0.len() == RECOMPRESS_QUEUE {
-            state.0.pop_front();
+        if state.keys.len() == RECOMPRESS_QUEUE {
+            state.keys.pop_front();
         }
-        state.0.push_back(req);
+        state.keys.push_back(req);
         self.wake.notify_one();
     }
 
@@ -106,10 +112,10 @@ impl RecompressQueue {
     fn pop(&self) -> Option<CardRequest> {
         let mut state = self.state.lock().expect("not poisoned");
         loop {
-            if state.1 {
+            if state.closed {
                 return None;
             }
-            if let Some(req) = state.0.pop_front() {
+            if let Some(req) = state.keys.pop_front() {
                 return Some(req);
             }
             state = self.wake.wait(state).expect("not poisoned");
@@ -117,7 +123,7 @@ impl RecompressQueue {
     }
 
     fn close(&self) {
-        self.state.lock().expect("not poisoned").1 = true;
+        self.state.lock().expect("not poisoned").closed = true;
         self.wake.notify_one();
     }
 }
@@ -344,9 +350,10 @@ impl Drop for CardCache {
 }
 
 /// How long renders must have been idle before a recompression starts.
-/// One takes ~0.1 s and cannot be interrupted; started between two renders
-/// of a steady stream of new cards, it slowed each by over a millisecond
-/// even at idle priority (shared caches and memory bandwidth).
+/// One cannot be interrupted (~40 ms for a 1200×630 card); started between
+/// two renders of a steady stream of new cards, a recompression slowed each
+/// by over a millisecond even at idle priority (shared caches and memory
+/// bandwidth; measured with oxipng, which took ~150 ms).
 const RECOMPRESS_AFTER_IDLE: Duration = Duration::from_millis(25);
 
 /// Longest a recompression waits for renders to go idle: under unbroken
@@ -415,3 +422,64 @@ fn lower_thread_priority() {
 
 #[cfg(not(target_os = "linux"))]
 fn lower_thread_priority() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::card::{LevelBands, TemplateName};
+    use crate::query::Params;
+
+    fn card(i: usize) -> CardRequest {
+        CardRequest::from_params(
+            TemplateName::parse("report").unwrap(),
+            &Params::parse(Some(&format!("role=R{i}&risk=50"))).unwrap(),
+            &LevelBands::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_recompression_queue_keeps_the_newest_cards() {
+        // (cards pushed, cards popped in order, as indices)
+        let cases: [(usize, Vec<usize>); 3] = [
+            (1, vec![0]),
+            (RECOMPRESS_QUEUE, (0..RECOMPRESS_QUEUE).collect()),
+            (RECOMPRESS_QUEUE + 10, (10..RECOMPRESS_QUEUE + 10).collect()),
+        ];
+        for (pushed, popped) in cases {
+            let queue = RecompressQueue::default();
+            for i in 0..pushed {
+                queue.push(card(i));
+            }
+            let got: Vec<CardRequest> = popped.iter().map(|_| queue.pop().unwrap()).collect();
+            let want: Vec<CardRequest> = popped.iter().map(|&i| card(i)).collect();
+            assert!(got == want, "{pushed} pushed");
+            assert!(
+                queue.state.lock().unwrap().keys.is_empty(),
+                "{pushed} pushed"
+            );
+        }
+    }
+
+    #[test]
+    fn a_closed_recompression_queue_ends_its_worker() {
+        let queue = Arc::new(RecompressQueue::default());
+        queue.push(card(0));
+        let worker = {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                let mut popped = 0;
+                while queue.pop().is_some() {
+                    popped += 1;
+                }
+                popped
+            })
+        };
+        // The worker takes the one card, then waits until the queue closes.
+        while !queue.state.lock().unwrap().keys.is_empty() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        queue.close();
+        assert_eq!(worker.join().unwrap(), 1);
+    }
+}
