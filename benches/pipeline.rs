@@ -118,9 +118,13 @@ fn stages(c: &mut Criterion) {
     });
 
     let pixmap = rasterize(&tree, scale).expect("raster");
-    g.bench_function("encode_png", |b| {
-        b.iter(|| encode_png(black_box(&pixmap)).expect("encode"))
-    });
+    // One thread, and two (the row pieces of src/fastpng.rs), as a render
+    // uses when a core is idle.
+    for threads in [1, 2] {
+        g.bench_function(format!("encode_png/{threads}"), |b| {
+            b.iter(|| encode_png(black_box(&pixmap), threads).expect("encode"))
+        });
+    }
     g.finish();
 
     let mut g = c.benchmark_group("render");

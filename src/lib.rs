@@ -7,6 +7,7 @@ pub mod card;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fastpng;
 pub mod fonts;
 pub mod pages;
 pub mod query;

@@ -15,6 +15,7 @@ use resvg::usvg;
 
 use crate::card::{Card, CardRequest, Theme};
 use crate::error::ApiError;
+use crate::fastpng::Piece;
 use crate::fonts::Fonts;
 use crate::template::{Layer, SvgDoc, Templates};
 
@@ -184,22 +185,29 @@ impl Renderer {
     /// `threads` threads: the caller offers idle cores when it has them, to
     /// cut one card's latency. The pixels do not depend on `threads`.
     pub fn render_on(&self, req: &CardRequest, threads: usize) -> anyhow::Result<Png> {
-        let (pixmap, opaque) = self.pixmap_and_opacity(req, threads)?;
+        let (pixmap, opaque, pieces) = self.pixmap_and_opacity(req, threads, true)?;
         let opaque = opaque.unwrap_or_else(|| is_opaque(&pixmap));
-        let png = Png {
-            bytes: Bytes::from(encode(&pixmap, opaque)?),
-            width: pixmap.width(),
-            height: pixmap.height(),
+        let (width, height) = (pixmap.width(), pixmap.height());
+        let mut bytes = match pieces {
+            Some(pieces) => crate::fastpng::to_png(&pieces, width, height)?,
+            None => crate::fastpng::encode(pixmap.data(), width, height, threads)?,
+        };
+        // The cache weighs PNGs by length; a spare capacity that `Bytes`
+        // would keep alive is memory the budget does not see.
+        bytes.shrink_to_fit();
+        self.recycle(pixmap);
+        Ok(Png {
+            bytes: Bytes::from(bytes),
+            width,
+            height,
             is_final: false,
             opaque,
-        };
-        self.recycle(pixmap);
-        Ok(png)
+        })
     }
 
     /// The card's pixels, by the fastest path the template allows.
     pub fn pixmap(&self, req: &CardRequest) -> anyhow::Result<tiny_skia::Pixmap> {
-        Ok(self.pixmap_and_opacity(req, 1)?.0)
+        Ok(self.pixmap_and_opacity(req, 1, false)?.0)
     }
 
     /// The card's pixels drawn on up to `threads` threads (see
@@ -209,7 +217,7 @@ impl Renderer {
         req: &CardRequest,
         threads: usize,
     ) -> anyhow::Result<tiny_skia::Pixmap> {
-        Ok(self.pixmap_and_opacity(req, threads)?.0)
+        Ok(self.pixmap_and_opacity(req, threads, false)?.0)
     }
 
     /// Drops every cached background and spare buffer.
@@ -240,19 +248,22 @@ impl Renderer {
         }
     }
 
-    /// The pixels, and whether they are known to be opaque without looking
-    /// (drawing over an opaque cached background keeps every pixel opaque).
+    /// The pixels, whether they are known to be opaque without looking
+    /// (drawing over an opaque cached background keeps every pixel opaque),
+    /// and, when `compress` asks for them and the layered path drew the
+    /// card, the PNG's compressed pieces (see [`draw`]).
     fn pixmap_and_opacity(
         &self,
         req: &CardRequest,
         threads: usize,
-    ) -> anyhow::Result<(tiny_skia::Pixmap, Option<bool>)> {
+        compress: bool,
+    ) -> anyhow::Result<(tiny_skia::Pixmap, Option<bool>, Option<Vec<Piece>>)> {
         let layered = self
             .templates
             .info(req.template.as_str())
             .is_some_and(|i| i.layered);
         if !layered {
-            return Ok((self.pixmap_one_pass(req)?, None));
+            return Ok((self.pixmap_one_pass(req)?, None, None));
         }
         let scale = req.scale.get();
         let foreground = || -> anyhow::Result<usvg::Tree> {
@@ -280,8 +291,8 @@ impl Renderer {
                 (rasterize(&self.tree(&bg.svg)?, scale)?, None, foreground()?)
             }
         };
-        draw(&tree, scale, &mut pixmap, threads);
-        Ok((pixmap, opaque))
+        let pieces = draw(&tree, scale, &mut pixmap, threads, compress)?;
+        Ok((pixmap, opaque, pieces))
     }
 
     /// The whole template in one pass, no caching: the reference the
@@ -327,33 +338,63 @@ impl Renderer {
 /// difference to a one-band drawing by the golden tolerance). The bands are
 /// the same whatever `threads` is, so the pixels are too: a card never
 /// looks different because the server was busy.
-fn draw(tree: &usvg::Tree, scale: u8, pixmap: &mut tiny_skia::Pixmap, threads: usize) {
+///
+/// With `compress`, each band's rows are then compressed as a piece of the
+/// PNG by the thread that drew them, while they are still in its cache
+/// (`None` when pieces cannot be joined; see [`crate::fastpng`]).
+fn draw(
+    tree: &usvg::Tree,
+    scale: u8,
+    pixmap: &mut tiny_skia::Pixmap,
+    threads: usize,
+    compress: bool,
+) -> anyhow::Result<Option<Vec<Piece>>> {
+    const _: () = assert!(BANDS as usize == crate::fastpng::PIECES);
+    let compress = compress && crate::fastpng::can_join();
     let s = f32::from(scale);
     let (width, height) = (pixmap.width(), pixmap.height());
     let rows = height.div_ceil(BANDS);
     let stride = width as usize * 4;
-    let draw_band = |band: &mut [u8], top: u32| {
+    let draw_band = |band: &mut [u8], top: u32| -> std::io::Result<Option<Piece>> {
         let n = (band.len() / stride) as u32;
         let mut canvas = tiny_skia::PixmapMut::from_bytes(band, width, n).expect("a band of rows");
         let transform = tiny_skia::Transform::from_scale(s, s).post_translate(0.0, -(top as f32));
         resvg::render(tree, transform, &mut canvas);
+        compress
+            .then(|| crate::fastpng::compress_rows(band, stride))
+            .transpose()
     };
     let mut bands = pixmap.data_mut().chunks_mut(rows as usize * stride);
-    if threads <= 1 {
-        for (i, band) in bands.enumerate() {
-            draw_band(band, i as u32 * rows);
-        }
-        return;
-    }
-    let first = bands.next().expect("a canvas has rows");
-    std::thread::scope(|scope| {
-        for (i, band) in bands.enumerate() {
-            let top = (i as u32 + 1) * rows;
-            scope.spawn(move || draw_band(band, top));
-        }
-        // This thread draws the first band while the others draw theirs.
-        draw_band(first, 0);
-    });
+    let pieces: Vec<std::io::Result<Option<Piece>>> = if threads <= 1 {
+        bands
+            .enumerate()
+            .map(|(i, band)| draw_band(band, i as u32 * rows))
+            .collect()
+    } else {
+        let first = bands.next().expect("a canvas has rows");
+        std::thread::scope(|scope| {
+            let others: Vec<_> = bands
+                .enumerate()
+                .map(|(i, band)| {
+                    let top = (i as u32 + 1) * rows;
+                    scope.spawn(move || draw_band(band, top))
+                })
+                .collect();
+            // This thread draws the first band while the others draw theirs.
+            let first = draw_band(first, 0);
+            std::iter::once(first)
+                .chain(
+                    others
+                        .into_iter()
+                        .map(|h| h.join().expect("drawing does not panic")),
+                )
+                .collect()
+        })
+    };
+    let pieces = pieces
+        .into_iter()
+        .collect::<std::io::Result<Option<Vec<_>>>>()?;
+    Ok(pieces)
 }
 
 pub fn rasterize(tree: &usvg::Tree, scale: u8) -> anyhow::Result<tiny_skia::Pixmap> {
@@ -373,51 +414,19 @@ pub fn rasterize(tree: &usvg::Tree, scale: u8) -> anyhow::Result<tiny_skia::Pixm
     Ok(pixmap)
 }
 
-/// Encodes a pixmap as PNG for the first response: speed over size. An
-/// opaque pixmap's premultiplied bytes are already straight RGBA, so they
-/// go to the encoder as they are (a conversion to RGB costs more than the
-/// extra channel saves). With the fast deflate, the Sub filter encodes the
-/// 1200×630 ML Engineer card in 1.2 ms to 134 KB, Paeth in 1.9 ms to 97 KB
-/// and Up in 1.4 ms to 161 KB (best of 30 on the 2-core machine): Sub,
-/// since [`recompress`] soon makes the cached copy small anyway.
-pub fn encode_png(pixmap: &tiny_skia::Pixmap) -> anyhow::Result<Vec<u8>> {
-    encode(pixmap, is_opaque(pixmap))
+/// Encodes a pixmap as PNG for the first response, on up to `threads`
+/// threads: speed over size (see [`crate::fastpng`]). With the fast
+/// deflate, the Sub filter encodes the 1200×630 ML Engineer card in 1.2 ms
+/// to 134 KB, Paeth in 1.9 ms to 97 KB and Up in 1.4 ms to 161 KB (best of
+/// 30 on the 2-core machine, 2026-11-28): Sub, since [`recompress`] soon
+/// makes the cached copy small anyway, and since Sub-filtered rows can be
+/// compressed in independent pieces.
+pub fn encode_png(pixmap: &tiny_skia::Pixmap, threads: usize) -> anyhow::Result<Vec<u8>> {
+    crate::fastpng::encode(pixmap.data(), pixmap.width(), pixmap.height(), threads)
 }
 
 fn is_opaque(pixmap: &tiny_skia::Pixmap) -> bool {
     pixmap.data().chunks_exact(4).all(|p| p[3] == 255)
-}
-
-fn encode(pixmap: &tiny_skia::Pixmap, opaque: bool) -> anyhow::Result<Vec<u8>> {
-    let data = pixmap.data();
-    let straight;
-    let rgba: &[u8] = if opaque {
-        data
-    } else {
-        // tiny-skia stores premultiplied alpha; PNG wants straight alpha.
-        straight = pixmap
-            .pixels()
-            .iter()
-            .flat_map(|p| {
-                let c = p.demultiply();
-                [c.red(), c.green(), c.blue(), c.alpha()]
-            })
-            .collect::<Vec<u8>>();
-        &straight
-    };
-    let mut out = Vec::with_capacity(rgba.len() / 16);
-    let mut enc = png::Encoder::new(&mut out, pixmap.width(), pixmap.height());
-    enc.set_color(png::ColorType::Rgba);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.set_compression(png::Compression::Fast);
-    enc.set_filter(png::Filter::Sub);
-    let mut writer = enc.write_header()?;
-    writer.write_image_data(rgba)?;
-    writer.finish()?;
-    // The cache weighs PNGs by length; a spare capacity that `Bytes` would
-    // keep alive is memory the budget does not see.
-    out.shrink_to_fit();
-    Ok(out)
 }
 
 /// Lossless re-encoding for the cached copy and for files: RGB when the
@@ -608,7 +617,7 @@ mod tests {
             let pixmap = pixmap(w, h, opaque);
             assert_eq!(is_opaque(&pixmap), opaque);
             let fast = Png {
-                bytes: encode(&pixmap, opaque).unwrap().into(),
+                bytes: encode_png(&pixmap, 1).unwrap().into(),
                 width: w,
                 height: h,
                 is_final: false,

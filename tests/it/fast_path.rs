@@ -1,7 +1,8 @@
 //! The optimised paths must not change the picture: the cached background
 //! composited under the card's layer, drawn in bands, matches a one-pass
 //! render within the golden tolerance (and does not depend on how many
-//! threads drew it), and the background re-encoding is lossless.
+//! threads drew it), the first PNG holds exactly the drawn pixels, and the
+//! background re-encoding is lossless.
 
 use std::time::Duration;
 
@@ -40,6 +41,24 @@ fn layered_banded_rendering_matches_one_pass() {
                             s.slug
                         );
                     }
+                    // The PNG, its bands compressed by the threads that
+                    // drew them and joined, holds exactly these pixels, in
+                    // the same bytes however many threads there were.
+                    let png = r.render_on(&req, 1).unwrap();
+                    assert!(
+                        r.render_on(&req, 2).unwrap().bytes == png.bytes,
+                        "{} {} {theme:?} @{scale}: the PNG depends on threads",
+                        info.name,
+                        s.slug
+                    );
+                    let (w, h, rgba) = decode_rgba(&png.bytes);
+                    assert_eq!((w, h), (layered.width(), layered.height()));
+                    assert!(
+                        rgba == straight_rgba(&layered),
+                        "{} {} {theme:?} @{scale}: the PNG's pixels are not the drawing's",
+                        info.name,
+                        s.slug
+                    );
                     // Paths crossing the band boundary may move a few
                     // anti-aliased edge pixels by a rounding step: within
                     // the golden tolerance.
@@ -75,6 +94,18 @@ fn layered_banded_rendering_matches_one_pass() {
         r.pixmap(&req).unwrap().data()
     );
     assert_eq!(req.scale, Scale::ONE);
+}
+
+/// tiny-skia's premultiplied pixels as the straight RGBA a PNG holds.
+fn straight_rgba(pixmap: &resvg::tiny_skia::Pixmap) -> Vec<u8> {
+    pixmap
+        .pixels()
+        .iter()
+        .flat_map(|p| {
+            let c = p.demultiply();
+            [c.red(), c.green(), c.blue(), c.alpha()]
+        })
+        .collect()
 }
 
 #[tokio::test]
