@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use sharecard::card::{CardRequest, Scale, TemplateName, Theme};
+use sharecard::template::Layer;
 
 use crate::golden::{decode_rgba, renderer};
 use crate::helpers::*;
@@ -32,7 +33,20 @@ fn layered_banded_rendering_matches_one_pass() {
                     assert_eq!(req.template, name);
                     let one_pass = r.pixmap_one_pass(&req).unwrap();
                     let layered = r.pixmap(&req).unwrap();
-                    // The same pixels however many threads draw the bands.
+                    // With two threads the card's layer is parsed in two
+                    // halves; the bundled templates allow it.
+                    let fg = r
+                        .templates()
+                        .render_layer(&req, r.brand(), Layer::Foreground)
+                        .unwrap();
+                    assert!(
+                        sharecard::render::split_layer(&fg.svg).is_some(),
+                        "{} {}: the card's layer cannot be parsed in halves",
+                        info.name,
+                        s.slug
+                    );
+                    // The same pixels however many threads draw the bands
+                    // (and parse the layer).
                     for threads in [2, 3] {
                         assert!(
                             r.pixmap_on(&req, threads).unwrap().data() == layered.data(),
