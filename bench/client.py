@@ -3,10 +3,15 @@
 
 Every subcommand prints one JSON object on stdout.
 
-  latency BASE (--cold OFFSET | --hot) -n N
+  latency BASE (--cold OFFSET | --hot) -n N [--samples]
       N requests one at a time on one keep-alive connection; per-request
       wall time from sending the request to reading the last body byte.
       --cold: cards OFFSET .. OFFSET+N-1 (each new); --hot: the ML card.
+      --samples: every time too (samples_ms).
+  merge FILE
+      Median and p99 over the samples_ms of every JSON line in FILE (blocks
+      of one measurement, from latency --samples or bench/takumi.mjs),
+      statuses summed.
   fill BASE --offset O -n N [--concurrency C] [--deadline S]
       Requests cards O .. O+N-1 with C keep-alive connections, stopping
       early at the deadline; "end" is one past the last card requested.
@@ -92,7 +97,7 @@ def cmd_latency(a):
         statuses[status] = statuses.get(status, 0) + 1
         sizes.append(len(body))
     s = sorted(times)
-    print(json.dumps({
+    out = {
         "n": len(s),
         "median_ms": percentile(s, 50),
         "p99_ms": percentile(s, 99),
@@ -100,7 +105,10 @@ def cmd_latency(a):
         "min_ms": s[0],
         "statuses": statuses,
         "median_bytes": sorted(sizes)[len(sizes) // 2],
-    }))
+    }
+    if a.samples:
+        out["samples_ms"] = times
+    print(json.dumps(out))
 
 
 def cmd_fill(a):
@@ -228,6 +236,24 @@ def cmd_logstats(a):
     }))
 
 
+def cmd_merge(a):
+    samples, statuses = [], {}
+    with open(a.file) as f:
+        for line in f:
+            if line.strip():
+                d = json.loads(line)
+                samples += d["samples_ms"]
+                for k, v in d.get("statuses", {}).items():
+                    statuses[k] = statuses.get(k, 0) + v
+    s = sorted(samples)
+    print(json.dumps({
+        "n": len(s),
+        "median_ms": percentile(s, 50),
+        "p99_ms": percentile(s, 99),
+        "statuses": statuses,
+    }))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -237,6 +263,7 @@ def main():
     g.add_argument("--cold", type=int, metavar="OFFSET")
     g.add_argument("--hot", action="store_true")
     s.add_argument("-n", type=int, default=200)
+    s.add_argument("--samples", action="store_true", help="also print every time (samples_ms)")
     s = sub.add_parser("fill")
     s.add_argument("base")
     s.add_argument("--offset", type=int, default=0)
@@ -250,12 +277,14 @@ def main():
     s = sub.add_parser("metric")
     s.add_argument("base")
     s.add_argument("names", nargs="+")
+    s = sub.add_parser("merge")
+    s.add_argument("file")
     s = sub.add_parser("logstats")
     s.add_argument("log")
     s.add_argument("--from-line", type=int, default=0)
     a = p.parse_args()
     {"latency": cmd_latency, "fill": cmd_fill, "stampede": cmd_stampede,
-     "metric": cmd_metric, "logstats": cmd_logstats}[a.cmd](a)
+     "metric": cmd_metric, "logstats": cmd_logstats, "merge": cmd_merge}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ need_tools() {
   fi
 }
 
-# takumi_bench N: takumi's median and p99 over N cards (bench/takumi.mjs),
+# takumi_bench N [FIRST]: takumi's times for N cards from card FIRST (bench/takumi.mjs),
 # installed from the npm registry into the work dir; fails (after saying
 # why) when it cannot be installed.
 TAKUMI_VERSION=2.16.3
@@ -69,7 +69,7 @@ takumi_bench() {
       return 1
     }
   fi
-  node "$BENCH_DIR/takumi.mjs" "$WORK/takumi" "$ROOT/fonts" "$1"
+  node "$BENCH_DIR/takumi.mjs" "$WORK/takumi" "$ROOT/fonts" "$1" "${2:-0}"
 }
 
 build_release() {
@@ -77,10 +77,15 @@ build_release() {
     note "SKIP_BUILD: using target/release/sharecard as built $(date -r "$ROOT/target/release/sharecard" +%T)"
   else
     note "building the release binary"
-    (cd "$ROOT" && cargo build --release --bin sharecard --quiet)
+    (cd "$ROOT" && cargo build --release --bin sharecard --example hyper_floor --quiet)
   fi
   BIN="$WORK/sharecard"
   cp "$ROOT/target/release/sharecard" "$BIN"
+  FLOOR_BIN=""
+  if [[ -x $ROOT/target/release/examples/hyper_floor ]]; then
+    FLOOR_BIN="$WORK/hyper_floor"
+    cp "$ROOT/target/release/examples/hyper_floor" "$FLOOR_BIN"
+  fi
 }
 
 free_port() {

@@ -4,14 +4,16 @@
 // render time in ms over N distinct cards, one at a time, in process (no
 // HTTP, so the comparison favours takumi).
 //
-//   node bench/takumi.mjs MODULE_DIR FONTS_DIR N
+//   node bench/takumi.mjs MODULE_DIR FONTS_DIR N [FIRST]
 //
+// Cards are numbered from FIRST (default 0), so that blocks of a run draw
+// different cards.
 // MODULE_DIR holds node_modules/@takumi-rs/core (loadtest.sh installs it).
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-const [moduleDir, fontsDir, n = "100"] = process.argv.slice(2);
+const [moduleDir, fontsDir, n = "100", first = "0"] = process.argv.slice(2);
 const require = createRequire(join(moduleDir, "package.json"));
 const { Renderer } = require("@takumi-rs/core");
 
@@ -63,10 +65,11 @@ const times = [];
 let bytes = 0;
 for (let i = 0; i < Number(n); i++) {
   const t = process.hrtime.bigint();
-  const png = await renderer.render(card(i), { width: 1200, height: 630, format: "png" });
+  const png = await renderer.render(card(Number(first) + i), { width: 1200, height: 630, format: "png" });
   times.push(Number(process.hrtime.bigint() - t) / 1e6);
   bytes = png.length;
 }
+const samples_ms = [...times];
 times.sort((a, b) => a - b);
 const at = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
-console.log(JSON.stringify({ n: times.length, median_ms: at(0.5), p99_ms: at(0.99), bytes }));
+console.log(JSON.stringify({ n: times.length, median_ms: at(0.5), p99_ms: at(0.99), bytes, samples_ms }));

@@ -462,21 +462,27 @@ impl CardRequest {
     /// omitted, minimal escaping. Two requests for the same image have the
     /// same canonical query, whatever their raw URLs looked like.
     pub fn canonical_query(&self) -> String {
-        use crate::query::encode_component as enc;
+        use crate::query::push_encoded as enc;
+        use std::fmt::Write;
         let c = &self.card;
-        let mut q = format!("role={}", enc(c.role.as_str()));
+        let mut q = String::with_capacity(128);
+        q += "role=";
+        enc(&mut q, c.role.as_str());
         if let Some(t) = &c.tagline {
-            q += &format!("&tagline={}", enc(t.as_str()));
+            q += "&tagline=";
+            enc(&mut q, t.as_str());
         }
-        q += &format!("&risk={}&level={}", c.risk, c.level.as_str());
+        let _ = write!(q, "&risk={}&level={}", c.risk, c.level.as_str());
         if let Some(t) = &c.threat {
-            q += &format!("&threat={}&threat_risk={}", enc(t.task.as_str()), t.risk);
+            q += "&threat=";
+            enc(&mut q, t.task.as_str());
+            let _ = write!(q, "&threat_risk={}", t.risk);
         }
         if self.theme != Theme::Dark {
-            q += &format!("&theme={}", self.theme.as_str());
+            let _ = write!(q, "&theme={}", self.theme.as_str());
         }
         if self.scale != Scale::ONE {
-            q += &format!("&scale={}", self.scale.get());
+            let _ = write!(q, "&scale={}", self.scale.get());
         }
         q
     }

@@ -102,15 +102,25 @@ fn hex_val(b: u8) -> Option<u8> {
 /// Unreserved characters (RFC 3986) stay as they are; everything else,
 /// including `+`, is escaped, so the output is safe in any URL context.
 pub fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    let mut out = String::with_capacity(s.len() + 8);
+    push_encoded(&mut out, s);
+    out
+}
+
+/// Appends [`encode_component`]`(s)` to `out`. Every cache hit builds a
+/// canonical query for its ETag, so this writes the escapes itself rather
+/// than through `format!` (an allocation per escaped byte).
+pub fn push_encoded(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -184,6 +194,20 @@ mod tests {
             let q = format!("x={}", encode_component(s));
             let p = Params::parse(Some(&q)).unwrap();
             assert_eq!(p.get("x").unwrap(), Some(s));
+        }
+    }
+
+    #[test]
+    fn encodes_minimally_with_upper_case_escapes() {
+        for (raw, encoded) in [
+            ("", ""),
+            ("Az09-._~", "Az09-._~"),
+            ("ML Engineer", "ML%20Engineer"),
+            ("a+b=c&d/e", "a%2Bb%3Dc%26d%2Fe"),
+            ("é", "%C3%A9"),
+            ("\u{7f}\u{0}", "%7F%00"),
+        ] {
+            assert_eq!(encode_component(raw), encoded, "{raw:?}");
         }
     }
 }

@@ -460,10 +460,14 @@ fn request_id(state: &AppState, headers: &HeaderMap) -> String {
 
 /// The path and query for logs, without a `sig` parameter's value: a
 /// signature in a log is a credential in a log.
-fn log_path(uri: &hyper::Uri) -> String {
+fn log_path(uri: &hyper::Uri) -> std::borrow::Cow<'_, str> {
     let path = uri.path();
     match uri.query() {
-        None => path.to_owned(),
+        // Most requests carry no signature: logged as they came, uncopied.
+        None => path.into(),
+        Some(q) if !q.split('&').any(|p| p.starts_with("sig=")) => {
+            uri.path_and_query().map_or(path, |pq| pq.as_str()).into()
+        }
         Some(q) => {
             let q: Vec<&str> = q
                 .split('&')
@@ -475,7 +479,7 @@ fn log_path(uri: &hyper::Uri) -> String {
                     }
                 })
                 .collect();
-            format!("{path}?{}", q.join("&"))
+            format!("{path}?{}", q.join("&")).into()
         }
     }
 }
@@ -538,12 +542,21 @@ mod tests {
 
     #[test]
     fn log_path_redacts_signatures() {
-        let uri: hyper::Uri = "/cards/report.png?role=a&sig=SECRET&risk=1"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            log_path(&uri),
-            "/cards/report.png?role=a&sig=REDACTED&risk=1"
-        );
+        for (uri, logged) in [
+            ("/healthz", "/healthz"),
+            (
+                "/cards/report.png?role=a&risk=1",
+                "/cards/report.png?role=a&risk=1",
+            ),
+            (
+                "/cards/report.png?role=a&sig=SECRET&risk=1",
+                "/cards/report.png?role=a&sig=REDACTED&risk=1",
+            ),
+            ("/c?sig=", "/c?sig=REDACTED"),
+            ("/c?design=sig=1&xsig=2", "/c?design=sig=1&xsig=2"),
+        ] {
+            let uri: hyper::Uri = uri.parse().unwrap();
+            assert_eq!(log_path(&uri), logged);
+        }
     }
 }
