@@ -205,6 +205,16 @@ impl CardCache {
         self.cache.invalidate_all();
     }
 
+    /// The PNG for `req` if it is cached (counted as a hit), without
+    /// rendering.
+    pub async fn get_cached(&self, req: &CardRequest) -> Option<Png> {
+        let png = self.cache.get(req).await;
+        if png.is_some() {
+            self.metrics.cache_hits.inc();
+        }
+        png
+    }
+
     /// The PNG for `req`, from the cache or rendered once.
     pub async fn get(
         self: &Arc<Self>,

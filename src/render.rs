@@ -32,6 +32,9 @@ pub struct Png {
     pub is_final: bool,
     /// Every pixel is opaque (the PNG may still carry an alpha channel).
     pub opaque: bool,
+    /// The card's ETag ([`Renderer::etag`]), kept with its bytes so that
+    /// a cache hit does not hash the card again.
+    pub etag: Arc<str>,
 }
 
 /// Backgrounds up to this size (bytes of RGBA) are kept; larger ones (a
@@ -165,6 +168,28 @@ impl Renderer {
         Ok(())
     }
 
+    /// Strong validator: template version (template source, fonts,
+    /// renderer epoch), brand and the canonical card. Known without
+    /// rendering.
+    pub fn etag(&self, req: &CardRequest) -> String {
+        use sha2::Digest;
+        let version = self
+            .templates
+            .info(req.template.as_str())
+            .map_or("", |i| i.version.as_str());
+        let mut h = sha2::Sha256::new();
+        for part in [
+            version,
+            &self.brand,
+            req.template.as_str(),
+            &req.canonical_query(),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        format!("\"{}\"", crate::fonts::hex(&h.finalize()[..12]))
+    }
+
     /// The filled SVG for `req`, before rasterising.
     pub fn svg(&self, req: &CardRequest) -> anyhow::Result<SvgDoc> {
         self.templates.render_svg(req, &self.brand)
@@ -202,6 +227,7 @@ impl Renderer {
             height,
             is_final: false,
             opaque,
+            etag: self.etag(req).into(),
         })
     }
 
@@ -779,6 +805,7 @@ mod tests {
                 height: h,
                 is_final: false,
                 opaque,
+                etag: "\"test\"".into(),
             };
             let small = recompress(&fast).unwrap();
             let (fast_color, fast_pixels) = decode(&fast.bytes);

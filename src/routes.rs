@@ -250,8 +250,13 @@ async fn card<B>(
     };
 
     // The ETag names the card and the template version, not the bytes: it
-    // is known before rendering, so a revalidation never renders.
-    let etag = state.etag(&card);
+    // is known before rendering, so a revalidation never renders. A cached
+    // card carries it, computed when it was rendered.
+    let cached = state.cache.get_cached(&card).await;
+    let etag = match &cached {
+        Some(png) => png.etag.clone(),
+        None => state.etag(&card).into(),
+    };
     if if_none_match(req.headers(), &etag) {
         let mut resp = Response::new(Body::default());
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
@@ -259,16 +264,22 @@ async fn card<B>(
         return Ok(resp);
     }
 
-    let got = tokio::time::timeout(state.args.render_timeout, state.cache.get(&card)).await;
-    let (png, status) = match got {
-        Ok(r) => r?,
-        Err(_) => {
-            // The render goes on and lands in the cache for the next try.
-            return Err(ApiError::unavailable(
-                "render_timeout",
-                "the card took too long to render; retry shortly",
-                1,
-            ));
+    let (png, status) = match cached {
+        Some(png) => (png, CacheStatus::Hit),
+        None => {
+            let got = tokio::time::timeout(state.args.render_timeout, state.cache.get(&card)).await;
+            match got {
+                Ok(r) => r?,
+                Err(_) => {
+                    // The render goes on and lands in the cache for the next
+                    // try.
+                    return Err(ApiError::unavailable(
+                        "render_timeout",
+                        "the card took too long to render; retry shortly",
+                        1,
+                    ));
+                }
+            }
         }
     };
     outcome.cache = Some(status);

@@ -48,27 +48,9 @@ impl AppState {
         self.cache.renderer()
     }
 
-    /// Strong validator: template version (template source, fonts,
-    /// renderer epoch), brand and the canonical card. Known without
-    /// rendering.
+    /// The card's ETag ([`Renderer::etag`](crate::render::Renderer::etag)).
     pub fn etag(&self, card: &crate::card::CardRequest) -> String {
-        use sha2::Digest;
-        let renderer = self.renderer();
-        let version = renderer
-            .templates()
-            .info(card.template.as_str())
-            .map_or("", |i| i.version.as_str());
-        let mut h = sha2::Sha256::new();
-        for part in [
-            version,
-            renderer.brand(),
-            card.template.as_str(),
-            &card.canonical_query(),
-        ] {
-            h.update(part.as_bytes());
-            h.update([0]);
-        }
-        format!("\"{}\"", crate::fonts::hex(&h.finalize()[..12]))
+        self.renderer().etag(card)
     }
 
     /// Path and query of a card image, with the template version as `v`
