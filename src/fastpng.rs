@@ -136,25 +136,8 @@ pub fn encode(
     };
     let per_piece = (height as usize).div_ceil(pieces) * stride;
     let chunks: Vec<&[u8]> = premultiplied.chunks(per_piece).collect();
-    let compressed: Vec<std::io::Result<Piece>> = if threads <= 1 || chunks.len() == 1 {
-        chunks.iter().map(|c| compress_rows(c, stride)).collect()
-    } else {
-        std::thread::scope(|scope| {
-            let others: Vec<_> = chunks[1..]
-                .iter()
-                .map(|c| scope.spawn(move || compress_rows(c, stride)))
-                .collect();
-            // This thread compresses the first piece meanwhile.
-            let first = compress_rows(chunks[0], stride);
-            std::iter::once(first)
-                .chain(
-                    others
-                        .into_iter()
-                        .map(|h| h.join().expect("compressing does not panic")),
-                )
-                .collect()
-        })
-    };
+    let compressed =
+        crate::parallel::map_in_order(chunks, threads, |rows| compress_rows(rows, stride));
     let pieces = compressed
         .into_iter()
         .collect::<std::io::Result<Vec<_>>>()?;

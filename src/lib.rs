@@ -10,6 +10,7 @@ pub mod error;
 pub mod fastpng;
 pub mod fonts;
 pub mod pages;
+pub mod parallel;
 pub mod query;
 pub mod render;
 pub mod routes;

@@ -215,7 +215,7 @@ impl Renderer {
         let (width, height) = (pixmap.width(), pixmap.height());
         let mut bytes = match pieces {
             Some(pieces) => crate::fastpng::to_png(&pieces, width, height)?,
-            None => crate::fastpng::encode(pixmap.data(), width, height, threads)?,
+            None => encode_png(&pixmap, threads)?,
         };
         // The cache weighs PNGs by length; a spare capacity that `Bytes`
         // would keep alive is memory the budget does not see.
@@ -464,33 +464,13 @@ fn draw(
             .then(|| crate::fastpng::compress_rows(band, stride))
             .transpose()
     };
-    let mut bands = pixmap.data_mut().chunks_mut(rows as usize * stride);
-    let pieces: Vec<std::io::Result<Option<Piece>>> = if threads <= 1 {
-        bands
-            .enumerate()
-            .map(|(i, band)| draw_band(band, i as u32 * rows))
-            .collect()
-    } else {
-        let first = bands.next().expect("a canvas has rows");
-        std::thread::scope(|scope| {
-            let others: Vec<_> = bands
-                .enumerate()
-                .map(|(i, band)| {
-                    let top = (i as u32 + 1) * rows;
-                    scope.spawn(move || draw_band(band, top))
-                })
-                .collect();
-            // This thread draws the first band while the others draw theirs.
-            let first = draw_band(first, 0);
-            std::iter::once(first)
-                .chain(
-                    others
-                        .into_iter()
-                        .map(|h| h.join().expect("drawing does not panic")),
-                )
-                .collect()
-        })
-    };
+    let bands: Vec<(&mut [u8], u32)> = pixmap
+        .data_mut()
+        .chunks_mut(rows as usize * stride)
+        .zip((0..).map(|i| i * rows))
+        .collect();
+    // The calling thread draws the first band while the others draw theirs.
+    let pieces = crate::parallel::map_in_order(bands, threads, |(band, top)| draw_band(band, top));
     let pieces = pieces
         .into_iter()
         .collect::<std::io::Result<Option<Vec<_>>>>()?;
