@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -130,8 +130,31 @@ impl RecompressQueue {
 
 type InFlight = Shared<BoxFuture<'static, Result<Png, RenderError>>>;
 
+/// A `/cards/…` request target (path and query, as sent) that parsed into a
+/// card and passed the signature check: what answering it again needs,
+/// without parsing it again.
+#[derive(Debug)]
+pub struct ParsedTarget {
+    pub card: CardRequest,
+    /// `download=1`: served as an attachment.
+    pub attachment: bool,
+    /// Unix seconds at which the target's signature expires (its `exp`);
+    /// `u64::MAX` when it never does.
+    pub expires: u64,
+    /// The renderer whose templates and fonts accepted the card. A `Weak`,
+    /// so its address cannot be reused by a later renderer while this
+    /// entry lives.
+    renderer: Weak<Renderer>,
+}
+
+/// Request targets are kept for at most this share of the card budget:
+/// a fraction, since each is a few hundred bytes beside a card's ~35 KB.
+const TARGET_SHARE: u64 = 32;
+
 pub struct CardCache {
     cache: Cache<CardRequest, Png>,
+    /// Request targets seen before (see [`CardCache::parsed`]).
+    targets: Cache<Box<str>, Arc<ParsedTarget>>,
     inflight: Mutex<HashMap<CardRequest, InFlight>>,
     /// Replaced only when `--templates-dir` changes on disk (preview).
     renderer: std::sync::RwLock<Arc<Renderer>>,
@@ -167,6 +190,18 @@ impl CardCache {
                 }
             })
             .build();
+        let targets = Cache::<Box<str>, Arc<ParsedTarget>>::builder()
+            .max_capacity(limits.cache_bytes / TARGET_SHARE)
+            .weigher(|k, v| {
+                let card = &v.card.card;
+                let texts = card.role.as_str().len()
+                    + card.tagline.as_ref().map_or(0, |t| t.as_str().len())
+                    + card.threat.as_ref().map_or(0, |t| t.task.as_str().len());
+                // Keys, texts and roughly what moka and the structs add.
+                u32::try_from(k.len() + texts + 256).unwrap_or(u32::MAX)
+            })
+            .time_to_live(limits.ttl)
+            .build();
         let last_render = Arc::new(Mutex::new(Instant::now()));
         let recompress = limits.recompress.then(|| {
             let queue = Arc::new(RecompressQueue::default());
@@ -183,6 +218,7 @@ impl CardCache {
         Arc::new(CardCache {
             recompress,
             cache,
+            targets,
             inflight: Mutex::new(HashMap::new()),
             renderer: std::sync::RwLock::new(renderer),
             permits: Arc::new(Semaphore::new(limits.render_threads.max(1))),
@@ -203,6 +239,47 @@ impl CardCache {
     pub fn replace_renderer(&self, renderer: Arc<Renderer>) {
         *self.renderer.write().expect("not poisoned") = renderer;
         self.cache.invalidate_all();
+        self.targets.invalidate_all();
+    }
+
+    /// What `target` parsed to when it was last seen, if `renderer` is the
+    /// one that accepted it and its signature has not expired at `now`.
+    ///
+    /// Cache hits are mostly the same URLs again (crawlers, browsers, CDNs
+    /// revalidating), and parsing the query into a card was a tenth of a
+    /// hit's CPU. Only targets that parsed and verified are remembered, so
+    /// every client mistake still gets its full answer. A target's card
+    /// depends only on the target itself, start-up configuration (signing
+    /// keys, level bands), the renderer (checked here) and the time (its
+    /// `exp`, checked here).
+    pub async fn parsed(
+        &self,
+        target: &str,
+        renderer: &Arc<Renderer>,
+        now: u64,
+    ) -> Option<Arc<ParsedTarget>> {
+        let parsed = self.targets.get(target).await?;
+        (now < parsed.expires && std::ptr::eq(parsed.renderer.as_ptr(), Arc::as_ptr(renderer)))
+            .then_some(parsed)
+    }
+
+    /// Remembers that `target` parsed to `card` under `renderer`.
+    pub async fn remember(
+        &self,
+        target: &str,
+        card: CardRequest,
+        attachment: bool,
+        expires: u64,
+        renderer: &Arc<Renderer>,
+    ) -> Arc<ParsedTarget> {
+        let parsed = Arc::new(ParsedTarget {
+            card,
+            attachment,
+            expires,
+            renderer: Arc::downgrade(renderer),
+        });
+        self.targets.insert(target.into(), parsed.clone()).await;
+        parsed
     }
 
     /// The PNG for `req` if it is cached (counted as a hit), without
@@ -491,5 +568,45 @@ mod tests {
         }
         queue.close();
         assert_eq!(worker.join().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_target_holds_for_its_renderer_until_it_expires() {
+        let build =
+            || crate::server::build_renderer(&crate::config::ServeArgs::for_tests().card).unwrap();
+        let (renderer, other) = (build(), build());
+        let limits = Limits {
+            cache_bytes: 1 << 20,
+            ttl: Duration::from_secs(60),
+            render_threads: 1,
+            render_queue: 1,
+            recompress: false,
+        };
+        let cache = CardCache::new(renderer.clone(), &limits, Arc::new(Metrics::new()));
+        let t = "/cards/report.png?role=R0&risk=50";
+        assert!(
+            cache.parsed(t, &renderer, 100).await.is_none(),
+            "not seen yet"
+        );
+        cache.remember(t, card(0), true, 200, &renderer).await;
+        // (target, renderer, now, found)
+        let cases = [
+            (t, &renderer, 100, true),
+            (t, &renderer, 199, true),
+            (t, &renderer, 200, false),
+            (t, &other, 100, false),
+            ("/cards/report.png?role=R0&risk=50&x", &renderer, 100, false),
+        ];
+        for (target, r, now, found) in cases {
+            let got = cache.parsed(target, r, now).await;
+            assert_eq!(got.is_some(), found, "{target} at {now}");
+            if let Some(p) = got {
+                assert!(p.card == card(0) && p.attachment);
+            }
+        }
+        // New templates: every target is parsed again.
+        cache.replace_renderer(other.clone());
+        cache.remember(t, card(0), false, u64::MAX, &renderer).await;
+        assert!(cache.parsed(t, &other, 100).await.is_none());
     }
 }

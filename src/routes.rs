@@ -235,32 +235,49 @@ async fn preview<B>(state: &Arc<AppState>, _req: &Request<B>) -> Result<Response
     Ok(resp)
 }
 
+/// `download=1` asks for the card as an attachment.
+fn download(params: &Params) -> Result<bool, ApiError> {
+    match params.get("download")? {
+        None | Some("0" | "false") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_download",
+            Some("download"),
+            format!("`download` must be 1 or 0, got {other:?}"),
+        )),
+    }
+}
+
 /// `GET|HEAD /cards/{template}.png?…`
 async fn card<B>(
     state: &Arc<AppState>,
     req: &Request<B>,
     outcome: &mut Outcome,
 ) -> Result<Response<Body>, ApiError> {
-    let (card, params) = parse_card(state, req, "/cards/", ".png")?;
-    let attachment = match params.get("download")? {
-        None | Some("0" | "false") => false,
-        Some("1" | "true") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_download",
-                Some("download"),
-                format!("`download` must be 1 or 0, got {other:?}"),
-            ));
+    // A target seen before skips the parser (see `CardCache::parsed`).
+    let target = req.uri().path_and_query().map_or("", |pq| pq.as_str());
+    let renderer = state.renderer();
+    let now = unix_now();
+    let parsed = match state.cache.parsed(target, &renderer, now).await {
+        Some(parsed) => parsed,
+        None => {
+            let (card, params) = parse_card(state, req, "/cards/", ".png")?;
+            let attachment = download(&params)?;
+            let expires = state.signer.expires(&params);
+            (state.cache)
+                .remember(target, card, attachment, expires, &renderer)
+                .await
         }
     };
+    let (card, attachment) = (&parsed.card, parsed.attachment);
 
     // The ETag names the card and the template version, not the bytes: it
     // is known before rendering, so a revalidation never renders. A cached
     // card carries it, computed when it was rendered.
-    let cached = state.cache.get_cached(&card).await;
+    let cached = state.cache.get_cached(card).await;
     let etag = match &cached {
         Some(png) => png.etag.clone(),
-        None => state.etag(&card).into(),
+        None => renderer.etag(card).into(),
     };
     if if_none_match(req.headers(), &etag) {
         let mut resp = Response::new(Body::default());
@@ -272,7 +289,7 @@ async fn card<B>(
     let (png, status) = match cached {
         Some(png) => (png, CacheStatus::Hit),
         None => {
-            let got = tokio::time::timeout(state.args.render_timeout, state.cache.get(&card)).await;
+            let got = tokio::time::timeout(state.args.render_timeout, state.cache.get(card)).await;
             match got {
                 Ok(r) => r?,
                 Err(_) => {
@@ -330,7 +347,7 @@ async fn card<B>(
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
     resp.headers_mut()
         .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if attachment && let Ok(v) = HeaderValue::from_str(&pages::content_disposition(&card)) {
+    if attachment && let Ok(v) = HeaderValue::from_str(&pages::content_disposition(card)) {
         resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     card_headers(state, &mut resp, &etag);

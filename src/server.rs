@@ -48,11 +48,6 @@ impl AppState {
         self.cache.renderer()
     }
 
-    /// The card's ETag ([`Renderer::etag`](crate::render::Renderer::etag)).
-    pub fn etag(&self, card: &crate::card::CardRequest) -> String {
-        self.renderer().etag(card)
-    }
-
     /// Path and query of a card image, with the template version as `v`
     /// (crawlers key caches on URLs, so a new look needs a new URL), signed
     /// when signing is on.

@@ -171,6 +171,23 @@ impl Signer {
     }
 }
 
+impl Signer {
+    /// When a URL that [`Signer::verify`] accepted stops being accepted:
+    /// its `exp`, or `u64::MAX` for a URL without one or when signing is
+    /// off.
+    pub fn expires(&self, params: &Params) -> u64 {
+        if !self.enabled() {
+            return u64::MAX;
+        }
+        params
+            .get("exp")
+            .ok()
+            .flatten()
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(u64::MAX)
+    }
+}
+
 fn mac(key: &[u8], message: &str) -> HmacSha256 {
     let mut m = <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     m.update(message.as_bytes());

@@ -18,6 +18,30 @@ fn signed(path: &str, query: &str, key: &str) -> String {
     Signer::new(&[key]).unwrap().sign_url(path, query).unwrap()
 }
 
+/// A URL answered once is remembered without its query being parsed again
+/// (`CardCache::parsed`); its signature must still expire on time.
+#[tokio::test]
+async fn a_signed_url_expires_even_after_it_was_served() {
+    let app = spawn_app_with(|a| a.signing.signing_keys = vec![KEY.into()]).await;
+    let exp = sharecard::signing::unix_now() + 2;
+    let url = signed(
+        "/cards/report.png",
+        &format!("role=ML+Engineer&risk=48&exp={exp}"),
+        KEY,
+    );
+    for _ in 0..3 {
+        assert_eq!(app.get(&url).await.status.as_u16(), 200, "{url}");
+    }
+    while sharecard::signing::unix_now() < exp {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = app.get(&url).await;
+    assert_eq!(
+        (r.status.as_u16(), r.error().0.as_str()),
+        (403, "signature_expired")
+    );
+}
+
 #[tokio::test]
 async fn every_bad_signature_is_a_distinct_403() {
     let app = spawn_app_with(|a| a.signing.signing_keys = vec![KEY.into()]).await;
