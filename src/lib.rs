@@ -36,5 +36,6 @@ pub fn run_server(args: config::ServeArgs) -> anyhow::Result<()> {
     // Connections are drained; do not wait on background work (a
     // low-priority recompression) before exiting.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    telemetry::flush_logs();
     result
 }

@@ -369,3 +369,73 @@ async fn sample_cards_over_the_limits_are_refused_clearly() {
     let r = app.get(&format!("/cards/report.png?{}", long.query)).await;
     assert_eq!(r.status, StatusCode::OK);
 }
+
+/// The real binary, as deployed (stdout a pipe, JSON lines): request lines
+/// are batched per thread, so this checks that they still arrive within the
+/// flush interval rather than when a batch fills, that every line is one
+/// JSON object, and that SIGTERM writes out what is left.
+#[test]
+fn the_binary_logs_json_lines_promptly_and_flushes_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sharecard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env_remove("SHARECARD_SIGNING_KEYS")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary runs");
+    let (tx, lines) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Lines until one satisfies `want`, each parsed as JSON.
+    let next_until = |want: &dyn Fn(&serde_json::Value) -> bool| -> serde_json::Value {
+        loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the line arrives within 10 s");
+            let v: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            if want(&v) {
+                return v;
+            }
+        }
+    };
+    let listening = next_until(&|v| v["message"] == "listening");
+    let addr = listening["addr"].as_str().unwrap().to_owned();
+
+    // Three requests, far from filling a batch.
+    for n in 0..3 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "GET /healthz?n={n} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    }
+    for n in 0..3 {
+        let line = next_until(&|v| v["message"] == "request");
+        assert_eq!(line["path"], format!("/healthz?n={n}"));
+        assert_eq!(line["status"], 200);
+        assert!(line["ms"].is_number() && line["request_id"].is_string());
+    }
+
+    // SIGTERM: the shutdown lines are written out before the process ends.
+    let pid = i32::try_from(child.id()).unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    next_until(&|v| v["message"] == "all connections closed");
+    assert!(child.wait().unwrap().success());
+}
