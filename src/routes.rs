@@ -43,9 +43,8 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<Body> 
         Err(err) => error_response(&err),
     };
     // HEAD gets GET's headers, Content-Length included; hyper drops the body.
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
+    resp.headers_mut()
+        .insert("x-request-id", request_id.clone());
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     let m = &state.metrics;
@@ -74,7 +73,7 @@ pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<Body> 
         status,
         ms = (elapsed.as_secs_f64() * 100_000.0).round() / 100.0,
         cache = outcome.cache.map_or("-", |c| c.as_str()),
-        request_id = request_id.as_str(),
+        request_id = request_id.to_str().unwrap_or("-"),
         "request"
     );
     resp
@@ -315,6 +314,9 @@ async fn card<B>(
     let mut resp = match range {
         Range::Full => {
             let mut r = Response::new(Body::new(png.bytes));
+            // Room for every header a card carries, so inserting them never
+            // grows the map.
+            *r.headers_mut() = HeaderMap::with_capacity(16);
             r.headers_mut()
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(total));
             r
@@ -482,12 +484,14 @@ fn content_length(resp: &Response<Body>) -> u64 {
 }
 
 /// A client's `X-Request-Id` if it is short and printable, else our own.
-fn request_id(state: &AppState, headers: &HeaderMap) -> String {
+fn request_id(state: &AppState, headers: &HeaderMap) -> HeaderValue {
     headers
         .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
+        .filter(|v| {
+            let v = v.as_bytes();
+            !v.is_empty() && v.len() <= 64 && v.iter().all(|b| b.is_ascii_graphic())
+        })
+        .cloned()
         .unwrap_or_else(|| state.next_request_id())
 }
 

@@ -102,10 +102,25 @@ impl AppState {
         self.ready.load(Ordering::Acquire)
     }
 
-    pub fn next_request_id(&self) -> String {
-        let n = self.request_ids.fetch_add(1, Ordering::Relaxed);
-        format!("{:08x}-{n:x}", self.boot)
+    pub fn next_request_id(&self) -> hyper::header::HeaderValue {
+        request_id(self.boot, self.request_ids.fetch_add(1, Ordering::Relaxed))
     }
+}
+
+/// `{boot:08x}-{n:x}`: unique per process start and request. Written by
+/// hand into a header value, as every request carries one.
+fn request_id(boot: u32, n: u64) -> hyper::header::HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = bytes::BytesMut::with_capacity(25);
+    for shift in (0..8).rev() {
+        id.extend_from_slice(&[HEX[(boot >> (shift * 4)) as usize & 15]]);
+    }
+    id.extend_from_slice(b"-");
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+    for shift in (0..digits).rev() {
+        id.extend_from_slice(&[HEX[(n >> (shift * 4)) as usize & 15]]);
+    }
+    hyper::header::HeaderValue::from_maybe_shared(id.freeze()).expect("hex digits")
 }
 
 pub struct Application {
@@ -435,5 +450,22 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("SIGINT received"),
         () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_boot_and_counter_in_hex() {
+        for (boot, n, want) in [
+            (0, 0, "00000000-0"),
+            (0x4bbc896c, 15, "4bbc896c-f"),
+            (0x4bbc896c, 16, "4bbc896c-10"),
+            (u32::MAX, 0x34224, "ffffffff-34224"),
+            (1, u64::MAX, "00000001-ffffffffffffffff"),
+        ] {
+            assert_eq!(super::request_id(boot, n), want, "{boot:x} {n}");
+            assert_eq!(format!("{boot:08x}-{n:x}"), want);
+        }
     }
 }

@@ -439,3 +439,35 @@ fn the_binary_logs_json_lines_promptly_and_flushes_on_sigterm() {
     next_until(&|v| v["message"] == "all connections closed");
     assert!(child.wait().unwrap().success());
 }
+
+#[tokio::test]
+async fn request_ids_are_echoed_when_sane_and_ours_otherwise() {
+    let app = spawn_app().await;
+    let ours = |id: &str| {
+        let (boot, n) = id.split_once('-').unwrap_or_else(|| panic!("{id}"));
+        boot.len() == 8
+            && !n.is_empty()
+            && (boot.to_owned() + n).bytes().all(|b| b.is_ascii_hexdigit())
+    };
+    let long = "x".repeat(65);
+    // (client's X-Request-Id, echoed)
+    let cases: [(Option<&str>, bool); 5] = [
+        (None, false),
+        (Some("abc-123"), true),
+        (Some(&long[1..]), true),
+        (Some(&long), false),
+        (Some("has space"), false),
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for (sent, echoed) in cases {
+        let headers: Vec<(&str, &str)> = sent.map(|v| ("x-request-id", v)).into_iter().collect();
+        let r = app.request(Method::GET, "/healthz", &headers).await;
+        let id = r.header("x-request-id").to_owned();
+        if echoed {
+            assert_eq!(Some(id.as_str()), sent);
+        } else {
+            assert!(ours(&id), "{sent:?} → {id}");
+            assert!(seen.insert(id.clone()), "{id} given twice");
+        }
+    }
+}
