@@ -8,12 +8,13 @@
 # server on a free loopback port:
 #
 #   A  defaults (render threads = cores, recompression on):
-#      hot-card bytes, cache hits vs nginx (same PNG as a static file, same
-#      wrk settings) and vs bare hyper serving the same bytes
-#      (examples/hyper_floor.rs: the floor of the HTTP stack), client
-#      overhead, cold-card latency next to takumi rendering a card like it
-#      (bench/takumi.mjs; the two alternate in blocks), stampede
-#   A'' RUST_LOG=warn: cache hits without the per-request log line (info)
+#      hot-card bytes; cache hits, taking turns with nginx serving the same
+#      PNG as a static file (access_log off, and on as Debian's nginx.conf
+#      has it), bare hyper serving the same bytes (examples/hyper_floor.rs:
+#      the floor of the HTTP stack) and a second sharecard with
+#      RUST_LOG=warn (no request log line), same wrk settings; client
+#      overhead; cold-card latency next to takumi rendering a card like it
+#      (bench/takumi.mjs; the two alternate in blocks); stampede
 #   A' --recompress false: cold latency (informational)
 #   B1/B2  --render-threads 1 / 2, --recompress false: cold-card throughput
 #      (every request a new card); B2 then prefills as many cards as fit in
@@ -21,7 +22,7 @@
 #      prefilled cards (100,000 would take ~20 min of rendering on 2 cores)
 #   C  --cache-mb 64: RSS after 10,000 distinct cards
 #
-# Environment: COLD_N (200), HIT_SECONDS (10), COLD_SECONDS (10), PREFILL_S (30), RSS_CARDS
+# Environment: COLD_N (200), HIT_SECONDS (10), HIT_ROUNDS (2), COLD_SECONDS (10), PREFILL_S (30), RSS_CARDS
 # (10000), SKIP_BUILD=1 (use target/release/sharecard as it is), KEEP_WORK=1
 # (keep the temp dir: server logs, wrk output).
 # SHARECARD_* variables reach every server (flags given here win).
@@ -31,6 +32,7 @@ source "$(dirname "$0")/lib.sh"
 
 COLD_N=${COLD_N:-200}
 HIT_SECONDS=${HIT_SECONDS:-10}
+HIT_ROUNDS=${HIT_ROUNDS:-2}
 PREFILL_S=${PREFILL_S:-30}
 RSS_CARDS=${RSS_CARDS:-10000}
 COLD_SECONDS=${COLD_SECONDS:-10}
@@ -60,21 +62,26 @@ sleep 3
 hot=$(curl -fsS -o "$WORK/card.png" -w '%{size_download}' "$A_BASE$ML")
 row "hot card bytes (ML Engineer, after 3 s)" "$hot B (first response $first B)" "<= 45 KB (45000 B)" "$(verdict "$hot <= 45000")"
 
-note "cache hits: sharecard vs nginx, wrk -t2 -c64 -d${HIT_SECONDS}s"
+note "cache hits: sharecard vs nginx (access log off, and on as Debian ships it) vs bare hyper, wrk -t2 -c64 -d${HIT_SECONDS}s, $HIT_ROUNDS alternating rounds"
 mkdir -p "$WORK/www" "$WORK/nginx"
 cp "$WORK/card.png" "$WORK/www/card.png"
-# nginx workers run as www-data: let them reach the file (mktemp made 0700).
+# nginx workers run as www-data: let them reach the file and write the log
+# (mktemp made 0700).
 chmod 711 "$WORK"
 chmod 755 "$WORK/www"
-NGINX_PORT=$(free_port)
-cat >"$WORK/nginx/nginx.conf" <<EOF
+chmod 777 "$WORK/nginx"
+# nginx_conf PORT ACCESS_LOG: the settings of Debian's nginx.conf that
+# matter here (sendfile, tcp_nopush, auto workers), serving the card at
+# every path.
+nginx_conf() {
+  cat <<EOF
 worker_processes auto;
 daemon off;
-pid $WORK/nginx/nginx.pid;
+pid $WORK/nginx/nginx-$1.pid;
 error_log $WORK/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
-    access_log off;
+    $2
     sendfile on;
     tcp_nopush on;
     # nginx closes a keep-alive connection after 1,000 requests by default;
@@ -87,55 +94,97 @@ http {
     scgi_temp_path $WORK/nginx/scgi;
     types { image/png png; }
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+        listen 127.0.0.1:$1;
         root $WORK/www;
         location / { try_files /card.png =404; }
     }
 }
 EOF
+}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/stdout.log" 2>&1 &
-NGINX_PID=$!
-PIDS+=("$NGINX_PID")
-for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://127.0.0.1:$NGINX_PORT$ML" 2>/dev/null && break; sleep 0.1; done
-cmp -s "$WORK/card.png" <(curl -fsS "http://127.0.0.1:$NGINX_PORT$ML") || { echo "nginx does not serve the card" >&2; exit 1; }
-TCK=$(getconf CLK_TCK)
-hits_before=$(metric "$A_BASE" sharecard_cache_hits_total)
-c0=$(cpu_ticks "$A_PID")
-wrk -t2 -c64 -d"${HIT_SECONDS}s" --latency "$A_BASE$ML" >"$WORK/wrk-hits-sharecard.txt"
-c1=$(cpu_ticks "$A_PID")
-hits_after=$(metric "$A_BASE" sharecard_cache_hits_total)
-NGINX_ALL=("$NGINX_PID" $(cat /proc/"$NGINX_PID"/task/*/children))
-n0=$(cpu_ticks "${NGINX_ALL[@]}")
-wrk -t2 -c64 -d"${HIT_SECONDS}s" --latency "http://127.0.0.1:$NGINX_PORT$ML" >"$WORK/wrk-hits-nginx.txt"
-n1=$(cpu_ticks "${NGINX_ALL[@]}")
-stop_server "$NGINX_PID"
-floor_rps=""
+# start_nginx NAME ACCESS_LOG: sets NGINX_PID and NGINX_URL.
+start_nginx() {
+  local port
+  port=$(free_port)
+  nginx_conf "$port" "$2" >"$WORK/nginx/$1.conf"
+  "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/$1.conf" >"$WORK/nginx/$1.stdout" 2>&1 &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  NGINX_URL="http://127.0.0.1:$port"
+  for _ in $(seq 1 50); do curl -fsS -o /dev/null "$NGINX_URL$ML" 2>/dev/null && break; sleep 0.1; done
+  cmp -s "$WORK/card.png" <(curl -fsS "$NGINX_URL$ML") || { echo "nginx ($1) does not serve the card" >&2; exit 1; }
+}
+start_nginx nolog "access_log off;"
+NG_PID=$NGINX_PID NG_URL=$NGINX_URL
+# Debian's default: every request logged (combined format) to a file.
+start_nginx log "access_log $WORK/nginx/access.log;"
+NGL_PID=$NGINX_PID NGL_URL=$NGINX_URL
 if [[ -n $FLOOR_BIN ]]; then
   FLOOR_PORT=$(free_port)
   "$FLOOR_BIN" "$WORK/card.png" "127.0.0.1:$FLOOR_PORT" >"$WORK/hyper_floor.log" 2>&1 &
   FLOOR_PID=$!
   PIDS+=("$FLOOR_PID")
   for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://127.0.0.1:$FLOOR_PORT/" 2>/dev/null && break; sleep 0.1; done
-  f0=$(cpu_ticks "$FLOOR_PID")
-  wrk -t2 -c64 -d"${HIT_SECONDS}s" "http://127.0.0.1:$FLOOR_PORT$ML" >"$WORK/wrk-hits-floor.txt"
-  f1=$(cpu_ticks "$FLOOR_PID")
-  stop_server "$FLOOR_PID"
-  floor_rps=$(wrk_rps "$WORK/wrk-hits-floor.txt")
-  floor_us=$(calc "round(($f1 - $f0) * 1e6 / $TCK / $(wrk_requests "$WORK/wrk-hits-floor.txt"), 1)")
 fi
-sc_us=$(calc "round(($c1 - $c0) * 1e6 / $TCK / $(wrk_requests "$WORK/wrk-hits-sharecard.txt"), 1)")
-ng_us=$(calc "round(($n1 - $n0) * 1e6 / $TCK / $(wrk_requests "$WORK/wrk-hits-nginx.txt"), 1)")
-sc_rps=$(wrk_rps "$WORK/wrk-hits-sharecard.txt")
-ng_rps=$(wrk_rps "$WORK/wrk-hits-nginx.txt")
+# sharecard without its request log line (RUST_LOG=warn): what the line
+# costs (nginx runs once with its access log off, once with it on).
+A_LOG=$LOG
+export RUST_LOG=warn
+start_server a3
+unset RUST_LOG
+NL_PID=$SERVER_PID NL_BASE=$BASE
+LOG=$A_LOG
+curl -fsS -o /dev/null "$NL_BASE$ML"
+sleep 3
+TCK=$(getconf CLK_TCK)
+# The servers take turns, so that a change in this VM's speed during the
+# run weighs on all of them alike. Totals per server: requests, seconds and
+# CPU ticks of its processes (nginx: master and workers).
+declare -A H_REQ H_SEC H_TICKS
+# hit_round NAME URL PID
+hit_round() {
+  local name=$1 url=$2 pid=$3 out="$WORK/wrk-hits-$1-$r.txt" t0 t1
+  local pids=("$pid")
+  if [[ $name == nginx* ]]; then pids+=($(cat /proc/"$pid"/task/*/children)); fi
+  t0=$(cpu_ticks "${pids[@]}")
+  wrk -t2 -c64 -d"${HIT_SECONDS}s" --latency "$url" >"$out"
+  t1=$(cpu_ticks "${pids[@]}")
+  grep -E 'Non-2xx|Socket errors' "$out" >&2 || true
+  H_REQ[$name]=$(calc "${H_REQ[$name]:-0} + $(wrk_requests "$out")")
+  H_SEC[$name]=$(calc "${H_SEC[$name]:-0} + $(awk '/ requests in / { sub(/s,?$/, "", $4); print $4 }' "$out")")
+  H_TICKS[$name]=$((${H_TICKS[$name]:-0} + t1 - t0))
+}
+hits_before=$(metric "$A_BASE" sharecard_cache_hits_total)
+for r in $(seq 1 "$HIT_ROUNDS"); do
+  hit_round sharecard "$A_BASE$ML" "$A_PID"
+  hit_round sharecard_nolog "$NL_BASE$ML" "$NL_PID"
+  hit_round nginx "$NG_URL$ML" "$NG_PID"
+  hit_round nginx_log "$NGL_URL$ML" "$NGL_PID"
+  if [[ -n $FLOOR_BIN ]]; then hit_round floor "http://127.0.0.1:$FLOOR_PORT$ML" "$FLOOR_PID"; fi
+done
+hits_after=$(metric "$A_BASE" sharecard_cache_hits_total)
+logged=$(wc -l <"$WORK/nginx/access.log")
+stop_server "$NG_PID"
+stop_server "$NGL_PID"
+stop_server "$NL_PID"
+if [[ -n $FLOOR_BIN ]]; then stop_server "$FLOOR_PID"; fi
+hrps() { calc "round(${H_REQ[$1]} / ${H_SEC[$1]})"; }
+hus() { calc "round(${H_TICKS[$1]} * 1e6 / $TCK / ${H_REQ[$1]}, 1)"; }
+sc_rps=$(hrps sharecard)
+ng_rps=$(hrps nginx)
+ngl_rps=$(hrps nginx_log)
 ratio=$(calc "round($sc_rps / $ng_rps, 2)")
-grep -E 'Non-2xx|Socket errors' "$WORK/wrk-hits-sharecard.txt" >&2 || true
-row "cache hits req/s (1 card, wrk -t2 -c64)" "$sc_rps vs nginx $ng_rps = ${ratio}x" ">= 0.9x nginx" "$(verdict "$ratio >= 0.9")"
-row "server CPU per hit (info)" "sharecard $sc_us us, nginx $ng_us us" "(info)" info
-if [[ -n $floor_rps ]]; then
-  row "bare hyper, same bytes (examples/hyper_floor)" "$floor_rps = $(calc "round($floor_rps / $ng_rps, 2)")x nginx, $floor_us us CPU/request" "(stack floor, info)" info
+ratio_log=$(calc "round($sc_rps / $ngl_rps, 2)")
+row "cache hits req/s vs nginx, access_log off" "$sc_rps vs $ng_rps = ${ratio}x" ">= 0.9x nginx" "$(verdict "$ratio >= 0.9")"
+row "cache hits req/s vs nginx logging each hit" "$sc_rps vs $ngl_rps = ${ratio_log}x" ">= 0.9x nginx" "$(verdict "$ratio_log >= 0.9")"
+row "cache hits req/s, RUST_LOG=warn (info)" "$(hrps sharecard_nolog) = $(calc "round($(hrps sharecard_nolog) / $ng_rps, 2)")x nginx, $(hus sharecard_nolog) us CPU/hit" "(no request log, info)" info
+row "server CPU per hit (info)" "sharecard $(hus sharecard) us, nginx $(hus nginx) us (logging: $(hus nginx_log) us)" "(info)" info
+if [[ -n $FLOOR_BIN ]]; then
+  floor_rps=$(hrps floor)
+  row "bare hyper, same bytes (examples/hyper_floor)" "$floor_rps = $(calc "round($floor_rps / $ng_rps, 2)")x nginx, $(hus floor) us CPU/request" "(stack floor, info)" info
 fi
-note "  (sharecard counted $(calc "int($hits_after - $hits_before)") hits; wrk p99: sharecard $(awk '$1=="99%"{print $2}' "$WORK/wrk-hits-sharecard.txt"), nginx $(awk '$1=="99%"{print $2}' "$WORK/wrk-hits-nginx.txt"))"
+p99s=$(for n in sharecard nginx nginx_log; do printf '%s %s; ' "$n" "$(awk '$1=="99%"{print $2}' "$WORK/wrk-hits-$n-1.txt")"; done)
+note "  (sharecard counted $(calc "int($hits_after - $hits_before)") hits, wrk sent ${H_REQ[sharecard]}; nginx logged $logged lines; wrk p99 in round 1: $p99s)"
 
 note "client overhead: the cached ML card, $COLD_N requests one at a time"
 over=$("$PY" "$CLIENT" latency "$A_BASE" --hot -n "$COLD_N")
@@ -190,22 +239,6 @@ row "stampede: identical 200 bodies" "$ok200/100 are 200, $distinct distinct bod
 stop_server "$A_PID"
 
 # --------------------------------------------------------------- server A'
-# How much of the gap to nginx is the per-request log line (nginx runs
-# with access_log off; sharecard logs every request at info by default).
-note "server A'': RUST_LOG=warn (no request log), cache hits (informational)"
-export RUST_LOG=warn
-start_server a3
-unset RUST_LOG
-curl -fsS -o /dev/null "$BASE$ML"
-sleep 3
-c0=$(cpu_ticks "$SERVER_PID")
-wrk -t2 -c64 -d"${HIT_SECONDS}s" "$BASE$ML" >"$WORK/wrk-hits-nolog.txt"
-c1=$(cpu_ticks "$SERVER_PID")
-nolog_rps=$(wrk_rps "$WORK/wrk-hits-nolog.txt")
-nolog_us=$(calc "round(($c1 - $c0) * 1e6 / $TCK / $(wrk_requests "$WORK/wrk-hits-nolog.txt"), 1)")
-row "cache hits req/s, RUST_LOG=warn (info)" "$nolog_rps = $(calc "round($nolog_rps / $ng_rps, 2)")x nginx, $nolog_us us CPU/hit" "(info)" info
-stop_server "$SERVER_PID"
-
 note "server A': --recompress false, cold latency (informational)"
 start_server a2 --recompress false
 cold2=$("$PY" "$CLIENT" latency "$BASE" --cold 0 -n "$((COLD_N / 2))")
