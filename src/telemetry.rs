@@ -173,8 +173,9 @@ impl Metrics {
 /// `info`), lines as text or JSON, to standard output. Safe to call more
 /// than once.
 ///
-/// When standard output is not a terminal, info and lower lines are written
-/// in batches ([`BatchedStdout`]); warnings and errors at once.
+/// When standard output is not a terminal, text lines have no colour codes,
+/// and info and lower lines are written in batches ([`BatchedStdout`]);
+/// warnings and errors at once.
 pub fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
@@ -183,6 +184,8 @@ pub fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colours only for a terminal, not in files and log collectors.
+        .with_ansi(!batched)
         .with_writer(BatchedStdout { batched });
     let installed = match format {
         LogFormat::Text => builder.try_init(),

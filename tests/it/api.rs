@@ -476,3 +476,30 @@ async fn request_ids_are_echoed_when_sane_and_ours_otherwise() {
         }
     }
 }
+
+/// Text logs (the default format) to a pipe or file carry no colour codes.
+#[test]
+fn text_logs_to_a_pipe_have_no_colour_codes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sharecard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "text"])
+        .env_remove("SHARECARD_SIGNING_KEYS")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // The first two lines: the unsigned-mode warning and `listening`.
+    for _ in 0..2 {
+        let line = lines.next().expect("a line").unwrap();
+        assert!(!line.contains('\x1b'), "{line:?}");
+        assert!(
+            line.contains("WARN") || line.contains("listening"),
+            "{line}"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
