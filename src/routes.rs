@@ -17,6 +17,7 @@ use crate::card::{CardRequest, Scale, TemplateName};
 use crate::error::ApiError;
 use crate::pages;
 use crate::query::{Params, encode_component};
+use crate::render::Renderer;
 use crate::server::AppState;
 use crate::signing::unix_now;
 
@@ -152,15 +153,23 @@ async fn route<B>(
     }
 }
 
+/// What a `/cards/…` or `/share/…` request names.
+struct Named {
+    card: CardRequest,
+    params: Params,
+    /// When its signature expires ([`crate::signing::Signer::verify`]).
+    expires: u64,
+}
+
 /// The card a `/cards/…` or `/share/…` request names: template from the
 /// path, card from the query, signature checked first when signing is on.
 fn parse_card<B>(
     state: &AppState,
+    renderer: &Renderer,
     req: &Request<B>,
     prefix: &str,
     suffix: &str,
-) -> Result<(CardRequest, Params), ApiError> {
-    let renderer = state.renderer();
+) -> Result<Named, ApiError> {
     let path = req.uri().path();
     let name = path[prefix.len()..]
         .strip_suffix(suffix)
@@ -168,16 +177,20 @@ fn parse_card<B>(
         .filter(|n| renderer.templates().info(n.as_str()).is_some())
         .ok_or_else(|| ApiError::not_found(format!("no card template at {path}")))?;
     let params = Params::parse(req.uri().query())?;
-    state.signer.verify(path, &params, unix_now())?;
+    let expires = state.signer.verify(path, &params, unix_now())?;
     let card = CardRequest::from_params(name, &params, &state.args.card.level_bands)?;
     renderer.check_coverage(&card.card)?;
-    Ok((card, params))
+    Ok(Named {
+        card,
+        params,
+        expires,
+    })
 }
 
 /// `GET|HEAD /share/{template}?…`: the page a shared link points to.
 fn share<B>(state: &Arc<AppState>, req: &Request<B>) -> Result<Response<Body>, ApiError> {
-    let (card, _) = parse_card(state, req, "/share/", "")?;
     let renderer = state.renderer();
+    let card = parse_card(state, &renderer, req, "/share/", "")?.card;
     let info = renderer
         .templates()
         .info(card.template.as_str())
@@ -256,15 +269,13 @@ async fn card<B>(
     // A target seen before skips the parser (see `CardCache::parsed`).
     let target = req.uri().path_and_query().map_or("", |pq| pq.as_str());
     let renderer = state.renderer();
-    let now = unix_now();
-    let parsed = match state.cache.parsed(target, &renderer, now).await {
+    let parsed = match state.cache.parsed(target, &renderer, unix_now()).await {
         Some(parsed) => parsed,
         None => {
-            let (card, params) = parse_card(state, req, "/cards/", ".png")?;
-            let attachment = download(&params)?;
-            let expires = state.signer.expires(&params);
+            let named = parse_card(state, &renderer, req, "/cards/", ".png")?;
+            let attachment = download(&named.params)?;
             (state.cache)
-                .remember(target, card, attachment, expires, &renderer)
+                .remember(target, named.card, attachment, named.expires, &renderer)
                 .await
         }
     };

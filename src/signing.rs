@@ -97,9 +97,11 @@ impl Signer {
     }
 
     /// Checks `sig` (and `exp`) of a request. `now` is Unix seconds.
-    pub fn verify(&self, path: &str, params: &Params, now: u64) -> Result<(), ApiError> {
+    /// Returns when the URL stops being accepted: its `exp`, or `u64::MAX`
+    /// for a URL without one or when signing is off.
+    pub fn verify(&self, path: &str, params: &Params, now: u64) -> Result<u64, ApiError> {
         if !self.enabled() {
-            return Ok(());
+            return Ok(u64::MAX);
         }
         let denied = |code: &'static str, field: &str, msg: &str| ApiError {
             field: Some(field.to_owned()),
@@ -167,24 +169,7 @@ impl Signer {
                 "this signed URL has expired",
             ));
         }
-        Ok(())
-    }
-}
-
-impl Signer {
-    /// When a URL that [`Signer::verify`] accepted stops being accepted:
-    /// its `exp`, or `u64::MAX` for a URL without one or when signing is
-    /// off.
-    pub fn expires(&self, params: &Params) -> u64 {
-        if !self.enabled() {
-            return u64::MAX;
-        }
-        params
-            .get("exp")
-            .ok()
-            .flatten()
-            .and_then(|e| e.parse().ok())
-            .unwrap_or(u64::MAX)
+        Ok(exp.unwrap_or(u64::MAX))
     }
 }
 
@@ -327,8 +312,8 @@ mod tests {
                 }
             }
         }
-        // Expiry.
-        assert!(s.verify(path, &params(&expiring_q), 999).is_ok());
+        // Expiry, which a verified URL reports.
+        assert_eq!(s.verify(path, &params(&expiring_q), 999).unwrap(), 1000);
         assert_eq!(
             s.verify(path, &params(&expiring_q), 1000).unwrap_err().code,
             "signature_expired"
@@ -341,7 +326,7 @@ mod tests {
         let both = Signer::new(&["new-key-0123456789abcdef", KEY]).unwrap();
         let url = old.sign_url("/share/report", "role=A&risk=1").unwrap();
         let q = params(url.split_once('?').unwrap().1);
-        assert!(both.verify("/share/report", &q, 0).is_ok());
+        assert_eq!(both.verify("/share/report", &q, 0).unwrap(), u64::MAX);
         // New URLs are signed with the first key; the old key alone
         // rejects them.
         let new_url = both.sign_url("/share/report", "role=A&risk=1").unwrap();
@@ -357,7 +342,10 @@ mod tests {
         assert!(Signer::new(&["short"]).is_err());
         let none = Signer::new::<&str>(&[]).unwrap();
         assert!(!none.enabled());
-        assert!(none.verify("/x", &params("role=a"), 0).is_ok());
+        assert_eq!(
+            none.verify("/x", &params("role=a&exp=5"), 9).unwrap(),
+            u64::MAX
+        );
         assert_eq!(
             format!("{:?}", Signer::new(&[KEY]).unwrap()),
             "Signer(1 keys)"
