@@ -147,6 +147,15 @@ pub struct ParsedTarget {
     renderer: Weak<Renderer>,
 }
 
+/// Roughly what a card key costs in memory: its texts, plus what moka and
+/// the structs add.
+fn key_bytes(k: &CardRequest) -> usize {
+    let card = &k.card;
+    256 + card.role.as_str().len()
+        + card.tagline.as_ref().map_or(0, |t| t.as_str().len())
+        + card.threat.as_ref().map_or(0, |t| t.task.as_str().len())
+}
+
 /// Request targets are kept for at most this share of the card budget:
 /// a fraction, since each is a few hundred bytes beside a card's ~35 KB.
 const TARGET_SHARE: u64 = 32;
@@ -178,10 +187,7 @@ impl CardCache {
             .weigher(|k: &CardRequest, v: &Png| {
                 // PNG bytes dominate; the key's strings are a few hundred
                 // bytes at most, counted roughly so tiny cards still weigh.
-                let key = 256
-                    + k.card.role.as_str().len()
-                    + k.card.tagline.as_ref().map_or(0, |t| t.as_str().len());
-                u32::try_from(v.bytes.len() + key).unwrap_or(u32::MAX)
+                u32::try_from(v.bytes.len() + key_bytes(k)).unwrap_or(u32::MAX)
             })
             .time_to_live(limits.ttl)
             .eviction_listener(move |_k, _v, cause| {
@@ -192,14 +198,7 @@ impl CardCache {
             .build();
         let targets = Cache::<Box<str>, Arc<ParsedTarget>>::builder()
             .max_capacity(limits.cache_bytes / TARGET_SHARE)
-            .weigher(|k, v| {
-                let card = &v.card.card;
-                let texts = card.role.as_str().len()
-                    + card.tagline.as_ref().map_or(0, |t| t.as_str().len())
-                    + card.threat.as_ref().map_or(0, |t| t.task.as_str().len());
-                // Keys, texts and roughly what moka and the structs add.
-                u32::try_from(k.len() + texts + 256).unwrap_or(u32::MAX)
-            })
+            .weigher(|k, v| u32::try_from(k.len() + key_bytes(&v.card)).unwrap_or(u32::MAX))
             .time_to_live(limits.ttl)
             .build();
         let last_render = Arc::new(Mutex::new(Instant::now()));
