@@ -107,20 +107,11 @@ impl AppState {
     }
 }
 
-/// `{boot:08x}-{n:x}`: unique per process start and request. Written by
-/// hand into a header value, as every request carries one.
+/// `{boot:08x}-{n:x}`: unique per process start and request. The string
+/// becomes the header value without a copy.
 fn request_id(boot: u32, n: u64) -> hyper::header::HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = bytes::BytesMut::with_capacity(25);
-    for shift in (0..8).rev() {
-        id.extend_from_slice(&[HEX[(boot >> (shift * 4)) as usize & 15]]);
-    }
-    id.extend_from_slice(b"-");
-    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
-    for shift in (0..digits).rev() {
-        id.extend_from_slice(&[HEX[(n >> (shift * 4)) as usize & 15]]);
-    }
-    hyper::header::HeaderValue::from_maybe_shared(id.freeze()).expect("hex digits")
+    let id = bytes::Bytes::from(format!("{boot:08x}-{n:x}"));
+    hyper::header::HeaderValue::from_maybe_shared(id).expect("hex digits")
 }
 
 pub struct Application {
