@@ -234,23 +234,27 @@ static BATCHES: std::sync::Mutex<Vec<Batch>> = std::sync::Mutex::new(Vec::new())
 thread_local! {
     static BATCH: Batch = {
         let batch = Batch::default();
-        BATCHES.lock().unwrap_or_else(|e| e.into_inner()).push(batch.clone());
+        lock(&BATCHES).push(batch.clone());
         batch
     };
 }
 
-/// Writes out every thread's batch; called on shutdown.
+/// A log mutex even if a thread panicked holding it: a half-written batch
+/// is still worth writing, and logging must not panic in turn.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes out every thread's batch: by the flusher thread, and on shutdown.
 pub fn flush_logs() {
-    let batches = BATCHES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let batches = lock(&BATCHES).clone();
     for batch in &batches {
-        write_out(&mut batch.lock().unwrap_or_else(|e| e.into_inner()));
+        write_out(&mut lock(batch));
     }
     drop(batches);
     // Threads that have ended (tokio's blocking pool comes and goes) leave
     // a batch that only this list still holds, written out above.
-    BATCHES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    lock(&BATCHES)
         .retain(|b| std::sync::Arc::strong_count(b) > 1 || !b.lock().is_ok_and(|v| v.is_empty()));
 }
 
@@ -273,13 +277,12 @@ impl std::io::Write for LogLine {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
         match self {
             LogLine::Direct => {
-                let _ =
-                    BATCH.try_with(|b| write_out(&mut b.lock().unwrap_or_else(|e| e.into_inner())));
+                let _ = BATCH.try_with(|b| write_out(&mut lock(b)));
                 std::io::stdout().lock().write_all(line)?;
             }
             LogLine::Batched => {
                 let queued = BATCH.try_with(|b| {
-                    let mut batch = b.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut batch = lock(b);
                     batch.extend_from_slice(line);
                     if batch.len() >= LOG_BATCH_BYTES {
                         write_out(&mut batch);
