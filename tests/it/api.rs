@@ -377,17 +377,9 @@ async fn sample_cards_over_the_limits_are_refused_clearly() {
 #[test]
 fn the_binary_logs_json_lines_promptly_and_flushes_on_sigterm() {
     use std::io::{BufRead, BufReader, Read, Write};
-    use std::process::{Command, Stdio};
     use std::sync::mpsc;
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sharecard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .env_remove("SHARECARD_SIGNING_KEYS")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary runs");
+    let mut child = serve_binary("json");
     let (tx, lines) = mpsc::channel::<String>();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -481,15 +473,7 @@ async fn request_ids_are_echoed_when_sane_and_ours_otherwise() {
 #[test]
 fn text_logs_to_a_pipe_have_no_colour_codes() {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sharecard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "text"])
-        .env_remove("SHARECARD_SIGNING_KEYS")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary runs");
+    let mut child = serve_binary("text");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     // The first two lines: the unsigned-mode warning and `listening`.
     for _ in 0..2 {

@@ -203,3 +203,29 @@ fn sample_query(c: &serde_json::Value, limit_factor: usize) -> String {
 }
 
 pub const ML_ENGINEER: &str = "role=ML%20Engineer&tagline=AI%20helps%20build%20AI.%20But%20someone%20has%20to%20build%20the%20AI%20that%20builds%20AI.&risk=48&threat=Model%20Fine-Tuning&threat_risk=65";
+
+/// The `sharecard` binary, unsigned whatever this machine's environment
+/// says.
+pub fn sharecard_binary() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sharecard"));
+    cmd.env_remove("SHARECARD_SIGNING_KEYS");
+    cmd
+}
+
+/// `sharecard serve` on a free port, logging at info in `log_format` to a
+/// pipe (as when deployed), stderr discarded.
+pub fn serve_binary(log_format: &str) -> std::process::Child {
+    sharecard_binary()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            log_format,
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("binary runs")
+}

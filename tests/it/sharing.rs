@@ -409,11 +409,7 @@ async fn range_requests() {
 }
 
 fn sharecard(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sharecard"))
-        .args(args)
-        .env_remove("SHARECARD_SIGNING_KEYS")
-        .output()
-        .expect("binary runs")
+    sharecard_binary().args(args).output().expect("binary runs")
 }
 
 #[test]
