@@ -55,6 +55,8 @@ pub struct Renderer {
     /// background into: a fresh allocation of a few MiB is fresh pages,
     /// which the kernel zeroes and faults in one by one.
     spare: Mutex<Vec<Vec<u8>>>,
+    /// Compression buffers, kept for the same reason.
+    scratch: crate::fastpng::Scratch,
 }
 
 /// Spare pixel buffers kept, each at most [`MAX_CACHED_BACKGROUND`] bytes.
@@ -80,6 +82,7 @@ impl Renderer {
             brand: brand.to_owned(),
             backgrounds: Mutex::new(HashMap::new()),
             spare: Mutex::new(Vec::new()),
+            scratch: crate::fastpng::Scratch::default(),
         })
     }
 
@@ -214,8 +217,8 @@ impl Renderer {
         let opaque = opaque.unwrap_or_else(|| is_opaque(&pixmap));
         let (width, height) = (pixmap.width(), pixmap.height());
         let mut bytes = match pieces {
-            Some(pieces) => crate::fastpng::to_png(&pieces, width, height)?,
-            None => encode_png(&pixmap, threads)?,
+            Some(pieces) => crate::fastpng::to_png(pieces, width, height, &self.scratch)?,
+            None => crate::fastpng::encode(pixmap.data(), width, height, threads, &self.scratch)?,
         };
         // The cache weighs PNGs by length; a spare capacity that `Bytes`
         // would keep alive is memory the budget does not see.
@@ -252,15 +255,15 @@ impl Renderer {
         self.spare.lock().expect("not poisoned").clear();
     }
 
-    /// A copy of `bg` in a spare buffer when there is one.
-    fn copy_of(&self, bg: &tiny_skia::Pixmap) -> tiny_skia::Pixmap {
-        let spare = self.spare.lock().expect("not poisoned").pop();
-        let Some(mut data) = spare else {
-            return bg.clone();
-        };
-        data.clear();
-        data.extend_from_slice(bg.data());
+    /// A pixmap of `bg`'s size, in a spare buffer when there is one. Its
+    /// pixels are whatever the buffer last held: `draw` copies the
+    /// background over every row before drawing.
+    fn buffer_like(&self, bg: &tiny_skia::Pixmap) -> tiny_skia::Pixmap {
         let size = tiny_skia::IntSize::from_wh(bg.width(), bg.height()).expect("a pixmap's size");
+        let Some(mut data) = self.spare.lock().expect("not poisoned").pop() else {
+            return tiny_skia::Pixmap::new(bg.width(), bg.height()).expect("the background's size");
+        };
+        data.resize(bg.data().len(), 0);
         tiny_skia::Pixmap::from_vec(data, size).expect("the background's length")
     }
 
@@ -295,43 +298,36 @@ impl Renderer {
         let fg = self
             .templates
             .render_layer(req, &self.brand, Layer::Foreground)?;
-        let (mut pixmap, opaque, trees) = match self.background(req)? {
-            // With a core to spare, the card's layer is parsed in two
-            // halves on two threads (laying out text is most of a parse),
-            // and the copy of the background (a few MiB) runs meanwhile.
-            Some((bg, opaque)) if threads > 1 => {
-                let (pixmap, trees) = std::thread::scope(|scope| {
-                    let copy = scope.spawn(|| self.copy_of(&bg));
-                    let trees = match split_layer(&fg.svg) {
-                        Some((first, second)) => {
-                            let second = scope.spawn(move || self.tree(&second));
-                            let first = self.tree(&first);
-                            let second = second.join().expect("parsing does not panic");
-                            first.and_then(|a| Ok(vec![a, second?]))
-                        }
-                        None => self.tree(&fg.svg).map(|t| vec![t]),
-                    };
-                    (copy.join().expect("copying pixels does not panic"), trees)
-                });
-                (pixmap, opaque.then_some(true), trees?)
-            }
-            Some((bg, opaque)) => (
-                self.copy_of(&bg),
-                opaque.then_some(true),
-                vec![self.tree(&fg.svg)?],
-            ),
+        let background = self.background(req)?;
+        // With a core to spare, the card's layer is parsed in two halves on
+        // two threads (laying out text is most of a parse).
+        let trees = match split_layer(&fg.svg).filter(|_| threads > 1) {
+            Some((first, second)) => std::thread::scope(|scope| {
+                let second = scope.spawn(move || self.tree(&second));
+                let first = self.tree(&first);
+                let second = second.join().expect("parsing does not panic");
+                first.and_then(|a| Ok(vec![a, second?]))
+            })?,
+            None => vec![self.tree(&fg.svg)?],
+        };
+        let (mut pixmap, under, opaque) = match &background {
+            // Each band copies its rows of the background just before
+            // drawing over them (see `draw`).
+            Some((bg, opaque)) => (self.buffer_like(bg), Some(&**bg), opaque.then_some(true)),
             None => {
                 let bg = self
                     .templates
                     .render_layer(req, &self.brand, Layer::Background)?;
-                (
-                    rasterize(&self.tree(&bg.svg)?, scale)?,
-                    None,
-                    vec![self.tree(&fg.svg)?],
-                )
+                (rasterize(&self.tree(&bg.svg)?, scale)?, None, None)
             }
         };
-        let pieces = draw(&trees, scale, &mut pixmap, threads, compress)?;
+        let scratch = compress.then_some(&self.scratch);
+        let canvas = Canvas {
+            pixmap: &mut pixmap,
+            under,
+            opaque: opaque == Some(true),
+        };
+        let pieces = draw(&trees, scale, canvas, threads, scratch)?;
         Ok((pixmap, opaque, pieces))
     }
 
@@ -427,7 +423,20 @@ pub fn split_layer(svg: &str) -> Option<(String, String)> {
     ))
 }
 
-/// Draws `trees`, in order, at `scale` over `pixmap` in [`BANDS`] horizontal bands,
+/// Where a card's layer is drawn.
+struct Canvas<'a> {
+    pixmap: &'a mut tiny_skia::Pixmap,
+    /// A background of the pixmap's size, copied into each band just
+    /// before the band is drawn: the rows are then in the drawing core's
+    /// cache, and the copy is split between the threads. `None`: the
+    /// pixmap already holds what the layer is drawn over.
+    under: Option<&'a tiny_skia::Pixmap>,
+    /// Every pixel is opaque after drawing (an opaque background), so
+    /// compressing need not look for translucent rows.
+    opaque: bool,
+}
+
+/// Draws `trees`, in order, at `scale` over the canvas in [`BANDS`] horizontal bands,
 /// on up to `threads` threads. Each band is the same drawing moved up by a
 /// whole number of rows and clipped to the band by its own canvas, so the
 /// bands need no coordination. tiny-skia clips a path that crosses a
@@ -437,23 +446,33 @@ pub fn split_layer(svg: &str) -> Option<(String, String)> {
 /// the same whatever `threads` is, so the pixels are too: a card never
 /// looks different because the server was busy.
 ///
-/// With `compress`, each band's rows are then compressed as a piece of the
-/// PNG by the thread that drew them, while they are still in its cache
-/// (`None` when pieces cannot be joined; see [`crate::fastpng`]).
+/// With `compress` (buffers to compress in), each band's rows are then
+/// compressed as a piece of the PNG by the thread that drew them, while
+/// they are still in its cache (`None` when pieces cannot be joined; see
+/// [`crate::fastpng`]).
 fn draw(
     trees: &[usvg::Tree],
     scale: u8,
-    pixmap: &mut tiny_skia::Pixmap,
+    canvas: Canvas<'_>,
     threads: usize,
-    compress: bool,
+    compress: Option<&crate::fastpng::Scratch>,
 ) -> anyhow::Result<Option<Vec<Piece>>> {
     const _: () = assert!(BANDS as usize == crate::fastpng::PIECES);
-    let compress = compress && crate::fastpng::can_join();
+    let compress = compress.filter(|_| crate::fastpng::can_join());
     let s = f32::from(scale);
+    let Canvas {
+        pixmap,
+        under,
+        opaque,
+    } = canvas;
     let (width, height) = (pixmap.width(), pixmap.height());
     let rows = height.div_ceil(BANDS);
     let stride = width as usize * 4;
     let draw_band = |band: &mut [u8], top: u32| -> std::io::Result<Option<Piece>> {
+        if let Some(under) = under {
+            let start = top as usize * stride;
+            band.copy_from_slice(&under.data()[start..start + band.len()]);
+        }
         let n = (band.len() / stride) as u32;
         let mut canvas = tiny_skia::PixmapMut::from_bytes(band, width, n).expect("a band of rows");
         let transform = tiny_skia::Transform::from_scale(s, s).post_translate(0.0, -(top as f32));
@@ -461,7 +480,7 @@ fn draw(
             resvg::render(tree, transform, &mut canvas);
         }
         compress
-            .then(|| crate::fastpng::compress_rows(band, stride))
+            .map(|scratch| crate::fastpng::compress_rows(band, stride, opaque, scratch))
             .transpose()
     };
     let bands: Vec<(&mut [u8], u32)> = pixmap
@@ -502,11 +521,18 @@ pub fn rasterize(tree: &usvg::Tree, scale: u8) -> anyhow::Result<tiny_skia::Pixm
 /// makes the cached copy small anyway, and since Sub-filtered rows can be
 /// compressed in independent pieces.
 pub fn encode_png(pixmap: &tiny_skia::Pixmap, threads: usize) -> anyhow::Result<Vec<u8>> {
-    crate::fastpng::encode(pixmap.data(), pixmap.width(), pixmap.height(), threads)
+    let scratch = crate::fastpng::Scratch::default();
+    crate::fastpng::encode(
+        pixmap.data(),
+        pixmap.width(),
+        pixmap.height(),
+        threads,
+        &scratch,
+    )
 }
 
 fn is_opaque(pixmap: &tiny_skia::Pixmap) -> bool {
-    pixmap.data().chunks_exact(4).all(|p| p[3] == 255)
+    crate::fastpng::all_opaque(pixmap.data())
 }
 
 /// Lossless re-encoding for the cached copy and for files: RGB when the
