@@ -70,10 +70,11 @@ cp "$WORK/card.png" "$WORK/www/card.png"
 chmod 711 "$WORK"
 chmod 755 "$WORK/www"
 chmod 777 "$WORK/nginx"
-# nginx_conf PORT ACCESS_LOG: the settings of Debian's nginx.conf that
+# nginx_conf PORT ACCESS_LOG [LOCATION]: the settings of Debian's nginx.conf that
 # matter here (sendfile, tcp_nopush, auto workers), serving the card at
-# every path.
+# every path, or what LOCATION (a location block) says.
 nginx_conf() {
+  local location=${3:-"location / { try_files /card.png =404; }"}
   cat <<EOF
 worker_processes auto;
 daemon off;
@@ -96,29 +97,33 @@ http {
     server {
         listen 127.0.0.1:$1;
         root $WORK/www;
-        location / { try_files /card.png =404; }
+        $location
     }
 }
 EOF
 }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-# start_nginx NAME ACCESS_LOG: sets NGINX_PID and NGINX_URL.
+# start_nginx NAME ACCESS_LOG [LOCATION] [CHECK_PATH]: sets NGINX_PID and
+# NGINX_URL; waits until CHECK_PATH (the ML card) answers 200.
 start_nginx() {
   local port
   port=$(free_port)
-  nginx_conf "$port" "$2" >"$WORK/nginx/$1.conf"
+  nginx_conf "$port" "$2" "${3:-}" >"$WORK/nginx/$1.conf"
   "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/$1.conf" >"$WORK/nginx/$1.stdout" 2>&1 &
   NGINX_PID=$!
   PIDS+=("$NGINX_PID")
   NGINX_URL="http://127.0.0.1:$port"
-  for _ in $(seq 1 50); do curl -fsS -o /dev/null "$NGINX_URL$ML" 2>/dev/null && break; sleep 0.1; done
-  cmp -s "$WORK/card.png" <(curl -fsS "$NGINX_URL$ML") || { echo "nginx ($1) does not serve the card" >&2; exit 1; }
+  for _ in $(seq 1 50); do curl -fsS -o /dev/null "$NGINX_URL${4:-$ML}" 2>/dev/null && break; sleep 0.1; done
+  curl -fsS -o /dev/null "$NGINX_URL${4:-$ML}" || { echo "nginx ($1) does not serve ${4:-$ML}" >&2; exit 1; }
 }
 start_nginx nolog "access_log off;"
 NG_PID=$NGINX_PID NG_URL=$NGINX_URL
 # Debian's default: every request logged (combined format) to a file.
 start_nginx log "access_log $WORK/nginx/access.log;"
 NGL_PID=$NGINX_PID NGL_URL=$NGINX_URL
+for url in "$NG_URL" "$NGL_URL"; do
+  cmp -s "$WORK/card.png" <(curl -fsS "$url$ML") || { echo "nginx at $url does not serve the card" >&2; exit 1; }
+done
 if [[ -n $FLOOR_BIN ]]; then
   FLOOR_PORT=$(free_port)
   "$FLOOR_BIN" "$WORK/card.png" "127.0.0.1:$FLOOR_PORT" >"$WORK/hyper_floor.log" 2>&1 &
@@ -276,8 +281,27 @@ CACHED=$(jget "$fill" 'd["end"]')
 note "  $fill"
 [[ $(jget "$fill" 'sorted(d["statuses"]) == ["200"] and d["errors"] == 0') == True ]] || note "  prefill had failures; some cycled cards may miss"
 sleep 1
+# nginx over the same requests, each card a file of its own (a copy of the
+# ML card's fast PNG: the size of every cycled card here), so that what
+# serving N distinct payloads costs any server shows apart from what
+# sharecard's lookups cost. A card's percentages and level name its file;
+# cards 1 to 1,000 only (one file each).
+mkdir -p "$WORK/www/n"
+"$PY" - "$WORK/www/n" "$WORK/first.png" <<'PY'
+import os, shutil, sys
+sys.path.insert(0, os.environ["BENCH_DIR"])
+import client
+for i in range(1, 1001):
+    q = dict(p.split("=", 1) for p in client.card_path(i).split("?", 1)[1].split("&"))
+    shutil.copyfile(sys.argv[2], f"{sys.argv[1]}/{q['risk']}-{q['threat_risk']}-{q['level']}.png")
+PY
+chmod -R a+rX "$WORK/www"
+CARD1000=$("$PY" -c "import sys; sys.path.insert(0, '$BENCH_DIR'); import client; print(client.card_path(1000))")
+start_nginx cards "access_log off;" 'location /cards/ { try_files /n/$arg_risk-$arg_threat_risk-$arg_level.png =404; }' "$CARD1000"
+NGC_PID=$NGINX_PID NGC_URL=$NGINX_URL
 # wrk calls request() once before the run to check the script, so card 0
 # was never sent: cycle over cards 1 .. n.
+declare -A NG_N
 for n in 10 1000 "$((CACHED - 1))"; do
   m0=$(metric "$BASE" sharecard_cache_misses_total)
   wrk -t2 -c64 -d"${HIT_SECONDS}s" -s "$BENCH_DIR/cycle.lua" "$BASE" -- 1 "$n" >"$WORK/wrk-cycle-$n.txt"
@@ -286,8 +310,15 @@ for n in 10 1000 "$((CACHED - 1))"; do
   [[ $n == 10 ]] && r10=$r
   label="hit req/s over $n cached cards"
   [[ $n == "$((CACHED - 1))" ]] && label="hit req/s over $n cards (all prefilled)"
-  row "$label" "$r ($(calc "round($r / $r10, 2)")x 10 cards, $(calc "int($m1 - $m0)") misses)" "flat (info)" info
+  measured="$r ($(calc "round($r / $r10, 2)")x 10 cards, $(calc "int($m1 - $m0)") misses)"
+  if ((n <= 1000)); then
+    wrk -t2 -c64 -d"${HIT_SECONDS}s" -s "$BENCH_DIR/cycle.lua" "$NGC_URL" -- 1 "$n" >"$WORK/wrk-cycle-nginx-$n.txt"
+    NG_N[$n]=$(wrk_rps "$WORK/wrk-cycle-nginx-$n.txt")
+    measured+="; nginx, a file a card: $(calc "round(${NG_N[$n]})") ($(calc "round(${NG_N[$n]} / ${NG_N[10]}, 2)")x 10), sharecard $(calc "round($r / ${NG_N[$n]}, 2)")x nginx"
+  fi
+  row "$label" "$measured" "flat (info)" info
 done
+kill "$NGC_PID" 2>/dev/null || true
 note "  cache holds $(metric "$BASE" sharecard_cache_entries) cards, $(calc "round($(metric "$BASE" sharecard_cache_bytes) / 1048576, 1)") MiB; 100,000 cards would need ~$(calc "round(100000 / $(jget "$fill" 'd["per_s"]') / 60, 1)") min of rendering here"
 stop_server "$SERVER_PID"
 
