@@ -547,6 +547,13 @@ fn is_opaque(pixmap: &tiny_skia::Pixmap) -> bool {
 /// renders and pushed the process past its budget. Best of 3 on the
 /// 2-core machine.
 pub fn recompress(png: &Png) -> anyhow::Result<Vec<u8>> {
+    recompress_pausing(png, || {})
+}
+
+/// [`recompress`], calling `pause` before each row: the cache's background
+/// recompression waits there while a render runs, so that a render never
+/// shares a core with it.
+pub fn recompress_pausing(png: &Png, mut pause: impl FnMut()) -> anyhow::Result<Vec<u8>> {
     use std::io::Write;
     let mut decoder = png::Decoder::new(std::io::Cursor::new(&png.bytes[..]));
     decoder.set_transformations(png::Transformations::IDENTITY);
@@ -572,7 +579,9 @@ pub fn recompress(png: &Png) -> anyhow::Result<Vec<u8>> {
     let mut writer = encoder.write_header()?;
     let mut stream = writer.stream_writer_with_size(64 * 1024)?;
     let mut rgb = Vec::with_capacity(width as usize * 3);
-    while let Some(row) = reader.next_row()? {
+    loop {
+        pause();
+        let Some(row) = reader.next_row()? else { break };
         if png.opaque {
             rgb.clear();
             rgb.extend(row.data().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]));
@@ -814,6 +823,11 @@ mod tests {
                 etag: "\"test\"".into(),
             };
             let small = recompress(&fast).unwrap();
+            // Pausing between rows changes nothing but when rows are read.
+            let mut pauses = 0;
+            let paused = recompress_pausing(&fast, || pauses += 1).unwrap();
+            assert_eq!(paused, small, "{w}×{h}");
+            assert_eq!(pauses, h + 1, "{w}×{h}: before each row and the end");
             let (fast_color, fast_pixels) = decode(&fast.bytes);
             let (small_color, small_pixels) = decode(&small);
             assert_eq!(fast_color, png::ColorType::Rgba, "{w}×{h}");
