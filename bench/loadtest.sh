@@ -19,7 +19,8 @@
 #   B1/B2  --render-threads 1 / 2, --recompress false: cold-card throughput
 #      (every request a new card); B2 then prefills as many cards as fit in
 #      PREFILL_S seconds and measures hit throughput over 10, 1,000 and all
-#      prefilled cards (100,000 would take ~20 min of rendering on 2 cores)
+#      prefilled cards (100,000 would take minutes of rendering on 2 cores),
+#      and nginx's over the same requests for 10 and 1,000 cards, a file each
 #   C  --cache-mb 64: RSS after 10,000 distinct cards
 #
 # Environment: COLD_N (200), HIT_SECONDS (10), HIT_ROUNDS (2), COLD_SECONDS (10), PREFILL_S (30), RSS_CARDS
