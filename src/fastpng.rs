@@ -87,7 +87,8 @@ impl Scratch {
 
 /// Whether every pixel of premultiplied RGBA is opaque. ANDs whole pixels
 /// rather than stopping at the first translucent one, so that it
-/// vectorises: opaque rows, the common case, are read 8–16 times faster.
+/// vectorises (opaque rows, the common case, are read to the end anyway):
+/// with it, a card rendered on one thread took 2.55 ms instead of 2.70.
 pub fn all_opaque(rgba: &[u8]) -> bool {
     let words = rgba.chunks_exact(4);
     let tail_opaque = words.remainder().is_empty();
