@@ -5,8 +5,9 @@
 //! query → card → fit text → template → SVG → usvg tree → raster → PNG
 //! ```
 //!
-//! plus the whole render (`Renderer::render`, warm background), and a cold
-//! miss and a hit through the card cache (admission, blocking pool, moka).
+//! plus the whole render (`Renderer::render`, warm background), a cold
+//! miss and a hit through the card cache (admission, blocking pool, moka),
+//! and moving a PNG into the memory file hits are sent from.
 //!
 //! `cargo bench --bench pipeline` (about a minute on 2 cores);
 //! `cargo bench --bench pipeline -- raster` for one stage. Under
@@ -163,6 +164,9 @@ fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
         render_queue: 1024,
         recompress: false,
     };
+    // As the server does: with recompression off, a rendered card goes
+    // into the memory file that hits are sent from.
+    sharecard::zerocopy::init(limits.cache_bytes);
     let new_cache = || {
         let _guard = runtime.enter();
         CardCache::new(renderer.clone(), &limits, Arc::new(Metrics::new()))
@@ -200,6 +204,12 @@ fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
                 started.elapsed()
             })
         })
+    });
+    // Copying a fast PNG into the memory file and freeing its slot again:
+    // what a miss pays for sending its hits with `sendfile`.
+    let png = renderer.render(&req).expect("renders").bytes;
+    g.bench_function("seal_and_release", |b| {
+        b.iter(|| drop(black_box(sharecard::zerocopy::seal(black_box(png.clone())))))
     });
     g.finish();
 }

@@ -20,6 +20,7 @@ pub mod signing;
 pub mod telemetry;
 pub mod template;
 pub mod text;
+pub mod zerocopy;
 
 /// `sharecard serve`: builds the application and serves until SIGTERM or
 /// SIGINT.

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use anyhow::Context;
 use hyper::header::HeaderValue;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -162,6 +162,9 @@ impl Application {
             render_queue: args.render_queue(),
             recompress: args.recompress,
         };
+        if let Some(slots) = crate::zerocopy::init(limits.cache_bytes) {
+            tracing::debug!(slots, "cached cards are sent with sendfile");
+        }
         let cache = CardCache::new(renderer, &limits, metrics.clone());
         let cache_control = HeaderValue::from_str(&args.cache_control)
             .context("--cache-control is not a valid header value")?;
@@ -299,7 +302,7 @@ impl Application {
                 async move { Ok::<_, std::convert::Infallible>(crate::routes::handle(st, req).await) }
             });
             let conn = builder
-                .serve_connection(TokioIo::new(stream), svc)
+                .serve_connection(crate::zerocopy::Connection::new(stream), svc)
                 .into_owned();
             let conn = graceful.watch(conn);
             let first_request_deadline = args.header_timeout;

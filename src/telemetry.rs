@@ -42,6 +42,7 @@ pub struct Metrics {
     pub cache_evictions: Counter,
     pub cache_entries: Gauge,
     pub cache_bytes: Gauge,
+    pub sealed_bytes: Gauge,
     pub png_bytes_served: Counter,
     pub recompressed: Counter,
 }
@@ -128,6 +129,12 @@ impl Metrics {
             "Weighted size of the cache in bytes",
             cache_bytes.clone(),
         );
+        let sealed_bytes = Gauge::default();
+        registry.register(
+            "sealed_bytes",
+            "Cached PNG bytes in the memory file they are sent from with sendfile (shared memory, outside the process's RSS)",
+            sealed_bytes.clone(),
+        );
         let png_bytes_served = Counter::default();
         registry.register(
             "png_bytes_served",
@@ -156,6 +163,7 @@ impl Metrics {
             cache_evictions,
             cache_entries,
             cache_bytes,
+            sealed_bytes,
             png_bytes_served,
         }
     }

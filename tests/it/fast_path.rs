@@ -191,3 +191,87 @@ async fn ranges_wait_for_the_final_bytes() {
         r.status
     );
 }
+
+#[tokio::test]
+async fn cached_cards_are_sent_from_the_memory_file_intact() {
+    // The largest bundled card (~0.5 MB), so that a response outgrows the
+    // socket buffers and is sent in several partial `sendfile`s.
+    let app = spawn_app().await;
+    let query = format!("{ML_ENGINEER}&scale=2");
+    let path = format!("/cards/story.png?{query}");
+    let req = crate::golden::request("story", &query);
+    let expected = app.state.cache.renderer().render_on(&req, 1).unwrap().bytes;
+    assert!(expected.len() > 300_000, "{} bytes", expected.len());
+
+    let miss = app.get(&path).await;
+    assert_eq!(miss.status, StatusCode::OK);
+    assert!(miss.body == expected, "the first response");
+    // Recompression is off in tests, so the card went into the memory
+    // file when it was rendered (other tests' cards may be there too).
+    #[cfg(target_os = "linux")]
+    assert!(sharecard::zerocopy::sealed_bytes() >= expected.len());
+
+    let hit = app.get(&path).await;
+    assert!(hit.body == expected, "a hit");
+    assert_eq!(hit.header("content-length"), expected.len().to_string());
+    let part = app
+        .request(Method::GET, &path, &[("range", "bytes=1000-200999")])
+        .await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert!(part.body == expected[1000..201_000], "a range");
+    let head = app.request(Method::HEAD, &path, &[]).await;
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-length"), expected.len().to_string());
+
+    // HTTP/2 (h2c with prior knowledge) frames the same bytes.
+    let h2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let resp = h2.get(app.url(&path).parse().unwrap()).await.unwrap();
+    assert_eq!(resp.version(), hyper::Version::HTTP_2);
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(body == expected, "over HTTP/2");
+
+    // A slow reader, taking small reads with pauses, on a connection that
+    // also carries a second, pipelined request.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let get = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");
+    let last = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    s.write_all(format!("{get}{last}").as_bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&chunk[..n]);
+        if got.len() % 16 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let mut rest = &got[..];
+    for i in 0..2 {
+        let end = rest
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a response head")
+            + 4;
+        let head = String::from_utf8_lossy(&rest[..end]).to_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}\r\n", expected.len())),
+            "{head}"
+        );
+        let body = &rest[end..end + expected.len()];
+        assert!(body == &expected[..], "response {i} on the slow connection");
+        rest = &rest[end + expected.len()..];
+    }
+    assert!(rest.is_empty());
+}
