@@ -21,8 +21,8 @@
 #      (fewer if memory or PREFILL_S seconds run out) and measures hit
 #      throughput over 10, 1,000 and all of them, and nginx's over the same
 #      requests for 10 and 1,000 cards, a file each
-#   C  --cache-mb 64: RSS, plus the cached cards' memory file, after 10,000
-#      distinct cards
+#   C  --cache-mb 64: RSS plus the cached cards' memory file, sampled while
+#      10,000 distinct cards are rendered
 #
 # Environment: COLD_N (200), HIT_SECONDS (10), HIT_ROUNDS (2), COLD_SECONDS (10),
 # PREFILL_CARDS (100000), PREFILL_S (600), RSS_CARDS (10000), SKIP_BUILD=1 (use
@@ -338,16 +338,28 @@ stop_server "$SERVER_PID"
 note "server C: --cache-mb 64, $RSS_CARDS distinct cards"
 start_server c --cache-mb 64
 rss0=$(proc_kb "$SERVER_PID" VmRSS)
+# Cards in the memory file hits are sent from are shared memory, outside
+# RSS: sampled with RSS four times a second, and the largest sum is the
+# figure. VmHWM (RSS alone, between samples too) must meet the target as
+# well.
+(
+  while kill -0 "$SERVER_PID" 2>/dev/null; do
+    echo "$(proc_kb "$SERVER_PID" VmRSS) $(metric "$BASE" sharecard_sealed_bytes)"
+    sleep 0.25
+  done
+) >"$WORK/rss-c.txt" 2>/dev/null &
+SAMPLER=$!
+PIDS+=("$SAMPLER")
 fillc=$("$PY" "$CLIENT" fill "$BASE" --offset 0 -n "$RSS_CARDS" --concurrency 4)
 note "  $fillc"
 sleep 2
+kill "$SAMPLER" 2>/dev/null || true
 hwm=$(proc_kb "$SERVER_PID" VmHWM)
 rss=$(proc_kb "$SERVER_PID" VmRSS)
 cache_mib=$(calc "round($(metric "$BASE" sharecard_cache_bytes) / 1048576, 1)")
-# Cards in the memory file hits are sent from are shared memory, outside
-# RSS: counted on top (at their current size, which the cache bounds).
 sealed_mib=$(calc "round($(metric "$BASE" sharecard_sealed_bytes) / 1048576, 1)")
-row "peak RSS + memory file after $RSS_CARDS cards, 64 MiB cache" "$(calc "round($hwm / 1024 + $sealed_mib, 1)") MiB (VmHWM $(calc "round($hwm / 1024, 1)"), VmRSS $(calc "round($rss / 1024, 1)"), file $sealed_mib; cache $cache_mib MiB)" "<= 114 MiB (64 + 50)" "$(verdict "$hwm / 1024 + $sealed_mib <= 114")"
+peak_sum=$(awk '$2 + 0 == $2 { s = $1 / 1024 + $2 / 1048576; if (s > m) m = s } END { printf "%.1f", m }' "$WORK/rss-c.txt")
+row "peak RSS + memory file after $RSS_CARDS cards, 64 MiB cache" "$peak_sum MiB (sampled 4x/s; VmHWM $(calc "round($hwm / 1024, 1)"); at the end VmRSS $(calc "round($rss / 1024, 1)") + file $sealed_mib; cache $cache_mib MiB)" "<= 114 MiB (64 + 50)" "$(verdict "$peak_sum <= 114 and $hwm / 1024 <= 114")"
 row "RSS after start-up (ready, before any card)" "$(calc "round($rss0 / 1024, 1)") MiB" "(info)" info
 stop_server "$SERVER_PID"
 

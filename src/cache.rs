@@ -78,14 +78,17 @@ pub struct Limits {
 }
 
 /// Cards waiting for recompression. Past this, the oldest waiting card is
-/// dropped and keeps its fast encoding: under a stream of new cards the
-/// newest are the likeliest to be asked for again (and to still be cached).
-const RECOMPRESS_QUEUE: usize = 64;
+/// dropped and keeps its fast encoding (and stays on the heap, copied into
+/// each response). 1,024 keys are a few hundred KiB; the idle thread works
+/// through them in ~20 s once a burst of new cards is over.
+const RECOMPRESS_QUEUE: usize = 1024;
 
-/// The recompression queue: keys, newest kept. It holds keys, not PNGs:
-/// under a stream of new cards most queued cards are evicted before their
-/// turn, and queued bytes would be memory the cache budget does not see
-/// (64 fast PNGs held 9 MiB past `--cache-mb`).
+/// The recompression queue: keys, newest first. Under a stream of new cards
+/// the newest are the likeliest to be asked for again (and to still be
+/// cached), and the older ones get their turn when renders are idle. It
+/// holds keys, not PNGs: most queued cards are evicted before their turn
+/// under such a stream, and queued bytes would be memory the cache budget
+/// does not see (64 fast PNGs held 9 MiB past `--cache-mb`).
 #[derive(Default)]
 struct RecompressQueue {
     state: Mutex<QueueState>,
@@ -108,14 +111,14 @@ impl RecompressQueue {
         self.wake.notify_one();
     }
 
-    /// The oldest waiting card; `None` once the cache is gone.
+    /// The newest waiting card; `None` once the cache is gone.
     fn pop(&self) -> Option<CardRequest> {
         let mut state = self.state.lock().expect("not poisoned");
         loop {
             if state.closed {
                 return None;
             }
-            if let Some(req) = state.keys.pop_front() {
+            if let Some(req) = state.keys.pop_back() {
                 return Some(req);
             }
             state = self.wake.wait(state).expect("not poisoned");
@@ -553,12 +556,15 @@ mod tests {
     }
 
     #[test]
-    fn the_recompression_queue_keeps_the_newest_cards() {
+    fn the_recompression_queue_keeps_the_newest_cards_and_takes_them_first() {
         // (cards pushed, cards popped in order, as indices)
         let cases: [(usize, Vec<usize>); 3] = [
             (1, vec![0]),
-            (RECOMPRESS_QUEUE, (0..RECOMPRESS_QUEUE).collect()),
-            (RECOMPRESS_QUEUE + 10, (10..RECOMPRESS_QUEUE + 10).collect()),
+            (RECOMPRESS_QUEUE, (0..RECOMPRESS_QUEUE).rev().collect()),
+            (
+                RECOMPRESS_QUEUE + 10,
+                (10..RECOMPRESS_QUEUE + 10).rev().collect(),
+            ),
         ];
         for (pushed, popped) in cases {
             let queue = RecompressQueue::default();
