@@ -436,14 +436,6 @@ impl CardCache {
         self.cache.run_pending_tasks().await;
         self.cache.weighted_size()
     }
-
-    pub async fn insert(&self, req: CardRequest, png: Png) {
-        self.cache.insert(req, png).await;
-    }
-
-    pub async fn peek(&self, req: &CardRequest) -> Option<Png> {
-        self.cache.get(req).await
-    }
 }
 
 impl Drop for CardCache {
