@@ -5,7 +5,8 @@
 //! query → card → fit text → template → SVG → usvg tree → raster → PNG
 //! ```
 //!
-//! plus the whole render (`Renderer::render`, warm background), a cold
+//! plus the card's own layer drawn from glyphs against usvg parsing it,
+//! the whole render (`Renderer::render`, warm background), a cold
 //! miss and a hit through the card cache (admission, blocking pool, moka),
 //! and moving a PNG into the memory file hits are sent from.
 //!
@@ -27,9 +28,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use sharecard::cache::{CardCache, Limits};
 use sharecard::card::{CardRequest, LevelBands, TemplateName};
 use sharecard::config::ServeArgs;
+use sharecard::glyphs::layer_items;
 use sharecard::query::Params;
 use sharecard::render::{Renderer, encode_png, rasterize};
 use sharecard::telemetry::Metrics;
+use sharecard::template::Layer;
 use sharecard::text::{FitSpec, Measurer};
 
 const TEMPLATE: &str = "report";
@@ -110,6 +113,30 @@ fn stages(c: &mut Criterion) {
     let doc = renderer.svg(&req).expect("svg");
     g.bench_function("usvg_parse", |b| {
         b.iter(|| renderer.tree(black_box(&doc.svg)).expect("tree"))
+    });
+
+    // The card's own layer as the layered path takes it: text drawn from
+    // glyphs (src/glyphs.rs), usvg parsing the rest; against usvg parsing
+    // all of it.
+    let fg = renderer
+        .templates()
+        .render_layer(&req, renderer.brand(), Layer::Foreground)
+        .expect("layer");
+    let options = renderer.fonts().usvg_options();
+    g.bench_function("card_layer_to_items", |b| {
+        b.iter(|| {
+            layer_items(
+                black_box(&fg.svg),
+                renderer.fonts(),
+                renderer.outlines(),
+                &options,
+            )
+            .expect("items")
+            .expect("independent elements")
+        })
+    });
+    g.bench_function("card_layer_usvg_parse", |b| {
+        b.iter(|| renderer.tree(black_box(&fg.svg)).expect("tree"))
     });
 
     let tree = renderer.tree(&doc.svg).expect("tree");

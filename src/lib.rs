@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod fastpng;
 pub mod fonts;
+pub mod glyphs;
 pub mod pages;
 pub mod parallel;
 pub mod query;

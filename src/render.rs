@@ -17,6 +17,7 @@ use crate::card::{Card, CardRequest, Theme};
 use crate::error::ApiError;
 use crate::fastpng::Piece;
 use crate::fonts::Fonts;
+use crate::glyphs::{Item, Outlines};
 use crate::template::{Layer, SvgDoc, Templates};
 
 /// A finished image.
@@ -57,6 +58,8 @@ pub struct Renderer {
     spare: Mutex<Vec<Vec<u8>>>,
     /// Compression buffers, kept for the same reason.
     scratch: crate::fastpng::Scratch,
+    /// Glyph outlines the card's text is drawn with.
+    outlines: Outlines,
 }
 
 /// Spare pixel buffers kept, each at most [`MAX_CACHED_BACKGROUND`] bytes.
@@ -83,6 +86,7 @@ impl Renderer {
             backgrounds: Mutex::new(HashMap::new()),
             spare: Mutex::new(Vec::new()),
             scratch: crate::fastpng::Scratch::default(),
+            outlines: Outlines::new(&fonts),
         })
     }
 
@@ -92,6 +96,11 @@ impl Renderer {
 
     pub fn fonts(&self) -> &Arc<Fonts> {
         self.templates.fonts()
+    }
+
+    /// The glyph outlines the card's text is drawn with.
+    pub fn outlines(&self) -> &Outlines {
+        &self.outlines
     }
 
     pub fn brand(&self) -> &str {
@@ -299,17 +308,14 @@ impl Renderer {
             .templates
             .render_layer(req, &self.brand, Layer::Foreground)?;
         let background = self.background(req)?;
-        // With a core to spare, the card's layer is parsed in two halves on
-        // two threads (laying out text is most of a parse).
-        let trees = match split_layer(&fg.svg).filter(|_| threads > 1) {
-            Some((first, second)) => std::thread::scope(|scope| {
-                let second = scope.spawn(move || self.tree(&second));
-                let first = self.tree(&first);
-                let second = second.join().expect("parsing does not panic");
-                first.and_then(|a| Ok(vec![a, second?]))
-            })?,
-            None => vec![self.tree(&fg.svg)?],
-        };
+        // The card's text is drawn from its shaped glyphs (src/glyphs.rs);
+        // usvg parses only the rest.
+        let items =
+            match crate::glyphs::layer_items(&fg.svg, self.fonts(), &self.outlines, &self.options)?
+            {
+                Some(items) => items,
+                None => vec![Item::Svg(Box::new(self.tree(&fg.svg)?))],
+            };
         let (mut pixmap, under, opaque) = match &background {
             // Each band copies its rows of the background just before
             // drawing over them (see `draw`).
@@ -327,7 +333,7 @@ impl Renderer {
             under,
             opaque: opaque == Some(true),
         };
-        let pieces = draw(&trees, scale, canvas, threads, scratch)?;
+        let pieces = draw(&items, scale, canvas, threads, scratch)?;
         Ok((pixmap, opaque, pieces))
     }
 
@@ -365,64 +371,6 @@ impl Renderer {
     }
 }
 
-/// A layer's SVG as two documents, each with the root element and a run of
-/// its top-level elements, which drawn one after the other paint exactly
-/// what the whole does; `None` when that cannot be known cheaply.
-///
-/// Each top-level element is composited onto the canvas by itself, so
-/// splitting the sequence changes nothing as long as no element refers to
-/// another (`url(#…)`, `href`, `<use>`, definitions, style sheets) and the
-/// root does not group its children (opacity, filters, clips, masks,
-/// transforms, blending). The split balances the halves' source bytes, a
-/// fair proxy for the text they lay out.
-pub fn split_layer(svg: &str) -> Option<(String, String)> {
-    const REFERENCES: [&str; 5] = ["url(", "href", "<style", "<defs", "<use"];
-    const GROUPING: [&str; 8] = [
-        "opacity",
-        "filter",
-        "clip-path",
-        "mask",
-        "transform",
-        "style",
-        "mix-blend-mode",
-        "isolation",
-    ];
-    if REFERENCES.iter().any(|r| svg.contains(r)) {
-        return None;
-    }
-    let doc = usvg::roxmltree::Document::parse(svg).ok()?;
-    let root = doc.root_element();
-    if root.attributes().any(|a| GROUPING.contains(&a.name())) {
-        return None;
-    }
-    let mut children = Vec::new();
-    for child in root.children() {
-        match child.node_type() {
-            usvg::roxmltree::NodeType::Element => children.push(child.range()),
-            usvg::roxmltree::NodeType::Text
-                if child.text().is_some_and(|t| t.trim().is_empty()) => {}
-            usvg::roxmltree::NodeType::Comment => {}
-            _ => return None,
-        }
-    }
-    if children.len() < 2 {
-        return None;
-    }
-    let (start, end) = (children[0].start, children[children.len() - 1].end);
-    let cut = (1..children.len())
-        .min_by_key(|&k| {
-            let middle = children[k].start;
-            (middle - start).abs_diff(end - middle)
-        })
-        .expect("two children or more");
-    let middle = children[cut].start;
-    let (head, tail) = (&svg[..start], &svg[end..]);
-    Some((
-        [head, &svg[start..middle], tail].concat(),
-        [head, &svg[middle..end], tail].concat(),
-    ))
-}
-
 /// Where a card's layer is drawn.
 struct Canvas<'a> {
     pixmap: &'a mut tiny_skia::Pixmap,
@@ -436,7 +384,7 @@ struct Canvas<'a> {
     opaque: bool,
 }
 
-/// Draws `trees`, in order, at `scale` over the canvas in [`BANDS`] horizontal bands,
+/// Draws `items`, in order, at `scale` over the canvas in [`BANDS`] horizontal bands,
 /// on up to `threads` threads. Each band is the same drawing moved up by a
 /// whole number of rows and clipped to the band by its own canvas, so the
 /// bands need no coordination. tiny-skia clips a path that crosses a
@@ -451,7 +399,7 @@ struct Canvas<'a> {
 /// they are still in its cache (`None` when pieces cannot be joined; see
 /// [`crate::fastpng`]).
 fn draw(
-    trees: &[usvg::Tree],
+    items: &[Item],
     scale: u8,
     canvas: Canvas<'_>,
     threads: usize,
@@ -476,8 +424,8 @@ fn draw(
         let n = (band.len() / stride) as u32;
         let mut canvas = tiny_skia::PixmapMut::from_bytes(band, width, n).expect("a band of rows");
         let transform = tiny_skia::Transform::from_scale(s, s).post_translate(0.0, -(top as f32));
-        for tree in trees {
-            resvg::render(tree, transform, &mut canvas);
+        for item in items {
+            item.draw(transform, &mut canvas);
         }
         compress
             .map(|scratch| crate::fastpng::compress_rows(band, stride, opaque, scratch))
@@ -693,89 +641,6 @@ fn collect_texts<'t>(group: &'t usvg::Group, out: &mut Vec<&'t usvg::Text>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ROOT: &str =
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60" viewBox="0 0 120 60">"#;
-
-    /// `body` wrapped in the root element.
-    fn layer(body: &str) -> String {
-        format!("{ROOT}\n{body}\n</svg>")
-    }
-
-    /// Top-level elements that overlap, are translucent and blend: drawn
-    /// in two halves, one after the other, they must paint what the whole
-    /// layer paints.
-    const SHAPES: &str = r##"<rect x="5" y="5" width="60" height="40" fill="#336699" fill-opacity="0.6"/>
-<!-- a comment -->
-<circle cx="50" cy="30" r="25" fill="none" stroke="#ffcc00" stroke-width="9" opacity="0.7" stroke-dasharray="30 10"/>
-<g opacity="0.5" style="mix-blend-mode:multiply"><rect x="40" y="10" width="70" height="45" fill="#cc3300"/></g>
-<path d="M0 60 L60 0 L120 60 Z" fill="#00aa88" fill-opacity="0.3" transform="rotate(7 60 30)"/>"##;
-
-    #[test]
-    fn a_layer_split_in_two_draws_the_same_pixels() {
-        let whole = layer(SHAPES);
-        let (first, second) = split_layer(&whole).expect("splits");
-        // Every element is in exactly one half, in order.
-        let count = |svg: &str| svg.matches("<rect").count() + svg.matches("<circle").count();
-        assert_eq!(count(&first) + count(&second), count(&whole));
-        assert!(count(&first) > 0 && count(&second) > 0);
-        let opt = usvg::Options::default();
-        let parse = |svg: &str| usvg::Tree::from_str(svg, &opt).expect("parses");
-        let draw_all = |trees: &[usvg::Tree]| {
-            let mut p = tiny_skia::Pixmap::new(120, 60).unwrap();
-            p.fill(tiny_skia::Color::from_rgba8(240, 240, 250, 255));
-            for t in trees {
-                resvg::render(t, tiny_skia::Transform::identity(), &mut p.as_mut());
-            }
-            p
-        };
-        let one = draw_all(&[parse(&whole)]);
-        let two = draw_all(&[parse(&first), parse(&second)]);
-        assert!(one.data() == two.data(), "the halves draw differently");
-    }
-
-    #[test]
-    fn a_layer_is_not_split_when_its_elements_may_depend_on_each_other() {
-        let gradient = r##"<defs><linearGradient id="g"><stop offset="0" stop-color="red"/></linearGradient></defs><rect width="9" height="9" fill="url(#g)"/>"##;
-        let cases: [(&str, String); 8] = [
-            ("one element", layer(r#"<rect width="9" height="9"/>"#)),
-            ("definitions and url()", layer(gradient)),
-            (
-                "use",
-                layer(r##"<rect id="r" width="9" height="9"/><use href="#r" x="20"/>"##),
-            ),
-            (
-                "style sheet",
-                layer(
-                    r#"<style>rect { fill: red }</style><rect width="9" height="9"/><rect x="20" width="9" height="9"/>"#,
-                ),
-            ),
-            (
-                "text at the top level",
-                layer(
-                    "loose text<rect width=\"9\" height=\"9\"/><rect x=\"20\" width=\"9\" height=\"9\"/>",
-                ),
-            ),
-            (
-                "root opacity",
-                format!(
-                    "{}\n{SHAPES}\n</svg>",
-                    ROOT.replace("viewBox", "opacity=\"0.5\" viewBox")
-                ),
-            ),
-            (
-                "root transform",
-                format!(
-                    "{}\n{SHAPES}\n</svg>",
-                    ROOT.replace("viewBox", "transform=\"scale(2)\" viewBox")
-                ),
-            ),
-            ("not XML", "<svg><rect></svg>".to_owned()),
-        ];
-        for (what, svg) in cases {
-            assert!(split_layer(&svg).is_none(), "{what}: should not be split");
-        }
-    }
 
     fn decode(bytes: &[u8]) -> (png::ColorType, Vec<u8>) {
         let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));

@@ -161,8 +161,25 @@ struct Glyph<'f> {
     advance: f32,
     dx: f32,
     dy: f32,
+    /// The same in font units, as harfrust gave them: what usvg places
+    /// glyphs by (see [`crate::glyphs`]).
+    units: [i32; 3],
     face: &'f Face,
     rtl: bool,
+}
+
+/// A glyph of a line as usvg draws it (see [`Measurer::drawn_glyphs`]), in
+/// visual order, positions in font units.
+#[derive(Debug, Clone, Copy)]
+pub struct DrawnGlyph<'f> {
+    pub face: &'f Face,
+    pub id: u32,
+    /// Byte offset of its cluster in the line: consecutive glyphs with the
+    /// same offset form one cluster.
+    pub cluster: usize,
+    pub x_advance: i32,
+    pub x_offset: i32,
+    pub y_offset: i32,
 }
 
 /// What every line of one fitted text shares.
@@ -295,6 +312,30 @@ impl<'a> Measurer<'a> {
         shaped.over_right = (ink_right - shaped.em).max(0.0);
         self.fonts.lines().insert(text, weight, shaped);
         shaped
+    }
+
+    /// The glyphs usvg draws for the line `text` (exactly as given, as
+    /// the text of one `<tspan>`), or `None` where usvg would draw it wrong
+    /// (see [`draws_correctly`](Self::draws_correctly)), so that a caller
+    /// drawing them itself leaves such lines to usvg.
+    pub fn drawn_glyphs(&self, text: &str, weight: u16) -> Option<Vec<DrawnGlyph<'a>>> {
+        let (glyphs, garbled) = self.shape(text, weight);
+        if garbled || glyphs.iter().any(|g| g.id == 0) {
+            return None;
+        }
+        Some(
+            glyphs
+                .iter()
+                .map(|g| DrawnGlyph {
+                    face: g.face,
+                    id: g.id,
+                    cluster: g.cluster,
+                    x_advance: g.units[0],
+                    x_offset: g.units[1],
+                    y_offset: g.units[2],
+                })
+                .collect(),
+        )
     }
 
     /// The runs usvg draws the line `text` in (exactly as given, no
@@ -717,6 +758,7 @@ fn shape_with<'f>(face: &'f Face, text: &str, runs: &[(Range<usize>, bool)]) -> 
                 advance: pos.x_advance as f32 / upem,
                 dx: pos.x_offset as f32 / upem,
                 dy: pos.y_offset as f32 / upem,
+                units: [pos.x_advance, pos.x_offset, pos.y_offset],
                 face,
                 rtl: *rtl,
             });

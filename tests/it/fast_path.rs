@@ -23,7 +23,15 @@ fn layered_banded_rendering_matches_one_pass() {
         for s in samples.iter().filter(|s| {
             matches!(
                 s.slug.as_str(),
-                "ml-engineer" | "long-title" | "markup" | "electrician" | "data-entry-clerk"
+                "ml-engineer"
+                    | "long-title"
+                    | "markup"
+                    | "electrician"
+                    | "data-entry-clerk"
+                    | "accents"
+                    | "cyrillic-greek"
+                    | "hindi"
+                    | "arabic"
             )
         }) {
             for theme in Theme::ALL {
@@ -33,15 +41,47 @@ fn layered_banded_rendering_matches_one_pass() {
                     assert_eq!(req.template, name);
                     let one_pass = r.pixmap_one_pass(&req).unwrap();
                     let layered = r.pixmap(&req).unwrap();
-                    // With two threads the card's layer is parsed in two
-                    // halves; the bundled templates allow it.
+                    // Every <text> of the card's layer is drawn from its
+                    // glyphs (src/glyphs.rs), not laid out by usvg: the
+                    // comparison with the one-pass render below is what
+                    // proves that path draws usvg's pixels.
                     let fg = r
                         .templates()
                         .render_layer(&req, r.brand(), Layer::Foreground)
                         .unwrap();
+                    let items = sharecard::glyphs::layer_items(
+                        &fg.svg,
+                        r.fonts(),
+                        r.outlines(),
+                        &r.fonts().usvg_options(),
+                    )
+                    .unwrap()
+                    .expect("the card's layer can be drawn element by element");
+                    let direct = items
+                        .iter()
+                        .filter(|i| matches!(i, sharecard::glyphs::Item::Text(..)))
+                        .count();
+                    assert_eq!(
+                        direct,
+                        fg.svg.matches("<text").count(),
+                        "{} {}: some text is left to usvg",
+                        info.name,
+                        s.slug
+                    );
+                    // And the layer drawn item by item is exactly what usvg
+                    // draws of it.
+                    let f = scale as f32;
+                    let transform = resvg::tiny_skia::Transform::from_scale(f, f);
+                    let (w, h) = (one_pass.width(), one_pass.height());
+                    let mut by_items = resvg::tiny_skia::Pixmap::new(w, h).unwrap();
+                    for item in &items {
+                        item.draw(transform, &mut by_items.as_mut());
+                    }
+                    let mut by_usvg = resvg::tiny_skia::Pixmap::new(w, h).unwrap();
+                    resvg::render(&r.tree(&fg.svg).unwrap(), transform, &mut by_usvg.as_mut());
                     assert!(
-                        sharecard::render::split_layer(&fg.svg).is_some(),
-                        "{} {}: the card's layer cannot be parsed in halves",
+                        by_items.data() == by_usvg.data(),
+                        "{} {} {theme:?} @{scale}: the card's layer is not usvg's pixels",
                         info.name,
                         s.slug
                     );
