@@ -7,18 +7,25 @@
 //! while nginx, which sends files with `sendfile`, kept 0.92×. With
 //! `sendfile` the socket takes references to the file's pages instead.
 //! Measured with the servers alternating, over 1,000 cards of 134 KB: hits
-//! went from 0.73× to 0.85× of the 10-card rate (nginx 0.84×); the price is
-//! a second system call per response, ~1 µs of CPU a hit over a few hot
-//! cards, where copying from the CPU cache was cheap.
+//! went from 0.73× to 0.85× of the 10-card rate (nginx 0.84×).
+//!
+//! But over a few hot cards `sendfile` costs more than the copy it saves:
+//! a second system call, and a page reference per 4 KiB, where copying
+//! from the CPU cache is cheap (the hot card: 16.8 against 13.1 µs of CPU
+//! a hit). So a body sent again soon, before a few MiB of other bodies
+//! went out (`COPY_WINDOW` in `imp.rs`: the bytes are then most likely
+//! still in the CPU's caches), is copied; one not sent for longer goes by
+//! `sendfile`.
 //!
 //! How: [`seal`] copies a PNG once into a slot of a process-wide memory
 //! file (`memfd`) that is also mapped read-only, and returns `Bytes` over
 //! that mapping, so the rest of the service handles it like any other
 //! bytes. [`Connection`] wraps each accepted socket; when hyper hands it a
 //! buffer that lies in the mapping, it knows the file offset from the
-//! address alone (no lookup, no lock) and sends those bytes with
-//! `sendfile`, the response head before them with `MSG_MORE` so both leave
-//! in the same packets. Anything else is written as usual.
+//! address alone (no lookup, no lock) and, unless the body is hot, sends
+//! those bytes with `sendfile`, the response head before them with
+//! `MSG_MORE` so both leave in the same packets. Anything else is written
+//! as usual.
 //!
 //! Invariant: the bytes at a slot never change while any `Bytes` for them
 //! lives. A slot is written once, before its `Bytes` exists, and freed
@@ -34,7 +41,7 @@
 mod imp;
 
 #[cfg(target_os = "linux")]
-pub use imp::{Connection, init, seal, sealed_bytes};
+pub use imp::{Connection, init, seal, sealed_bytes, set_copy_window};
 
 #[cfg(not(target_os = "linux"))]
 mod portable {
@@ -53,7 +60,9 @@ mod portable {
     pub fn sealed_bytes() -> usize {
         0
     }
+
+    pub fn set_copy_window(_bytes: u64) {}
 }
 
 #[cfg(not(target_os = "linux"))]
-pub use portable::{Connection, init, seal, sealed_bytes};
+pub use portable::{Connection, init, seal, sealed_bytes, set_copy_window};
