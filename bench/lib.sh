@@ -145,6 +145,25 @@ cpu_ticks() {
   echo "$t"
 }
 
+# cpu_split PID…: user and system CPU time of the processes, in clock
+# ticks, as "USER SYS".
+cpu_split() {
+  local p u=0 s=0 a b
+  for p in "$@"; do
+    read -r a b < <(awk '{ print $14, $15 }' "/proc/$p/stat")
+    u=$((u + a))
+    s=$((s + b))
+  done
+  echo "$u $s"
+}
+
+# us_per_request "U0 S0" "U1 S1" REQUESTS TICKS_PER_S: CPU µs per request
+# between two cpu_split readings, as "user U + system S us".
+us_per_request() {
+  local a=($1) b=($2)
+  echo "user $(calc "round((${b[0]} - ${a[0]}) * 1e6 / $4 / $3, 1)") + system $(calc "round((${b[1]} - ${a[1]}) * 1e6 / $4 / $3, 1)") us"
+}
+
 # wrk_requests FILE: completed requests from wrk output.
 wrk_requests() {
   awk '/ requests in / { print $1 }' "$1"

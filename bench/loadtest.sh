@@ -316,17 +316,25 @@ NGC_PID=$NGINX_PID NGC_URL=$NGINX_URL
 declare -A NG_N
 for n in 10 1000 "$((CACHED - 1))"; do
   m0=$(metric "$BASE" sharecard_cache_misses_total)
+  c0=$(cpu_split "$SERVER_PID")
   wrk -t2 -c64 -d"${HIT_SECONDS}s" -s "$BENCH_DIR/cycle.lua" "$BASE" -- 1 "$n" >"$WORK/wrk-cycle-$n.txt"
+  c1=$(cpu_split "$SERVER_PID")
   m1=$(metric "$BASE" sharecard_cache_misses_total)
   r=$(wrk_rps "$WORK/wrk-cycle-$n.txt")
   [[ $n == 10 ]] && r10=$r
   label="hit req/s over $n cached cards"
   [[ $n == "$((CACHED - 1))" ]] && label="hit req/s over $n cards (all prefilled)"
-  measured="$r ($(calc "round($r / $r10, 2)")x 10 cards, $(calc "int($m1 - $m0)") misses)"
+  # Server CPU per hit, split: user time is sharecard's own work (lookups,
+  # headers); system time is the kernel sending the body's pages, which
+  # grows for any server once the bodies no longer fit the CPU's caches.
+  measured="$r ($(calc "round($r / $r10, 2)")x 10 cards, $(calc "int($m1 - $m0)") misses; CPU/hit $(us_per_request "$c0" "$c1" "$(wrk_requests "$WORK/wrk-cycle-$n.txt")" "$TCK"))"
   if ((n <= 1000)); then
+    ng_pids=("$NGC_PID" $(cat /proc/"$NGC_PID"/task/*/children))
+    c0=$(cpu_split "${ng_pids[@]}")
     wrk -t2 -c64 -d"${HIT_SECONDS}s" -s "$BENCH_DIR/cycle.lua" "$NGC_URL" -- 1 "$n" >"$WORK/wrk-cycle-nginx-$n.txt"
+    c1=$(cpu_split "${ng_pids[@]}")
     NG_N[$n]=$(wrk_rps "$WORK/wrk-cycle-nginx-$n.txt")
-    measured+="; nginx, a file a card: $(calc "round(${NG_N[$n]})") ($(calc "round(${NG_N[$n]} / ${NG_N[10]}, 2)")x 10), sharecard $(calc "round($r / ${NG_N[$n]}, 2)")x nginx"
+    measured+="; nginx, a file a card: $(calc "round(${NG_N[$n]})") ($(calc "round(${NG_N[$n]} / ${NG_N[10]}, 2)")x 10; CPU/hit $(us_per_request "$c0" "$c1" "$(wrk_requests "$WORK/wrk-cycle-nginx-$n.txt")" "$TCK")), sharecard $(calc "round($r / ${NG_N[$n]}, 2)")x nginx"
   fi
   row "$label" "$measured" "flat (info)" info
 done
