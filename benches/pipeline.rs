@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use sharecard::cache::{CardCache, Limits};
+use sharecard::cache::{CardCache, KeyedCard, Limits};
 use sharecard::card::{CardRequest, LevelBands, TemplateName};
 use sharecard::config::ServeArgs;
 use sharecard::glyphs::layer_items;
@@ -207,7 +207,9 @@ fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
             // A fresh cache per sample, and a different card per iteration:
             // every get is a miss.
             let cache = new_cache();
-            let cards: Vec<CardRequest> = (0..iters as usize).map(variant).collect();
+            let cards: Vec<KeyedCard> = (0..iters as usize)
+                .map(|i| KeyedCard::new(variant(i)))
+                .collect();
             runtime.block_on(async {
                 let started = Instant::now();
                 for card in &cards {
@@ -219,7 +221,7 @@ fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
     });
 
     let cache_hot = new_cache();
-    let req = parse(QUERY);
+    let req = KeyedCard::new(parse(QUERY));
     runtime.block_on(cache_hot.get(&req)).expect("renders");
     g.bench_function("hit", |b| {
         b.iter_custom(|iters| {
@@ -234,7 +236,7 @@ fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
     });
     // Copying a fast PNG into the memory file and freeing its slot again:
     // what a miss pays for sending its hits with `sendfile`.
-    let png = renderer.render(&req).expect("renders").bytes;
+    let png = renderer.render(req.req()).expect("renders").bytes;
     g.bench_function("seal_and_release", |b| {
         b.iter(|| drop(black_box(sharecard::zerocopy::seal(black_box(png.clone())))))
     });

@@ -279,12 +279,13 @@ async fn card<B>(
                 .await
         }
     };
-    let (card, attachment) = (&parsed.card, parsed.attachment);
+    let (keyed, attachment) = (&parsed.card, parsed.attachment);
+    let card = keyed.req();
 
     // The ETag names the card and the template version, not the bytes: it
     // is known before rendering, so a revalidation never renders. A cached
     // card carries it, computed when it was rendered.
-    let cached = state.cache.get_cached(card).await;
+    let cached = state.cache.get_cached(keyed).await;
     let etag = match &cached {
         Some(png) => png.etag.clone(),
         None => renderer.etag(card).into(),
@@ -299,7 +300,7 @@ async fn card<B>(
     let (png, status) = match cached {
         Some(png) => (png, CacheStatus::Hit),
         None => {
-            let got = tokio::time::timeout(state.args.render_timeout, state.cache.get(card)).await;
+            let got = tokio::time::timeout(state.args.render_timeout, state.cache.get(keyed)).await;
             match got {
                 Ok(r) => r?,
                 Err(_) => {

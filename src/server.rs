@@ -402,13 +402,14 @@ async fn self_test(state: Arc<AppState>) {
 async fn warm_cache(state: Arc<AppState>, cards: Vec<crate::card::CardRequest>) {
     let started = std::time::Instant::now();
     let (mut ok, mut failed) = (0, 0);
-    for card in &cards {
+    for card in cards {
         if state.renderer().check_coverage(&card.card).is_err() {
             failed += 1;
             continue;
         }
+        let keyed = crate::cache::KeyedCard::new(card);
         loop {
-            match state.cache.get(card).await {
+            match state.cache.get(&keyed).await {
                 Ok(_) => ok += 1,
                 Err(crate::cache::RenderError::Saturated) => {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
