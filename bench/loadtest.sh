@@ -17,10 +17,12 @@
 #      (bench/takumi.mjs; the two alternate in blocks); stampede
 #   A' --recompress false: cold latency (informational)
 #   B1/B2  --render-threads 1 / 2, --recompress false: cold-card throughput
-#      (every request a new card); B2 then prefills PREFILL_CARDS cards
-#      (fewer if memory or PREFILL_S seconds run out) and measures hit
-#      throughput over 10, 1,000 and all of them, and nginx's over the same
-#      requests for 10 and 1,000 cards, a file each
+#      (every request a new card)
+#   B3 --recompress false: hit throughput over 10 and 1,000 cards with
+#      1,001 cached, and nginx's over the same requests, a file a card
+#   B4 --recompress false: prefills PREFILL_CARDS cards (fewer if memory or
+#      PREFILL_S seconds run out) and measures hit throughput over 1,000 and
+#      all of them
 #   C  --cache-mb 64: RSS plus the cached cards' memory file, sampled while
 #      10,000 distinct cards are rendered
 #
@@ -259,7 +261,6 @@ stop_server "$SERVER_PID"
 cold_run() {
   wrk -t1 -c16 -d"${COLD_SECONDS}s" --timeout 10s -s "$BENCH_DIR/cold.lua" "$BASE" -- 0 1 >"$WORK/wrk-cold-$1.txt"
   COLD_RPS=$(wrk_rps "$WORK/wrk-cold-$1.txt")
-  COLD_END=$(awk '$1 == "END" { print $2 }' "$WORK/wrk-cold-$1.txt")
   local bad
   bad=$(awk '$1 == "STATUS" && $2 != 200 { printf "%s×%s ", $3, $2 }' "$WORK/wrk-cold-$1.txt")
   [[ -z $bad ]] || note "  non-200 responses in cold run $1: $bad"
@@ -270,29 +271,40 @@ cold_run b1
 rps1=$COLD_RPS
 stop_server "$SERVER_PID"
 
-# Each prefilled card is ~135 KB in the fast encoding; keep to 70 % of the
-# memory available (100,000 cards take 13.5 GB), and size B2's cache to
-# hold them all.
-mem_cards=$(awk '$1 == "MemAvailable:" { print int($2 * 0.7 / 140) }' /proc/meminfo)
-if ((PREFILL_CARDS > mem_cards)); then
-  note "  prefill: $PREFILL_CARDS cards would not fit in 70 % of the available memory; $mem_cards"
-  PREFILL_CARDS=$mem_cards
-fi
 note "server B2: --render-threads 2, cold throughput"
-start_server b2 --render-threads 2 --render-queue 256 --cache-mb "$(((PREFILL_CARDS + 20000) * 140 / 1024))" --recompress false
+start_server b2 --render-threads 2 --render-queue 256 --cache-mb 4096 --recompress false
 cold_run b2
 rps2=$COLD_RPS
 row "cold cards/s, 1 render thread" "$rps1" "scale with work (info)" info
 row "cold cards/s, 2 render threads" "$rps2 = $(calc "round($rps2 / $rps1, 2)")x 1 thread" "scale with work (info)" info
 
-note "prefill: $PREFILL_CARDS cards, for up to ${PREFILL_S}s (8 connections)"
-# wrk may build a last request it never sends: start a few cards back (the
-# ones already cached are hits).
-fill=$("$PY" "$CLIENT" fill "$BASE" --offset "$((COLD_END > 17 ? COLD_END - 16 : 1))" -n "$PREFILL_CARDS" --concurrency 8 --deadline "$PREFILL_S")
-CACHED=$(jget "$fill" 'd["end"]')
-note "  $fill"
-[[ $(jget "$fill" 'sorted(d["statuses"]) == ["200"] and d["errors"] == 0') == True ]] || note "  prefill had failures; some cycled cards may miss"
-sleep 1
+stop_server "$SERVER_PID"
+
+# ------------------------------------------------------------ servers B3/B4
+# Hits over N distinct cards, two ways apart: how many cards are cycled
+# (10 or 1,000, with only those cached: B3, next to nginx serving the same
+# requests) and how many are cached (1,000 or all of ~100,000 cycled out of
+# ~100,000: B4).
+# Each figure sums HIT_ROUNDS runs, the servers taking turns, so that a
+# change in this VM's speed weighs on both.
+# cycle_run NAME URL N PIDS...: one wrk run cycling cards 1 .. N (round
+# $r), added to NAME-N's totals of requests, seconds and CPU ticks.
+declare -A C_REQ C_SEC C_USER C_SYS
+cycle_run() {
+  local k="$1-$3" url=$2 n=$3 out="$WORK/wrk-cycle-$1-$3-$r.txt" u0 s0 u1 s1
+  shift 3
+  read -r u0 s0 < <(cpu_split "$@")
+  wrk -t2 -c64 -d"${HIT_SECONDS}s" -s "$BENCH_DIR/cycle.lua" "$url" -- 1 "$n" >"$out"
+  read -r u1 s1 < <(cpu_split "$@")
+  C_REQ[$k]=$((${C_REQ[$k]:-0} + $(wrk_requests "$out")))
+  C_SEC[$k]=$(calc "${C_SEC[$k]:-0} + $(awk '/ requests in / { sub(/s,?$/, "", $4); print $4 }' "$out")")
+  C_USER[$k]=$((${C_USER[$k]:-0} + u1 - u0))
+  C_SYS[$k]=$((${C_SYS[$k]:-0} + s1 - s0))
+}
+# cycle_rps KEY / cycle_cpu KEY: req/s and server CPU per request (user +
+# system) over KEY's runs.
+cycle_rps() { calc "round(${C_REQ[$1]} / ${C_SEC[$1]})"; }
+cycle_cpu() { us_per_request "0 0" "${C_USER[$1]} ${C_SYS[$1]}" "${C_REQ[$1]}" "$TCK"; }
 # nginx over the same requests, each card a file of its own (a copy of the
 # ML card's fast PNG: the size of every cycled card here), so that what
 # serving N distinct payloads costs any server shows apart from what
@@ -311,34 +323,59 @@ chmod -R a+rX "$WORK/www"
 CARD1000=$("$PY" -c "import sys; sys.path.insert(0, '$BENCH_DIR'); import client; print(client.card_path(1000))")
 start_nginx cards "access_log off;" 'location /cards/ { try_files /n/$arg_risk-$arg_threat_risk-$arg_level.png =404; }' "$CARD1000"
 NGC_PID=$NGINX_PID NGC_URL=$NGINX_URL
+note "server B3: cards 1 to 1,000 cached, hits over 10 and 1,000 of them; nginx, a file a card, over the same requests"
+start_server b3 --cache-mb 4096 --recompress false
+fill=$("$PY" "$CLIENT" fill "$BASE" --offset 0 -n 1001 --concurrency 8 --deadline "$PREFILL_S")
+[[ $(jget "$fill" 'd["ok"] == 1001') == True ]] || note "  filling B3 had failures: $fill"
+sleep 1
 # wrk calls request() once before the run to check the script, so card 0
 # was never sent: cycle over cards 1 .. n.
-declare -A NG_N
-for n in 10 1000 "$((CACHED - 1))"; do
-  m0=$(metric "$BASE" sharecard_cache_misses_total)
-  c0=$(cpu_split "$SERVER_PID")
-  wrk -t2 -c64 -d"${HIT_SECONDS}s" -s "$BENCH_DIR/cycle.lua" "$BASE" -- 1 "$n" >"$WORK/wrk-cycle-$n.txt"
-  c1=$(cpu_split "$SERVER_PID")
-  m1=$(metric "$BASE" sharecard_cache_misses_total)
-  r=$(wrk_rps "$WORK/wrk-cycle-$n.txt")
-  [[ $n == 10 ]] && r10=$r
-  label="hit req/s over $n cached cards"
-  [[ $n == "$((CACHED - 1))" ]] && label="hit req/s over $n cards (all prefilled)"
-  # Server CPU per hit, split: user time is sharecard's own work (lookups,
-  # headers); system time is the kernel sending the body's pages, which
-  # grows for any server once the bodies no longer fit the CPU's caches.
-  measured="$r ($(calc "round($r / $r10, 2)")x 10 cards, $(calc "int($m1 - $m0)") misses; CPU/hit $(us_per_request "$c0" "$c1" "$(wrk_requests "$WORK/wrk-cycle-$n.txt")" "$TCK"))"
-  if ((n <= 1000)); then
-    ng_pids=("$NGC_PID" $(cat /proc/"$NGC_PID"/task/*/children))
-    c0=$(cpu_split "${ng_pids[@]}")
-    wrk -t2 -c64 -d"${HIT_SECONDS}s" -s "$BENCH_DIR/cycle.lua" "$NGC_URL" -- 1 "$n" >"$WORK/wrk-cycle-nginx-$n.txt"
-    c1=$(cpu_split "${ng_pids[@]}")
-    NG_N[$n]=$(wrk_rps "$WORK/wrk-cycle-nginx-$n.txt")
-    measured+="; nginx, a file a card: $(calc "round(${NG_N[$n]})") ($(calc "round(${NG_N[$n]} / ${NG_N[10]}, 2)")x 10; CPU/hit $(us_per_request "$c0" "$c1" "$(wrk_requests "$WORK/wrk-cycle-nginx-$n.txt")" "$TCK")), sharecard $(calc "round($r / ${NG_N[$n]}, 2)")x nginx"
-  fi
-  row "$label" "$measured" "flat (info)" info
+m0=$(metric "$BASE" sharecard_cache_misses_total)
+for r in $(seq 1 "$HIT_ROUNDS"); do
+  for n in 10 1000; do
+    cycle_run sharecard "$BASE" "$n" "$SERVER_PID"
+    cycle_run nginx "$NGC_URL" "$n" "$NGC_PID" $(cat /proc/"$NGC_PID"/task/*/children)
+  done
+done
+m1=$(metric "$BASE" sharecard_cache_misses_total)
+[[ $(calc "int($m1 - $m0)") == 0 ]] || note "  B3 missed $(calc "int($m1 - $m0)") times while cycling"
+# Server CPU per hit, split: user time is sharecard's own work (lookups,
+# headers); system time is the kernel sending the body's pages, which
+# grows for any server once the bodies no longer fit the CPU's caches.
+for n in 10 1000; do
+  sc=$(cycle_rps "sharecard-$n") ng=$(cycle_rps "nginx-$n")
+  row "hit req/s over $n cards (1,001 cached)" "$sc ($(calc "round($sc / $(cycle_rps sharecard-10), 2)")x 10 cards; CPU/hit $(cycle_cpu "sharecard-$n")); nginx, a file a card: $ng ($(calc "round($ng / $(cycle_rps nginx-10), 2)")x 10; CPU/hit $(cycle_cpu "nginx-$n")), sharecard $(calc "round($sc / $ng, 2)")x nginx" "flat (info)" info
 done
 kill "$NGC_PID" 2>/dev/null || true
+stop_server "$SERVER_PID"
+
+# Each prefilled card is ~135 KB in the fast encoding; keep to 70 % of the
+# memory available (100,000 cards take 13.5 GB), and size B4's cache to
+# hold them all.
+mem_cards=$(awk '$1 == "MemAvailable:" { print int($2 * 0.7 / 140) }' /proc/meminfo)
+if ((PREFILL_CARDS > mem_cards)); then
+  note "  prefill: $PREFILL_CARDS cards would not fit in 70 % of the available memory; $mem_cards"
+  PREFILL_CARDS=$mem_cards
+fi
+note "server B4: prefill $PREFILL_CARDS cards, for up to ${PREFILL_S}s (8 connections)"
+start_server b4 --cache-mb "$(((PREFILL_CARDS + 20000) * 140 / 1024))" --recompress false
+fill=$("$PY" "$CLIENT" fill "$BASE" --offset 0 -n "$PREFILL_CARDS" --concurrency 8 --deadline "$PREFILL_S")
+CACHED=$(jget "$fill" 'd["end"]')
+note "  $fill"
+[[ $(jget "$fill" 'sorted(d["statuses"]) == ["200"] and d["errors"] == 0') == True ]] || note "  prefill had failures; some cycled cards may miss"
+sleep 1
+m0=$(metric "$BASE" sharecard_cache_misses_total)
+for r in $(seq 1 "$HIT_ROUNDS"); do
+  for n in 1000 "$((CACHED - 1))"; do
+    cycle_run big "$BASE" "$n" "$SERVER_PID"
+  done
+done
+m1=$(metric "$BASE" sharecard_cache_misses_total)
+for n in 1000 "$((CACHED - 1))"; do
+  rps=$(cycle_rps "big-$n")
+  row "hit req/s over $n cards ($CACHED cached)" "$rps ($(calc "round($rps / $(cycle_rps sharecard-1000), 2)")x 1,000 of 1,001 cached, $(calc "round($rps / $(cycle_rps sharecard-10), 2)")x 10; CPU/hit $(cycle_cpu "big-$n"))" "flat (info)" info
+done
+note "  B4 missed $(calc "int($m1 - $m0)") times while cycling"
 note "  cache holds $(metric "$BASE" sharecard_cache_entries) cards, $(calc "round($(metric "$BASE" sharecard_cache_bytes) / 1048576, 1)") MiB, $(calc "round($(metric "$BASE" sharecard_sealed_bytes) / 1048576, 1)") MiB of them in the memory file sent from"
 stop_server "$SERVER_PID"
 
