@@ -486,8 +486,13 @@ mod tests {
         (conn, client)
     }
 
+    /// Held by the tests that move the clock on by hand, so that neither
+    /// makes the other's bodies cold midway.
+    static CLOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     #[test]
     fn bodies_sent_recently_are_copied_and_the_rest_go_by_sendfile() {
+        let _clock = CLOCK.blocking_lock();
         init(1 << 20).expect("memfd available");
         let arena = arena().unwrap();
         let body = seal(pattern(10_000, 9));
@@ -575,6 +580,85 @@ mod tests {
         let got = reader.await.unwrap();
         assert_eq!(got.len(), expected.len(), "copy window {copy_window}");
         assert!(got == expected, "copy window {copy_window}: bytes differ");
+    }
+
+    /// One vectored write of `bufs` through `conn`, once the socket takes
+    /// some of it.
+    async fn write_once(conn: &mut Connection, bufs: &[Bytes]) -> usize {
+        use hyper::rt::Write;
+        std::future::poll_fn(|cx| {
+            let slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
+            Pin::new(&mut *conn).poll_write_vectored(cx, &slices)
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_body_the_socket_took_in_part_is_finished_the_way_it_started() {
+        let _clock = CLOCK.lock().await;
+        init(1 << 20).expect("memfd available");
+        let arena = arena().unwrap();
+        // Far beyond what other tests running meanwhile send, so only this
+        // test turns a body cold.
+        let window = 1 << 40;
+        for started_by_sendfile in [false, true] {
+            let (mut conn, mut client) = pair(window).await;
+            // Small socket buffers: a slot-sized body cannot go at once.
+            for (fd, opt) in [
+                (conn.io.inner().as_raw_fd(), libc::SO_SNDBUF),
+                (client.as_raw_fd(), libc::SO_RCVBUF),
+            ] {
+                let size: libc::c_int = 64 << 10;
+                // SAFETY: a valid socket and a c_int option of its size.
+                let r = unsafe {
+                    libc::setsockopt(
+                        fd,
+                        libc::SOL_SOCKET,
+                        opt,
+                        (&raw const size).cast(),
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    )
+                };
+                assert_eq!(r, 0);
+            }
+            let body = seal(pattern(SLOT, 5));
+            let at = arena.locate(&body).unwrap();
+            let addr = body.as_ptr() as usize;
+            // Just sealed, the body is hot (copied); pushed back past the
+            // window, cold (`sendfile`).
+            if started_by_sendfile {
+                arena.clock.fetch_add(window, Ordering::Relaxed);
+            }
+            let mut done = write_once(&mut conn, std::slice::from_ref(&body)).await;
+            assert!(done < body.len(), "the socket took all of it at once");
+            assert_eq!(conn.pending, Some((addr + done, started_by_sendfile)));
+            // The body turns the other way round: a rule deciding afresh
+            // would now switch paths.
+            if started_by_sendfile {
+                arena.sent(at, 1);
+            } else {
+                arena.clock.fetch_add(window, Ordering::Relaxed);
+            }
+            assert_eq!(arena.is_cold(at, window), !started_by_sendfile);
+            let mut got = Vec::new();
+            let mut chunk = vec![0; 64 << 10];
+            for _ in 0..3 {
+                // Make room, then send more of the rest.
+                let want = got.len() + (256 << 10);
+                while got.len() < want.min(done) {
+                    let n = client.read(&mut chunk).await.unwrap();
+                    got.extend_from_slice(&chunk[..n]);
+                }
+                done += write_once(&mut conn, &[body.slice(done..)]).await;
+                let started = Some((addr + done, started_by_sendfile));
+                assert_eq!(
+                    conn.pending, started,
+                    "sendfile first: {started_by_sendfile}"
+                );
+            }
+            assert!(got[..] == body[..got.len()], "bytes differ");
+        }
     }
 
     #[tokio::test]
