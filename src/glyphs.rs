@@ -312,9 +312,14 @@ fn line_path(
     anchor: fn(f32) -> f32,
     outlines: &Outlines,
 ) -> Option<Option<Path>> {
+    // Each glyph's scale from font units to pixels.
+    let scales = glyphs
+        .iter()
+        .map(|g| Some(size / outlines.plain.get(&g.face.id)?))
+        .collect::<Option<Vec<f32>>>()?;
     // Clusters: runs of glyphs with the same cluster offset, with their
     // advances in pixels.
-    let mut clusters: Vec<(&[DrawnGlyph<'_>], f32)> = Vec::new();
+    let mut clusters: Vec<(std::ops::Range<usize>, f32)> = Vec::new();
     let mut start = 0;
     while start < glyphs.len() {
         let end = glyphs[start..]
@@ -322,11 +327,10 @@ fn line_path(
             .position(|g| g.cluster != glyphs[start].cluster)
             .map_or(glyphs.len(), |n| start + n);
         let mut advance = 0.0f32;
-        for g in &glyphs[start..end] {
-            let sx = size / outlines.plain.get(&g.face.id)?;
+        for (g, sx) in glyphs[start..end].iter().zip(&scales[start..end]) {
             advance += g.x_advance as f32 * sx;
         }
-        clusters.push((&glyphs[start..end], advance));
+        clusters.push((start..end, advance));
         start = end;
     }
     let (mut left, mut right, mut advance) = (f32::INFINITY, f32::NEG_INFINITY, 0.0f32);
@@ -346,9 +350,7 @@ fn line_path(
         let cluster_ts =
             Transform::default().post_concat(Transform::default().pre_translate(pen + 0.0, 0.0));
         let mut gx = 0.0f32;
-        for g in cluster {
-            let upem = outlines.plain.get(&g.face.id)?;
-            let sx = size / upem;
+        for (g, &sx) in glyphs[cluster.clone()].iter().zip(&scales[cluster]) {
             let glyph_ts = Transform::from_translate(gx + g.x_offset as f32, -g.y_offset as f32);
             gx += g.x_advance as f32;
             let Some(outline) = outlines.get(g.face, g.id) else {
