@@ -223,12 +223,30 @@ fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
     let cache_hot = new_cache();
     let req = KeyedCard::new(parse(QUERY));
     runtime.block_on(cache_hot.get(&req)).expect("renders");
-    g.bench_function("hit", |b| {
+    g.bench_function("hit_by_card", |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
                 let started = Instant::now();
                 for _ in 0..iters {
                     black_box(cache_hot.get(black_box(&req)).await.expect("hit"));
+                }
+                started.elapsed()
+            })
+        })
+    });
+    // What a hit on a URL seen before does: the remembered target, then
+    // its card (within one second: from the target itself).
+    let target = format!("/cards/{TEMPLATE}.png?{QUERY}");
+    runtime.block_on(cache_hot.remember(&target, parse(QUERY), false, u64::MAX, &renderer));
+    let now = sharecard::signing::unix_now();
+    g.bench_function("hit_by_target", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let t = cache_hot.parsed(black_box(&target), &renderer, now).await;
+                    let t = t.expect("remembered");
+                    black_box(cache_hot.get_cached(&t, now).await.expect("hit"));
                 }
                 started.elapsed()
             })

@@ -269,7 +269,8 @@ async fn card<B>(
     // A target seen before skips the parser (see `CardCache::parsed`).
     let target = req.uri().path_and_query().map_or("", |pq| pq.as_str());
     let renderer = state.renderer();
-    let parsed = match state.cache.parsed(target, &renderer, unix_now()).await {
+    let now = unix_now();
+    let parsed = match state.cache.parsed(target, &renderer, now).await {
         Some(parsed) => parsed,
         None => {
             let named = parse_card(state, &renderer, req, "/cards/", ".png")?;
@@ -285,7 +286,7 @@ async fn card<B>(
     // The ETag names the card and the template version, not the bytes: it
     // is known before rendering, so a revalidation never renders. A cached
     // card carries it, computed when it was rendered.
-    let cached = state.cache.get_cached(keyed).await;
+    let cached = state.cache.get_cached(&parsed, now).await;
     let etag = match &cached {
         Some(png) => png.etag.clone(),
         None => renderer.etag(card).into(),
@@ -325,7 +326,7 @@ async fn card<B>(
     };
     let mut resp = match range {
         Range::Full => {
-            let mut r = Response::new(Body::new(png.bytes));
+            let mut r = Response::new(Body::new(png.bytes.clone()));
             // Room for every header a card carries, so inserting them never
             // grows the map.
             *r.headers_mut() = HeaderMap::with_capacity(16);
