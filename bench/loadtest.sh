@@ -312,10 +312,13 @@ fill=$("$PY" "$CLIENT" fill "$BASE" --offset 0 -n 1001 --concurrency 8 --deadlin
 # nginx over the same requests, each card a file of its own holding the
 # bytes sharecard serves for it, so that what serving N distinct payloads
 # costs any server shows apart from what sharecard's lookups cost. The
-# bytes must be each card's own: nginx served 1,000 copies of one PNG
-# 1.3x faster than 1,000 distinct cards of the same size (2026-11-29), as
-# if the copies were one file in the CPU's caches. A card's percentages
-# and level name its file; cards 1 to 1,000 only.
+# bytes must be each card's own, not copies of one card: on loopback, a
+# server's hit rate depends steeply on the body's size. nginx over 1,000
+# files of random bytes (2026-11-29): 22k req/s at 130,900 B each, 40k at
+# 131,300 B (the cliff is at 128 KiB, the socket receive buffer's default
+# size), 32k at 128,345 B, 31k at 200,000 B; distinct files or copies of
+# one made no difference. Cards 1 to 9 are under 128 KiB. A card's
+# percentages and level name its file; cards 1 to 1,000 only.
 mkdir -p "$WORK/www/n"
 "$PY" - "$WORK/www/n" "$BASE" <<'PY'
 import os, sys
