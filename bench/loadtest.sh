@@ -314,10 +314,11 @@ fill=$("$PY" "$CLIENT" fill "$BASE" --offset 0 -n 1001 --concurrency 8 --deadlin
 # costs any server shows apart from what sharecard's lookups cost. The
 # bytes must be each card's own, not copies of one card: on loopback, a
 # server's hit rate depends steeply on the body's size. nginx over 1,000
-# files of random bytes (2026-11-29): 22k req/s at 130,900 B each, 40k at
-# 131,300 B (the cliff is at 128 KiB, the socket receive buffer's default
-# size), 32k at 128,345 B, 31k at 200,000 B; distinct files or copies of
-# one made no difference. Cards 1 to 9 are under 128 KiB. A card's
+# files of random bytes (2026-11-29): 21-23k req/s at 130,900 to 131,072
+# B each (128 KiB), 37-41k at 131,100 to 135,760 B, 32k at 128,345 B, 31k
+# at 200,000 B; distinct files or copies of one made no difference. Cards
+# 1 to 9 are under 128 KiB, and B3 once compared sharecard's cards with
+# nginx serving copies of one 134,451 B card. A card's
 # percentages and level name its file; cards 1 to 1,000 only.
 mkdir -p "$WORK/www/n"
 "$PY" - "$WORK/www/n" "$BASE" <<'PY'
