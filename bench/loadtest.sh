@@ -19,7 +19,8 @@
 #   B1/B2  --render-threads 1 / 2, --recompress false: cold-card throughput
 #      (every request a new card)
 #   B3 --recompress false: hit throughput over 10 and 1,000 cards with
-#      1,001 cached, and nginx's over the same requests, a file a card
+#      1,001 cached, and nginx's and bare hyper's over the same requests and
+#      bytes, a file a card
 #   B4 --recompress false: prefills PREFILL_CARDS cards (fewer if memory or
 #      PREFILL_S seconds run out) and measures hit throughput over 1,000 and
 #      all of them, taking turns with B3 over its 1,000
@@ -339,6 +340,18 @@ CARD1000=$("$PY" -c "import sys; sys.path.insert(0, '$BENCH_DIR'); import client
 start_nginx cards "access_log off;" 'location /cards/ { try_files /n/$arg_risk-$arg_threat_risk-$arg_level.png =404; }' "$CARD1000"
 NGC_PID=$NGINX_PID NGC_URL=$NGINX_URL
 cmp -s <(curl -fsS "$BASE$CARD1000") <(curl -fsS "$NGC_URL$CARD1000") || { echo "nginx does not serve card 1,000 as sharecard does" >&2; exit 1; }
+# Bare hyper over the same files, held in memory and copied into each
+# response: how much any server on this stack loses once the bodies no
+# longer fit the CPU's caches, without sharecard's lookups.
+if [[ -n $FLOOR_BIN ]]; then
+  FLOORC_PORT=$(free_port)
+  "$FLOOR_BIN" "$WORK/www/n" "127.0.0.1:$FLOORC_PORT" >"$WORK/hyper_floor_cards.log" 2>&1 &
+  FLOORC_PID=$!
+  PIDS+=("$FLOORC_PID")
+  FLOORC_URL="http://127.0.0.1:$FLOORC_PORT"
+  for _ in $(seq 1 50); do curl -fsS -o /dev/null "$FLOORC_URL$CARD1000" 2>/dev/null && break; sleep 0.1; done
+  cmp -s <(curl -fsS "$BASE$CARD1000") <(curl -fsS "$FLOORC_URL$CARD1000") || { echo "hyper_floor does not serve card 1,000 as sharecard does" >&2; exit 1; }
+fi
 sleep 1
 # wrk calls request() once before the run to check the script, so card 0
 # was never sent: cycle over cards 1 .. n.
@@ -347,6 +360,7 @@ for r in $(seq 1 "$HIT_ROUNDS"); do
   for n in 10 1000; do
     cycle_run sharecard "$BASE" "$n" "$SERVER_PID"
     cycle_run nginx "$NGC_URL" "$n" "$NGC_PID" $(cat /proc/"$NGC_PID"/task/*/children)
+    if [[ -n $FLOOR_BIN ]]; then cycle_run floor "$FLOORC_URL" "$n" "$FLOORC_PID"; fi
   done
 done
 m1=$(metric "$BASE" sharecard_cache_misses_total)
@@ -357,8 +371,13 @@ m1=$(metric "$BASE" sharecard_cache_misses_total)
 for n in 10 1000; do
   sc=$(cycle_rps "sharecard-$n") ng=$(cycle_rps "nginx-$n")
   row "hit req/s over $n cards (1,001 cached)" "$sc ($(calc "round($sc / $(cycle_rps sharecard-10), 2)")x 10 cards; CPU/hit $(cycle_cpu "sharecard-$n")); nginx, a file a card: $ng ($(calc "round($ng / $(cycle_rps nginx-10), 2)")x 10; CPU/hit $(cycle_cpu "nginx-$n")), sharecard $(calc "round($sc / $ng, 2)")x nginx" "flat (info)" info
+  if [[ -n $FLOOR_BIN ]]; then
+    fl=$(cycle_rps "floor-$n")
+    row "bare hyper over the same $n cards (in memory)" "$fl ($(calc "round($fl / $(cycle_rps floor-10), 2)")x 10 cards; CPU/hit $(cycle_cpu "floor-$n")), sharecard $(calc "round($sc / $fl, 2)")x" "(floor, info)" info
+  fi
 done
 kill "$NGC_PID" 2>/dev/null || true
+if [[ -n $FLOOR_BIN ]]; then stop_server "$FLOORC_PID"; fi
 # B3 stays up: B4's rounds take turns with it (below).
 B3_PID=$SERVER_PID B3_BASE=$BASE
 

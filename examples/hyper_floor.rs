@@ -5,15 +5,24 @@
 //! parsing, cache, metrics or log line).
 //!
 //!   cargo run --release --example hyper_floor -- FILE 127.0.0.1:PORT
+//!   cargo run --release --example hyper_floor -- DIR 127.0.0.1:PORT
+//!
+//! Given a directory, it holds every file in it in memory and answers a
+//! request with the file named `{risk}-{threat_risk}-{level}.png` after the
+//! query's parameters (as the load test's nginx does for many cards), or
+//! 404.
 //!
 //! `bench/loadtest.sh` measures it next to sharecard's cache hits and
 //! nginx: what sharecard's own work per hit costs, and how close to nginx
 //! this stack can get at all on the machine.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::StatusCode;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -23,16 +32,54 @@ use hyper_util::server::conn::auto;
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (Some(file), Some(addr)) = (args.next(), args.next()) else {
-        anyhow::bail!("usage: hyper_floor FILE ADDR:PORT");
+        anyhow::bail!("usage: hyper_floor FILE|DIR ADDR:PORT");
     };
-    let body = Bytes::from(std::fs::read(&file)?);
+    let bodies = if std::fs::metadata(&file)?.is_dir() {
+        let mut files = HashMap::new();
+        for entry in std::fs::read_dir(&file)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            files.insert(name, Bytes::from(std::fs::read(entry.path())?));
+        }
+        Bodies::ByName(files)
+    } else {
+        Bodies::One(Bytes::from(std::fs::read(&file)?))
+    };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(serve(body, addr))
+        .block_on(serve(Arc::new(bodies), addr))
 }
 
-async fn serve(body: Bytes, addr: String) -> anyhow::Result<()> {
+enum Bodies {
+    One(Bytes),
+    ByName(HashMap<String, Bytes>),
+}
+
+impl Bodies {
+    fn get(&self, query: Option<&str>) -> Option<Bytes> {
+        match self {
+            Bodies::One(body) => Some(body.clone()),
+            Bodies::ByName(files) => {
+                let param = |name: &str| {
+                    query?.split('&').find_map(|pair| {
+                        let (k, v) = pair.split_once('=')?;
+                        (k == name).then_some(v)
+                    })
+                };
+                let name = format!(
+                    "{}-{}-{}.png",
+                    param("risk")?,
+                    param("threat_risk")?,
+                    param("level")?
+                );
+                files.get(&name).cloned()
+            }
+        }
+    }
+}
+
+async fn serve(bodies: Arc<Bodies>, addr: String) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -42,10 +89,15 @@ async fn serve(body: Bytes, addr: String) -> anyhow::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
-        let body = body.clone();
-        let svc = service_fn(move |_req: Request<hyper::body::Incoming>| {
+        let bodies = bodies.clone();
+        let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+            let Some(body) = bodies.get(req.uri().query()) else {
+                let mut resp = Response::new(Full::new(Bytes::new()));
+                *resp.status_mut() = StatusCode::NOT_FOUND;
+                return std::future::ready(Ok::<_, Infallible>(resp));
+            };
             // The same headers a card hit carries, minus the computed ones.
-            let mut resp = Response::new(Full::new(body.clone()));
+            let mut resp = Response::new(Full::new(body));
             let h = resp.headers_mut();
             h.insert(CONTENT_TYPE, HeaderValue::from_static("image/png"));
             h.insert(
@@ -56,7 +108,7 @@ async fn serve(body: Bytes, addr: String) -> anyhow::Result<()> {
                 ETAG,
                 HeaderValue::from_static("\"0123456789abcdef01234567\""),
             );
-            async move { Ok::<_, Infallible>(resp) }
+            std::future::ready(Ok::<_, Infallible>(resp))
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), svc)
