@@ -646,6 +646,22 @@ mod tests {
         KeyedCard::new(card(i)).key()
     }
 
+    fn renderer() -> Arc<Renderer> {
+        crate::server::build_renderer(&crate::config::ServeArgs::for_tests().card).unwrap()
+    }
+
+    /// A 1 MiB cache with one render thread and recompression off.
+    fn small_cache(renderer: &Arc<Renderer>) -> Arc<CardCache> {
+        let limits = Limits {
+            cache_bytes: 1 << 20,
+            ttl: Duration::from_secs(60),
+            render_threads: 1,
+            render_queue: 1,
+            recompress: false,
+        };
+        CardCache::new(renderer.clone(), &limits, Arc::new(Metrics::new()))
+    }
+
     #[test]
     fn a_card_key_names_exactly_the_card() {
         let keyed = |template: &str, query: &str| {
@@ -777,17 +793,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_remembered_target_holds_for_its_renderer_until_it_expires() {
-        let build =
-            || crate::server::build_renderer(&crate::config::ServeArgs::for_tests().card).unwrap();
-        let (renderer, other) = (build(), build());
-        let limits = Limits {
-            cache_bytes: 1 << 20,
-            ttl: Duration::from_secs(60),
-            render_threads: 1,
-            render_queue: 1,
-            recompress: false,
-        };
-        let cache = CardCache::new(renderer.clone(), &limits, Arc::new(Metrics::new()));
+        let (renderer, other) = (renderer(), renderer());
+        let cache = small_cache(&renderer);
         let t = "/cards/report.png?role=R0&risk=50";
         assert!(
             cache.parsed(t, &renderer, 100).await.is_none(),
@@ -818,16 +825,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_target_asks_the_cache_for_its_card_once_a_second() {
-        let renderer =
-            crate::server::build_renderer(&crate::config::ServeArgs::for_tests().card).unwrap();
-        let limits = Limits {
-            cache_bytes: 1 << 20,
-            ttl: Duration::from_secs(60),
-            render_threads: 1,
-            render_queue: 1,
-            recompress: false,
-        };
-        let cache = CardCache::new(renderer.clone(), &limits, Arc::new(Metrics::new()));
+        let renderer = renderer();
+        let cache = small_cache(&renderer);
         let target = cache
             .remember(
                 "/cards/report.png?role=R0&risk=50",
