@@ -110,6 +110,10 @@ http {
 EOF
 }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+# await_url URL: waits up to 5 s for URL to answer 200.
+await_url() {
+  for _ in $(seq 1 50); do curl -fsS -o /dev/null "$1" 2>/dev/null && return; sleep 0.1; done
+}
 # start_nginx NAME ACCESS_LOG [LOCATION] [CHECK_PATH]: sets NGINX_PID and
 # NGINX_URL; waits until CHECK_PATH (the ML card) answers 200.
 start_nginx() {
@@ -120,7 +124,7 @@ start_nginx() {
   NGINX_PID=$!
   PIDS+=("$NGINX_PID")
   NGINX_URL="http://127.0.0.1:$port"
-  for _ in $(seq 1 50); do curl -fsS -o /dev/null "$NGINX_URL${4:-$ML}" 2>/dev/null && break; sleep 0.1; done
+  await_url "$NGINX_URL${4:-$ML}"
   curl -fsS -o /dev/null "$NGINX_URL${4:-$ML}" || { echo "nginx ($1) does not serve ${4:-$ML}" >&2; exit 1; }
 }
 start_nginx nolog "access_log off;"
@@ -131,13 +135,19 @@ NGL_PID=$NGINX_PID NGL_URL=$NGINX_URL
 for url in "$NG_URL" "$NGL_URL"; do
   cmp -s "$WORK/card.png" <(curl -fsS "$url$ML") || { echo "nginx at $url does not serve the card" >&2; exit 1; }
 done
-if [[ -n $FLOOR_BIN ]]; then
-  FLOOR_PORT=$(free_port)
-  "$FLOOR_BIN" "$WORK/card.png" "127.0.0.1:$FLOOR_PORT" >"$WORK/hyper_floor.log" 2>&1 &
+# start_floor NAME SOURCE CHECK_PATH: bare hyper (examples/hyper_floor)
+# serving SOURCE, a file or a directory of cards; sets FLOOR_PID and
+# FLOOR_URL, and waits for CHECK_PATH to answer.
+start_floor() {
+  local port
+  port=$(free_port)
+  "$FLOOR_BIN" "$2" "127.0.0.1:$port" >"$WORK/$1.log" 2>&1 &
   FLOOR_PID=$!
   PIDS+=("$FLOOR_PID")
-  for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://127.0.0.1:$FLOOR_PORT/" 2>/dev/null && break; sleep 0.1; done
-fi
+  FLOOR_URL="http://127.0.0.1:$port"
+  await_url "$FLOOR_URL$3"
+}
+if [[ -n $FLOOR_BIN ]]; then start_floor hyper_floor "$WORK/card.png" /; fi
 # sharecard without its request log line (RUST_LOG=warn): what the line
 # costs (nginx runs once with its access log off, once with it on).
 A_LOG=$LOG
@@ -172,7 +182,7 @@ for r in $(seq 1 "$HIT_ROUNDS"); do
   hit_round sharecard_nolog "$NL_BASE$ML" "$NL_PID"
   hit_round nginx "$NG_URL$ML" "$NG_PID"
   hit_round nginx_log "$NGL_URL$ML" "$NGL_PID"
-  if [[ -n $FLOOR_BIN ]]; then hit_round floor "http://127.0.0.1:$FLOOR_PORT$ML" "$FLOOR_PID"; fi
+  if [[ -n $FLOOR_BIN ]]; then hit_round floor "$FLOOR_URL$ML" "$FLOOR_PID"; fi
 done
 hits_after=$(metric "$A_BASE" sharecard_cache_hits_total)
 logged=$(wc -l <"$WORK/nginx/access.log")
@@ -344,12 +354,8 @@ cmp -s <(curl -fsS "$BASE$CARD1000") <(curl -fsS "$NGC_URL$CARD1000") || { echo 
 # response: how much any server on this stack loses once the bodies no
 # longer fit the CPU's caches, without sharecard's lookups.
 if [[ -n $FLOOR_BIN ]]; then
-  FLOORC_PORT=$(free_port)
-  "$FLOOR_BIN" "$WORK/www/n" "127.0.0.1:$FLOORC_PORT" >"$WORK/hyper_floor_cards.log" 2>&1 &
-  FLOORC_PID=$!
-  PIDS+=("$FLOORC_PID")
-  FLOORC_URL="http://127.0.0.1:$FLOORC_PORT"
-  for _ in $(seq 1 50); do curl -fsS -o /dev/null "$FLOORC_URL$CARD1000" 2>/dev/null && break; sleep 0.1; done
+  start_floor hyper_floor_cards "$WORK/www/n" "$CARD1000"
+  FLOORC_PID=$FLOOR_PID FLOORC_URL=$FLOOR_URL
   cmp -s <(curl -fsS "$BASE$CARD1000") <(curl -fsS "$FLOORC_URL$CARD1000") || { echo "hyper_floor does not serve card 1,000 as sharecard does" >&2; exit 1; }
 fi
 sleep 1
