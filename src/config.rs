@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::card::LevelBands;
+use sharecard_render::card::LevelBands;
+use sharecard_render::render::{Renderer, Sources};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -76,6 +77,17 @@ pub struct CardArgs {
         value_name = "E,H,C"
     )]
     pub level_bands: LevelBands,
+}
+
+impl CardArgs {
+    /// The renderer these arguments describe (see [`Renderer::load`]).
+    pub fn load_renderer(&self) -> anyhow::Result<std::sync::Arc<Renderer>> {
+        Renderer::load(Sources {
+            fonts_dir: self.fonts_dir.as_deref(),
+            templates_dir: self.templates_dir.as_deref(),
+            brand: &self.brand,
+        })
+    }
 }
 
 /// Where the service and the site live, for absolute URLs in share pages.

@@ -38,6 +38,7 @@
 //! hyper-util's `TokioIo`.
 
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
 mod imp;
 
 #[cfg(target_os = "linux")]

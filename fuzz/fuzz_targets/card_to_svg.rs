@@ -22,15 +22,19 @@ use std::sync::{Arc, OnceLock};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sharecard::card::{CardRequest, LevelBands, TemplateName};
-use sharecard::query::{Params, encode_component};
-use sharecard::render::{Renderer, text_violations};
+use sharecard_render::card::{CardRequest, LevelBands, TemplateName};
+use sharecard_render::card::query::{Params, encode_component};
+use sharecard_render::render::{Renderer, text_violations};
 
 fn renderer() -> &'static Arc<Renderer> {
     static R: OnceLock<Arc<Renderer>> = OnceLock::new();
     R.get_or_init(|| {
-        let args = sharecard::config::ServeArgs::for_tests();
-        sharecard::server::build_renderer(&args.card).expect("bundled renderer")
+        // The bundled fonts and templates, with the default brand.
+        let sources = sharecard_render::render::Sources {
+            brand: "willaireplace.me",
+            ..Default::default()
+        };
+        Renderer::load(sources).expect("bundled renderer")
     })
 }
 

@@ -15,8 +15,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sharecard::card::{CardRequest, LevelBands, TemplateName};
-use sharecard::query::{Params, encode_component};
+use sharecard_render::card::{CardRequest, LevelBands, TemplateName};
+use sharecard_render::card::query::{Params, encode_component};
 
 fuzz_target!(|data: &[u8]| {
     // Hyper hands the service a `&str` query; non-UTF-8 bytes cannot arrive

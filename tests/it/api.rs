@@ -431,8 +431,11 @@ fn the_binary_logs_json_lines_promptly_and_flushes_on_sigterm() {
     assert_eq!(paths, ["/healthz?n=0", "/healthz?n=1", "/healthz?n=2"]);
 
     // SIGTERM: the shutdown lines are written out before the process ends.
-    let pid = i32::try_from(child.id()).unwrap();
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill(1) runs");
+    assert!(killed.success());
     next_until(&|v| v["message"] == "all connections closed");
     assert!(child.wait().unwrap().success());
 }

@@ -10,7 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sharecard::config::ServeArgs;
-use sharecard::server::{AppState, Application};
+use sharecard::http::{AppState, Application};
 use tokio::sync::oneshot;
 
 pub struct TestApp {
@@ -136,6 +136,26 @@ pub async fn raw(addr: SocketAddr, request: &[u8], wait: std::time::Duration) ->
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Width, height and RGBA pixels of a PNG (RGB is widened to RGBA).
+pub fn decode_rgba(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .expect("PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("frame");
+    buf.truncate(info.buffer_size());
+    // Normalise to RGBA.
+    let rgba = match info.color_type {
+        png::ColorType::Rgba => buf,
+        png::ColorType::Rgb => buf
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect(),
+        other => panic!("unexpected colour type {other:?}"),
+    };
+    (info.width, info.height, rgba)
+}
+
 pub fn png_size(bytes: &[u8]) -> (u32, u32) {
     let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     let reader = decoder.read_info().expect("a PNG");
@@ -172,8 +192,8 @@ pub fn samples() -> Vec<Sample> {
 /// The query for one fixture card; `limit_factor` 1 cuts each text field
 /// to its limit, `usize::MAX` leaves it alone.
 fn sample_query(c: &serde_json::Value, limit_factor: usize) -> String {
-    use sharecard::card::{ROLE_MAX, TAGLINE_MAX, THREAT_MAX};
-    use sharecard::query::encode_component as enc;
+    use sharecard_render::card::query::encode_component as enc;
+    use sharecard_render::card::{ROLE_MAX, TAGLINE_MAX, THREAT_MAX};
     let field = |s: &serde_json::Value, max: usize| {
         let s = s.as_str().unwrap();
         enc(&s
@@ -200,6 +220,19 @@ fn sample_query(c: &serde_json::Value, limit_factor: usize) -> String {
         );
     }
     q
+}
+
+/// The card `query` names on `template`, parsed as the server parses it.
+pub fn request(template: &str, query: &str) -> sharecard_render::card::CardRequest {
+    use sharecard_render::card::query::Params;
+    use sharecard_render::card::{CardRequest, LevelBands, TemplateName};
+    let params = Params::parse(Some(query)).expect("query parses");
+    CardRequest::from_params(
+        TemplateName::parse(template).expect("template name"),
+        &params,
+        &LevelBands::default(),
+    )
+    .expect("valid card")
 }
 
 pub const ML_ENGINEER: &str = "role=ML%20Engineer&tagline=AI%20helps%20build%20AI.%20But%20someone%20has%20to%20build%20the%20AI%20that%20builds%20AI.&risk=48&threat=Model%20Fine-Tuning&threat_risk=65";

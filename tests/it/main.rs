@@ -1,13 +1,11 @@
 //! The integration tests: one binary, so the server and the fonts are
-//! built once per module rather than once per file.
+//! built once per module rather than once per file. The
+//! rendering crate's own tests (golden images, fitting) are in
+//! `crates/sharecard-render/tests/`.
 
 mod api;
 mod fast_path;
-mod fitting;
-mod golden;
 mod helpers;
 mod limits;
-mod scripts;
 mod sharing;
-mod templates;
 mod variants;

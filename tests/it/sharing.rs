@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use scraper::{Html, Selector};
-use sharecard::query::Params;
 use sharecard::signing::Signer;
+use sharecard_render::card::query::Params;
 
 use crate::helpers::*;
 

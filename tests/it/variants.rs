@@ -332,9 +332,9 @@ async fn cjk_renders_with_fonts_added_by_the_operator() {
 
     // And the text is drawn with real glyphs, inside its boxes.
     let renderer = app.state.renderer();
-    let req = crate::golden::request("report", &japanese.query);
+    let req = request("report", &japanese.query);
     let doc = renderer.svg(&req).unwrap();
     let tree = renderer.tree(&doc.svg).unwrap();
-    let problems = sharecard::render::text_violations(&doc, &tree);
+    let problems = sharecard_render::render::text_violations(&doc, &tree);
     assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -1,0 +1,150 @@
+//! The service's side of a card, through `CardCache::get` on a tokio
+//! runtime as the server calls it: a cold miss (admission, render on the
+//! blocking pool, insert), a hit by card and by remembered request target,
+//! and moving a PNG into the memory file hits are sent from. The render
+//! itself, stage by stage, is `sharecard-render`'s `pipeline` bench.
+//!
+//! `cargo bench --bench cache` (about half a minute on 2 cores). Under
+//! `cargo test --benches` each benchmark runs once, as a smoke test.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use sharecard::cache::{CardCache, KeyedCard, Limits};
+use sharecard::config::ServeArgs;
+use sharecard::telemetry::Metrics;
+use sharecard_render::card::query::Params;
+use sharecard_render::card::{CardRequest, LevelBands, TemplateName};
+use sharecard_render::render::Renderer;
+
+const TEMPLATE: &str = "report";
+const QUERY: &str = "role=ML%20Engineer&tagline=AI%20helps%20build%20AI.%20But%20someone%20has%20to%20build%20the%20AI%20that%20builds%20AI.&risk=48&threat=Model%20Fine-Tuning&threat_risk=65";
+
+fn parse(query: &str) -> CardRequest {
+    let params = Params::parse(Some(query)).expect("query parses");
+    CardRequest::from_params(
+        TemplateName::parse(TEMPLATE).expect("template name"),
+        &params,
+        &LevelBands::default(),
+    )
+    .expect("valid card")
+}
+
+fn cache_benches(c: &mut Criterion) {
+    let renderer = ServeArgs::for_tests()
+        .card
+        .load_renderer()
+        .expect("renderer builds");
+    renderer.render(&parse(QUERY)).expect("renders");
+    cache(c, renderer);
+}
+
+/// Distinct cards that cost the same to draw as the ML Engineer card: the
+/// same text, other risk and threat percentages (101 × 101 of them, then
+/// the light theme for as many again).
+fn variant(i: usize) -> CardRequest {
+    let (risk, threat_risk, theme) = (i % 101, (i / 101) % 101, (i / (101 * 101)) % 2);
+    let q = QUERY
+        .replace("risk=48", &format!("risk={risk}"))
+        .replace("threat_risk=65", &format!("threat_risk={threat_risk}"));
+    let q = if theme == 1 { q + "&theme=light" } else { q };
+    parse(&q)
+}
+
+/// Through `CardCache::get` on a tokio runtime, as the server calls it:
+/// a miss (admission, render on the blocking pool, insert) and a hit.
+fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let limits = Limits {
+        cache_bytes: 256 * 1024 * 1024,
+        ttl: Duration::from_secs(3600),
+        render_threads: 1,
+        render_queue: 1024,
+        recompress: false,
+    };
+    // As the server does: with recompression off, a rendered card goes
+    // into the memory file that hits are sent from.
+    sharecard::zerocopy::init(limits.cache_bytes);
+    let new_cache = || {
+        let _guard = runtime.enter();
+        CardCache::new(renderer.clone(), &limits, Arc::new(Metrics::new()))
+    };
+    // Warm the light theme's background too, so no sample pays for it.
+    renderer.render(&variant(101 * 101)).expect("renders");
+
+    let mut g = c.benchmark_group("cache");
+    g.bench_function("cold_miss_end_to_end", |b| {
+        b.iter_custom(|iters| {
+            // A fresh cache per sample, and a different card per iteration:
+            // every get is a miss.
+            let cache = new_cache();
+            let cards: Vec<KeyedCard> = (0..iters as usize)
+                .map(|i| KeyedCard::new(variant(i)))
+                .collect();
+            runtime.block_on(async {
+                let started = Instant::now();
+                for card in &cards {
+                    black_box(cache.get(card).await.expect("renders"));
+                }
+                started.elapsed()
+            })
+        })
+    });
+
+    let cache_hot = new_cache();
+    let req = KeyedCard::new(parse(QUERY));
+    runtime.block_on(cache_hot.get(&req)).expect("renders");
+    g.bench_function("hit_by_card", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    black_box(cache_hot.get(black_box(&req)).await.expect("hit"));
+                }
+                started.elapsed()
+            })
+        })
+    });
+    // What a hit on a URL seen before does: the remembered target, then
+    // its card (within one second: from the target itself).
+    let target = format!("/cards/{TEMPLATE}.png?{QUERY}");
+    runtime.block_on(cache_hot.remember(&target, parse(QUERY), false, u64::MAX, &renderer));
+    let now = sharecard::signing::unix_now();
+    g.bench_function("hit_by_target", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let t = cache_hot.parsed(black_box(&target), &renderer, now).await;
+                    let t = t.expect("remembered");
+                    black_box(cache_hot.get_cached(&t, now).await.expect("hit"));
+                }
+                started.elapsed()
+            })
+        })
+    });
+    // Copying a fast PNG into the memory file and freeing its slot again:
+    // what a miss pays for sending its hits with `sendfile`.
+    let png = renderer.render(req.req()).expect("renders").bytes;
+    g.bench_function("seal_and_release", |b| {
+        b.iter(|| drop(black_box(sharecard::zerocopy::seal(black_box(png.clone())))))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(50)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = cache_benches
+}
+criterion_main!(benches);

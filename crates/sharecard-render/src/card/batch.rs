@@ -1,0 +1,165 @@
+//! Card lists in JSON lines, for `render --batch`, `warm` and `serve --warm`.
+//!
+//! One card object per line, with the URL parameters as fields:
+//!
+//! ```json
+//! {"role": "ML Engineer", "tagline": "…", "risk": 48, "threat": {"task": "Model Fine-Tuning", "risk": 65}}
+//! {"role": "Nurse", "risk": 14, "template": "square", "theme": "light", "scale": 2, "name": "nurse-square"}
+//! ```
+//!
+//! `threat` may also be given flat as `threat` + `threat_risk`. `template`
+//! defaults to the command's `--template`; `name` (the output file stem)
+//! defaults to the role's slug, the template, theme and scale. Each line
+//! goes through the same parser as a URL, so a line is valid exactly when
+//! the equivalent URL is. Blank lines and lines starting with `#` are skipped.
+
+use serde_json::Value;
+
+use crate::card::query::{Params, encode_component};
+use crate::card::{CardRequest, LevelBands, TemplateName};
+
+#[derive(Debug, Clone)]
+pub struct BatchCard {
+    /// 1-based line number in the file.
+    pub line: usize,
+    pub request: CardRequest,
+    pub name: String,
+}
+
+/// A line that is not a card, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for BadLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Parses every line; bad lines do not stop the others.
+pub fn parse(
+    text: &str,
+    default_template: &str,
+    bands: &LevelBands,
+) -> (Vec<BatchCard>, Vec<BadLine>) {
+    let mut cards = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        match parse_line(trimmed, default_template, bands) {
+            Ok((request, name)) => cards.push(BatchCard {
+                line: line_no,
+                request,
+                name,
+            }),
+            Err(message) => bad.push(BadLine {
+                line: line_no,
+                message,
+            }),
+        }
+    }
+    (cards, bad)
+}
+
+fn parse_line(
+    line: &str,
+    default_template: &str,
+    bands: &LevelBands,
+) -> Result<(CardRequest, String), String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let obj = value.as_object().ok_or("expected a JSON object")?;
+    let mut query = Vec::new();
+    let mut template = default_template.to_owned();
+    let mut name = None;
+    for (k, v) in obj {
+        let scalar = |v: &Value| -> Result<String, String> {
+            match v {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                Value::Bool(b) => Ok(b.to_string()),
+                _ => Err(format!("`{k}` must be a string or a number")),
+            }
+        };
+        match (k.as_str(), v) {
+            ("template", v) => template = scalar(v)?,
+            ("name", v) => name = Some(scalar(v)?),
+            ("slug", v) => {
+                name.get_or_insert(scalar(v)?);
+            }
+            ("threat", Value::Object(t)) => {
+                let task = t.get("task").ok_or("`threat` needs a `task`")?;
+                let risk = t.get("risk").ok_or("`threat` needs a `risk`")?;
+                query.push(("threat".to_owned(), scalar(task)?));
+                query.push(("threat_risk".to_owned(), scalar(risk)?));
+            }
+            (_, Value::Null) => {}
+            (k, v) => query.push((k.to_owned(), scalar(v)?)),
+        }
+    }
+    let query: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+        .collect();
+    let params = Params::parse(Some(&query.join("&"))).map_err(|e| e.message().to_owned())?;
+    let template =
+        TemplateName::parse(&template).ok_or_else(|| format!("bad template name {template:?}"))?;
+    let req =
+        CardRequest::from_params(template, &params, bands).map_err(|e| e.message().to_owned())?;
+    let name = match name {
+        Some(n) => sanitize_name(&n).ok_or_else(|| format!("bad name {n:?}"))?,
+        None => req.file_name().ascii.trim_end_matches(".png").to_owned(),
+    };
+    Ok((req, name))
+}
+
+/// A file stem that cannot leave the output folder.
+fn sanitize_name(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 120
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    ok.then(|| name.trim_end_matches(".png").to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lines_and_reports_bad_ones() {
+        let text = r#"
+{"role": "ML Engineer", "risk": 48, "threat": {"task": "Fine-Tuning", "risk": 65}}
+# a comment
+{"role": "Nurse", "risk": "14", "template": "report", "theme": "light", "scale": 2, "name": "nurse-x"}
+not json
+{"role": "Nobody"}
+{"role": "A", "risk": 1, "name": "../escape"}
+{"role": "A", "risk": 1, "threat": "X", "threat_risk": 3, "utm": "ignored"}
+[1, 2]
+"#;
+        let (cards, bad) = parse(text, "report", &LevelBands::default());
+        assert_eq!(cards.len(), 3);
+        assert_eq!(cards[0].line, 2);
+        assert_eq!(cards[0].name, "ml-engineer-report");
+        assert_eq!(
+            cards[0].request.card.threat.as_ref().unwrap().risk.get(),
+            65
+        );
+        assert_eq!(cards[1].name, "nurse-x");
+        assert_eq!(cards[1].request.scale.get(), 2);
+        assert_eq!(cards[2].line, 8);
+        let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
+        assert_eq!(lines, [5, 6, 7, 9]);
+        assert!(bad[1].message.contains("`risk` is required"), "{}", bad[1]);
+        assert!(bad[2].message.contains("bad name"));
+    }
+}

@@ -1,0 +1,125 @@
+//! How a card is named in words: its description for people who cannot see
+//! it (and for crawlers), and the file it is saved as.
+
+use super::{CardRequest, Scale, Theme};
+
+/// Texts that describe a card to people who cannot see it, and to crawlers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description {
+    /// `ML Engineer: 48% risk of AI automation (elevated)`.
+    pub title: String,
+    /// The tagline and the primary threat, or a question when there are none.
+    pub summary: String,
+    /// Alternative text for the image itself.
+    pub alt: String,
+}
+
+impl CardRequest {
+    /// The card in words (see [`Description`]).
+    pub fn describe(&self) -> Description {
+        let c = &self.card;
+        let title = format!(
+            "{}: {}% risk of AI automation ({})",
+            c.role,
+            c.risk,
+            c.level.as_str()
+        );
+        let threat = c
+            .threat
+            .as_ref()
+            .map(|t| format!("Primary threat: {} ({}% automated).", t.task, t.risk));
+        let summary = match (&c.tagline, &threat) {
+            (Some(t), Some(th)) => format!("{t} {th}"),
+            (Some(t), None) => t.to_string(),
+            (None, Some(th)) => th.clone(),
+            (None, None) => format!("How exposed is {} to AI automation?", c.role),
+        };
+        let alt = format!(
+            "Report card: {}, {}% automation risk, {} level.{}",
+            c.role,
+            c.risk,
+            c.level.as_str(),
+            threat.map(|t| format!(" {t}")).unwrap_or_default()
+        );
+        Description {
+            title,
+            summary,
+            alt,
+        }
+    }
+
+    /// The file a downloaded card is saved as (see [`FileName`]).
+    pub fn file_name(&self) -> FileName {
+        let suffix = match self.scale {
+            Scale::ONE => String::new(),
+            s => format!("@{}x", s.get()),
+        };
+        let base = slug(self.card.role.as_str());
+        let ascii: String = base
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .split('-')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("-");
+        let ascii = if ascii.is_empty() {
+            "card".to_owned()
+        } else {
+            ascii
+        };
+        let theme = match self.theme {
+            Theme::Dark => String::new(),
+            t => format!("-{}", t.as_str()),
+        };
+        FileName {
+            ascii: format!("{ascii}-{}{theme}{suffix}.png", self.template),
+            unicode: format!("{base}-{}{theme}{suffix}.png", self.template),
+        }
+    }
+}
+
+/// A downloaded card's file name, in two spellings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileName {
+    /// ASCII only, for every client: `ml-engineer-report.png`.
+    pub ascii: String,
+    /// Letters of any script kept: `ингенер-report.png`. Equal to `ascii`
+    /// for a role written in ASCII.
+    pub unicode: String,
+}
+
+/// `ml-engineer` from "ML Engineer": lower case, letters and digits of any
+/// script kept, everything else a single dash.
+pub fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        for (text, want) in [
+            ("ML Engineer", "ml-engineer"),
+            ("R&D <Lead> \"Quant\"", "r-d-lead-quant"),
+            (
+                "Ingénieure d'études — Île-de-France",
+                "ingénieure-d-études-île-de-france",
+            ),
+            ("Инженер", "инженер"),
+            ("  --x--  ", "x"),
+        ] {
+            assert_eq!(slug(text), want, "{text}");
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Strict `application/x-www-form-urlencoded` query decoding.
+//!
+//! `form_urlencoded` (and most frameworks) decode leniently: `%zz` passes
+//! through literally and invalid UTF-8 becomes U+FFFD. A card service must
+//! not silently print replacement characters on an image someone shares, so
+//! this decoder rejects both and tells the client which parameter was wrong.
+
+use crate::error::CardError;
+
+/// Most parameters a query may carry. A card uses fewer than twenty; the cap
+/// keeps a hostile query from costing more than a few microseconds to parse.
+pub const MAX_PARAMS: usize = 64;
+
+/// Decoded query parameters, in request order. Duplicates are kept so the
+/// card parser can reject ambiguity instead of picking one silently.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(query: Option<&str>) -> Result<Params, CardError> {
+        let mut out = Vec::new();
+        let Some(query) = query else {
+            return Ok(Params(out));
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            if out.len() == MAX_PARAMS {
+                return Err(CardError::invalid(
+                    "too_many_parameters",
+                    None,
+                    format!("a query may carry at most {MAX_PARAMS} parameters"),
+                ));
+            }
+            let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = decode_component(raw_key).map_err(|why| {
+                CardError::invalid("invalid_encoding", None, format!("a parameter name {why}"))
+            })?;
+            let value = decode_component(raw_value).map_err(|why| {
+                CardError::invalid("invalid_encoding", Some(&key), format!("`{key}` {why}"))
+            })?;
+            out.push((key, value));
+        }
+        Ok(Params(out))
+    }
+
+    /// The one value of `key`, if present. Repeating a parameter is an error:
+    /// `role=a&role=b` has no obvious meaning and caches would disagree on it.
+    pub fn get(&self, key: &str) -> Result<Option<&str>, CardError> {
+        let mut found = None;
+        for (k, v) in &self.0 {
+            if k == key {
+                if found.is_some() {
+                    return Err(CardError::invalid(
+                        "repeated_parameter",
+                        Some(key),
+                        format!("`{key}` is given more than once"),
+                    ));
+                }
+                found = Some(v.as_str());
+            }
+        }
+        Ok(found)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// Decodes one key or value: `+` is a space, `%XX` a byte; the bytes must be
+/// UTF-8. Returns a phrase completing "`field` …" on failure.
+fn decode_component(raw: &str) -> Result<String, &'static str> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).ok_or("has a truncated %-escape")?;
+                let hi = hex_val(hex[0]).ok_or("has an invalid %-escape")?;
+                let lo = hex_val(hex[1]).ok_or("has an invalid %-escape")?;
+                out.push(hi << 4 | lo);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| "is not valid UTF-8 after %-decoding")
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-encodes a query component so that [`Params::parse`] gives it back.
+/// Unreserved characters (RFC 3986) stay as they are; everything else,
+/// including `+`, is escaped, so the output is safe in any URL context.
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    push_encoded(&mut out, s);
+    out
+}
+
+/// Appends [`encode_component`]`(s)` to `out`. Every cache hit builds a
+/// canonical query for its ETag, so this writes the escapes itself rather
+/// than through `format!` (an allocation per escaped byte).
+pub fn push_encoded(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_valid_queries() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            ("", &[]),
+            ("a=1", &[("a", "1")]),
+            ("a=1&&b=", &[("a", "1"), ("b", "")]),
+            ("flag", &[("flag", "")]),
+            ("role=ML+Engineer", &[("role", "ML Engineer")]),
+            ("role=ML%20Engineer%2B", &[("role", "ML Engineer+")]),
+            ("t=%E6%A9%9F%E6%A2%B0", &[("t", "機械")]),
+            ("t=a%3Db%26c", &[("t", "a=b&c")]),
+        ];
+        for (raw, want) in cases {
+            let got = Params::parse(Some(raw)).unwrap();
+            let got: Vec<_> = got.iter().collect();
+            assert_eq!(&got, want, "query {raw:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_encodings() {
+        let cases = [
+            ("role=%zz", "role"),
+            ("role=%4", "role"),
+            ("role=abc%", "role"),
+            ("role=%C3%28", "role"),    // invalid UTF-8 sequence
+            ("role=%C0%AF", "role"),    // overlong encoding of '/'
+            ("role=%ED%A0%80", "role"), // UTF-16 surrogate
+            ("ro%FFle=x", ""),          // bad key: no field to name
+        ];
+        for (raw, field) in cases {
+            let err = Params::parse(Some(raw)).unwrap_err();
+            assert!(matches!(err, CardError::Invalid { .. }), "{raw}");
+            assert_eq!(err.code(), "invalid_encoding", "{raw}");
+            assert_eq!(err.field().unwrap_or(""), field, "{raw}");
+        }
+    }
+
+    #[test]
+    fn caps_parameter_count() {
+        let q = vec!["a=1"; MAX_PARAMS + 1].join("&");
+        let err = Params::parse(Some(&q)).unwrap_err();
+        assert_eq!(err.code(), "too_many_parameters");
+        let q = vec!["a=1"; MAX_PARAMS].join("&");
+        assert!(Params::parse(Some(&q)).is_ok());
+    }
+
+    #[test]
+    fn repeated_parameters_are_an_error() {
+        let p = Params::parse(Some("role=a&risk=1&role=b")).unwrap();
+        assert_eq!(p.get("risk").unwrap(), Some("1"));
+        assert_eq!(p.get("role").unwrap_err().code(), "repeated_parameter");
+        assert_eq!(p.get("missing").unwrap(), None);
+    }
+
+    #[test]
+    fn encode_round_trips() {
+        for s in [
+            "ML Engineer",
+            "R&D <Lead> \"Quant\"",
+            "a+b=c",
+            "機械学習",
+            "100%",
+        ] {
+            let q = format!("x={}", encode_component(s));
+            let p = Params::parse(Some(&q)).unwrap();
+            assert_eq!(p.get("x").unwrap(), Some(s));
+        }
+    }
+
+    #[test]
+    fn encodes_minimally_with_upper_case_escapes() {
+        for (raw, encoded) in [
+            ("", ""),
+            ("Az09-._~", "Az09-._~"),
+            ("ML Engineer", "ML%20Engineer"),
+            ("a+b=c&d/e", "a%2Bb%3Dc%26d%2Fe"),
+            ("é", "%C3%A9"),
+            ("\u{7f}\u{0}", "%7F%00"),
+        ] {
+            assert_eq!(encode_component(raw), encoded, "{raw:?}");
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! Rendering: card → SVG (template) → usvg tree → tiny-skia pixmap → PNG.
+//!
+//! [`Renderer::render`] is a pure, synchronous function of the template,
+//! the card and the fonts. It reads no files and no URLs (the image href
+//! resolver is replaced), and its work is bounded by the card's validated
+//! sizes and the template's fixed canvas. Callers on the async side run it
+//! on a blocking thread.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use resvg::tiny_skia;
+use resvg::usvg;
+
+use crate::card::{Card, CardRequest, Theme};
+pub use crate::encode::Png;
+use crate::encode::fast::Piece;
+use crate::encode::is_opaque;
+use crate::error::CardError;
+use crate::fonts::Fonts;
+use draw::{Canvas, draw};
+use glyphs::{Item, Outlines};
+
+pub use crate::encode::{encode_png, recompress, recompress_pausing};
+pub use check::text_violations;
+pub use draw::rasterize;
+
+mod check;
+mod draw;
+pub mod glyphs;
+use crate::template::{Layer, SvgDoc, Templates};
+
+/// Backgrounds up to this size (bytes of RGBA) are kept; larger ones (a
+/// story at 3×) are drawn per card rather than held in memory.
+const MAX_CACHED_BACKGROUND: usize = 13 * 1024 * 1024;
+
+type BackgroundKey = (String, Theme, u8);
+/// A rasterised background and whether every pixel of it is opaque.
+type Background = (Arc<tiny_skia::Pixmap>, bool);
+
+pub struct Renderer {
+    templates: Templates,
+    options: usvg::Options<'static>,
+    brand: String,
+    /// Rasterised background layers of layered templates.
+    backgrounds: Mutex<HashMap<BackgroundKey, Background>>,
+    /// Pixel buffers of finished renders, for the next render to copy its
+    /// background into: a fresh allocation of a few MiB is fresh pages,
+    /// which the kernel zeroes and faults in one by one.
+    spare: Mutex<Vec<Vec<u8>>>,
+    /// Compression buffers, kept for the same reason.
+    scratch: crate::encode::fast::Scratch,
+    /// Glyph outlines the card's text is drawn with.
+    outlines: Outlines,
+}
+
+/// Spare pixel buffers kept, each at most [`MAX_CACHED_BACKGROUND`] bytes.
+const SPARE_BUFFERS: usize = 2;
+
+/// Horizontal bands a card's layer is drawn in (see [`draw`]).
+const BANDS: u32 = 2;
+
+/// Where a renderer's fonts and templates come from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sources<'a> {
+    /// Fonts loaded after the bundled ones (`--fonts-dir`).
+    pub fonts_dir: Option<&'a std::path::Path>,
+    /// Templates loaded instead of the bundled ones (`--templates-dir`).
+    pub templates_dir: Option<&'a std::path::Path>,
+    /// The site name printed on every card.
+    pub brand: &'a str,
+}
+
+impl Renderer {
+    /// Loads fonts and templates and builds the renderer: the one way to
+    /// get one, and the only place that reads files.
+    pub fn load(sources: Sources<'_>) -> anyhow::Result<Arc<Renderer>> {
+        let fonts = Arc::new(Fonts::load(sources.fonts_dir)?);
+        let templates = Templates::load(sources.templates_dir, fonts)?;
+        Ok(Arc::new(Renderer::new(templates, sources.brand)?))
+    }
+
+    fn new(templates: Templates, brand: &str) -> anyhow::Result<Renderer> {
+        let fonts = templates.fonts().clone();
+        let missing = fonts.missing_chars(brand);
+        if !missing.is_empty() {
+            anyhow::bail!("the brand {brand:?} has characters no font covers: {missing:?}");
+        }
+        let mut options = fonts.usvg_options();
+        // No template may read a file or fetch a URL (resvg#762): only
+        // inline `data:` images resolve.
+        options.image_href_resolver.resolve_string = Box::new(|_, _| None);
+        Ok(Renderer {
+            templates,
+            options,
+            brand: brand.to_owned(),
+            backgrounds: Mutex::new(HashMap::new()),
+            spare: Mutex::new(Vec::new()),
+            scratch: crate::encode::fast::Scratch::default(),
+            outlines: Outlines::new(&fonts),
+        })
+    }
+
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    pub fn fonts(&self) -> &Arc<Fonts> {
+        self.templates.fonts()
+    }
+
+    /// The fonts with the lines already shaped with them, for measuring.
+    pub fn shaper(&self) -> &crate::text::Shaper {
+        self.templates.shaper()
+    }
+
+    /// The glyph outlines the card's text is drawn with.
+    pub fn outlines(&self) -> &Outlines {
+        &self.outlines
+    }
+
+    pub fn brand(&self) -> &str {
+        &self.brand
+    }
+
+    /// Output size of `req` in pixels, known without rendering.
+    pub fn dimensions(&self, req: &CardRequest) -> Option<(u32, u32)> {
+        let info = self.templates.info(req.template.as_str())?;
+        let s = u32::from(req.scale.get());
+        Some((info.width * s, info.height * s))
+    }
+
+    /// [`CardError::Unsupported`] if a field has characters no loaded font can draw, or that
+    /// the fonts cannot draw together: a card never shows tofu boxes.
+    pub fn check_coverage(&self, card: &Card) -> Result<(), CardError> {
+        let fonts = self.fonts();
+        let mut fields = vec![("role", card.role.as_str())];
+        if let Some(t) = &card.tagline {
+            fields.push(("tagline", t.as_str()));
+        }
+        if let Some(t) = &card.threat {
+            fields.push(("threat", t.task.as_str()));
+        }
+        let unsupported = CardError::unsupported;
+        for (field, text) in fields {
+            let missing = fonts.missing_chars(text);
+            if !missing.is_empty() {
+                let list: Vec<String> = missing
+                    .iter()
+                    .map(|c| format!("{c:?} (U+{:04X})", *c as u32))
+                    .collect();
+                return Err(unsupported(
+                    field,
+                    format!(
+                        "`{field}` has characters no installed font can draw: {}",
+                        list.join(", ")
+                    ),
+                ));
+            }
+            if text.is_ascii() {
+                continue;
+            }
+            // Templates draw fields as displayed, at regular or bold weight.
+            let drawn = fonts.displayable(text);
+            let measurer = crate::text::Measurer::new(self.templates.shaper());
+            let mut split = fonts.split_clusters(&drawn);
+            for weight in [400, 700] {
+                for word in measurer.undrawable_words(&drawn, weight) {
+                    if !split.contains(&word) {
+                        split.push(word);
+                    }
+                }
+            }
+            if !split.is_empty() {
+                let list: Vec<String> = split
+                    .iter()
+                    .map(|s| {
+                        let codes: Vec<String> =
+                            s.chars().map(|c| format!("U+{:04X}", c as u32)).collect();
+                        format!("{s:?} ({})", codes.join(" "))
+                    })
+                    .collect();
+                return Err(unsupported(
+                    field,
+                    format!(
+                        "`{field}` combines characters that the installed fonts cannot draw \
+                         together: {}",
+                        list.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Strong validator: template version (template source, fonts,
+    /// renderer epoch), brand and the canonical card. Known without
+    /// rendering.
+    pub fn etag(&self, req: &CardRequest) -> String {
+        use sha2::Digest;
+        let version = self
+            .templates
+            .info(req.template.as_str())
+            .map_or("", |i| i.version.as_str());
+        let mut h = sha2::Sha256::new();
+        for part in [
+            version,
+            &self.brand,
+            req.template.as_str(),
+            &req.canonical_query(),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        format!("\"{}\"", crate::fonts::hex(&h.finalize()[..12]))
+    }
+
+    /// The filled SVG for `req`, before rasterising.
+    pub fn svg(&self, req: &CardRequest) -> anyhow::Result<SvgDoc> {
+        self.templates.render_svg(req, &self.brand)
+    }
+
+    /// Parses a filled SVG with the service's fonts and restrictions.
+    pub fn tree(&self, svg: &str) -> anyhow::Result<usvg::Tree> {
+        Ok(usvg::Tree::from_str(svg, &self.options)?)
+    }
+
+    /// Renders one card to PNG: for a layered template, the card's own
+    /// layer over the cached background; otherwise in one pass.
+    pub fn render(&self, req: &CardRequest) -> anyhow::Result<Png> {
+        self.render_on(req, 1)
+    }
+
+    /// [`render`](Self::render), drawing the card's layer on up to
+    /// `threads` threads: the caller offers idle cores when it has them, to
+    /// cut one card's latency. The pixels do not depend on `threads`.
+    pub fn render_on(&self, req: &CardRequest, threads: usize) -> anyhow::Result<Png> {
+        let (pixmap, opaque, pieces) = self.pixmap_and_opacity(req, threads, true)?;
+        let opaque = opaque.unwrap_or_else(|| is_opaque(&pixmap));
+        let (width, height) = (pixmap.width(), pixmap.height());
+        let mut bytes = match pieces {
+            Some(pieces) => crate::encode::fast::to_png(pieces, width, height, &self.scratch)?,
+            None => {
+                crate::encode::fast::encode(pixmap.data(), width, height, threads, &self.scratch)?
+            }
+        };
+        // The cache weighs PNGs by length; a spare capacity that `Bytes`
+        // would keep alive is memory the budget does not see.
+        bytes.shrink_to_fit();
+        self.recycle(pixmap);
+        Ok(Png {
+            bytes: Bytes::from(bytes),
+            width,
+            height,
+            is_final: false,
+            opaque,
+            etag: self.etag(req).into(),
+        })
+    }
+
+    /// The card's pixels, by the fastest path the template allows.
+    pub fn pixmap(&self, req: &CardRequest) -> anyhow::Result<tiny_skia::Pixmap> {
+        Ok(self.pixmap_and_opacity(req, 1, false)?.0)
+    }
+
+    /// The card's pixels drawn on up to `threads` threads (see
+    /// [`render_on`](Self::render_on)).
+    pub fn pixmap_on(
+        &self,
+        req: &CardRequest,
+        threads: usize,
+    ) -> anyhow::Result<tiny_skia::Pixmap> {
+        Ok(self.pixmap_and_opacity(req, threads, false)?.0)
+    }
+
+    /// Drops every cached background and spare buffer.
+    pub fn forget_backgrounds(&self) {
+        self.backgrounds.lock().expect("not poisoned").clear();
+        self.spare.lock().expect("not poisoned").clear();
+    }
+
+    /// A pixmap of `bg`'s size, in a spare buffer when there is one. Its
+    /// pixels are whatever the buffer last held: `draw` copies the
+    /// background over every row before drawing.
+    fn buffer_like(&self, bg: &tiny_skia::Pixmap) -> tiny_skia::Pixmap {
+        let size = tiny_skia::IntSize::from_wh(bg.width(), bg.height()).expect("a pixmap's size");
+        let Some(mut data) = self.spare.lock().expect("not poisoned").pop() else {
+            return tiny_skia::Pixmap::new(bg.width(), bg.height()).expect("the background's size");
+        };
+        data.resize(bg.data().len(), 0);
+        tiny_skia::Pixmap::from_vec(data, size).expect("the background's length")
+    }
+
+    fn recycle(&self, pixmap: tiny_skia::Pixmap) {
+        let data = pixmap.take();
+        if data.len() <= MAX_CACHED_BACKGROUND {
+            let mut spare = self.spare.lock().expect("not poisoned");
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(data);
+            }
+        }
+    }
+
+    /// The pixels, whether they are known to be opaque without looking
+    /// (drawing over an opaque cached background keeps every pixel opaque),
+    /// and, when `compress` asks for them and the layered path drew the
+    /// card, the PNG's compressed pieces (see [`draw`]).
+    fn pixmap_and_opacity(
+        &self,
+        req: &CardRequest,
+        threads: usize,
+        compress: bool,
+    ) -> anyhow::Result<(tiny_skia::Pixmap, Option<bool>, Option<Vec<Piece>>)> {
+        let layered = self
+            .templates
+            .info(req.template.as_str())
+            .is_some_and(|i| i.layered);
+        if !layered {
+            return Ok((self.pixmap_one_pass(req)?, None, None));
+        }
+        let scale = req.scale.get();
+        let fg = self
+            .templates
+            .render_layer(req, &self.brand, Layer::Foreground)?;
+        let background = self.background(req)?;
+        // The card's text is drawn from its shaped glyphs (src/glyphs.rs);
+        // usvg parses only the rest.
+        let items = match glyphs::layer_items(
+            &fg.svg,
+            self.templates.shaper(),
+            &self.outlines,
+            &self.options,
+        )? {
+            Some(items) => items,
+            None => vec![Item::Svg(Box::new(self.tree(&fg.svg)?))],
+        };
+        let (mut pixmap, under, opaque) = match &background {
+            // Each band copies its rows of the background just before
+            // drawing over them (see `draw`).
+            Some((bg, opaque)) => (self.buffer_like(bg), Some(&**bg), opaque.then_some(true)),
+            None => {
+                let bg = self
+                    .templates
+                    .render_layer(req, &self.brand, Layer::Background)?;
+                (rasterize(&self.tree(&bg.svg)?, scale)?, None, None)
+            }
+        };
+        let scratch = compress.then_some(&self.scratch);
+        let canvas = Canvas {
+            pixmap: &mut pixmap,
+            under,
+            opaque: opaque == Some(true),
+        };
+        let pieces = draw(&items, scale, canvas, threads, scratch)?;
+        Ok((pixmap, opaque, pieces))
+    }
+
+    /// The whole template in one pass, no caching: the reference the
+    /// layered path must match.
+    pub fn pixmap_one_pass(&self, req: &CardRequest) -> anyhow::Result<tiny_skia::Pixmap> {
+        let doc = self.svg(req)?;
+        rasterize(&self.tree(&doc.svg)?, req.scale.get())
+    }
+
+    /// The cached background for `req`'s template, theme and scale, drawn
+    /// on first use; `None` when it is too large to keep.
+    fn background(&self, req: &CardRequest) -> anyhow::Result<Option<Background>> {
+        let (w, h) = self.dimensions(req).expect("template exists");
+        if (w as usize) * (h as usize) * 4 > MAX_CACHED_BACKGROUND {
+            return Ok(None);
+        }
+        let key = (req.template.as_str().to_owned(), req.theme, req.scale.get());
+        if let Some(bg) = self.backgrounds.lock().expect("not poisoned").get(&key) {
+            return Ok(Some(bg.clone()));
+        }
+        // Drawn outside the lock: two threads may both draw the first
+        // background of a kind; both results are identical.
+        let doc = self
+            .templates
+            .render_layer(req, &self.brand, Layer::Background)?;
+        let pixmap = rasterize(&self.tree(&doc.svg)?, req.scale.get())?;
+        let bg = (Arc::new(pixmap), false);
+        let bg = (bg.0.clone(), is_opaque(&bg.0));
+        self.backgrounds
+            .lock()
+            .expect("not poisoned")
+            .insert(key, bg.clone());
+        Ok(Some(bg))
+    }
+}

@@ -1,0 +1,140 @@
+//! The one error type a client ever sees, and the one place statuses are
+//! chosen for the errors of the layers below.
+//!
+//! Every failure that reaches HTTP becomes an [`ApiError`], serialised as
+//! `{"error":{"code":"…","message":"…","field":"…"}}`. `code` is stable and
+//! machine-readable; `message` is for people and may change. The card's own
+//! errors ([`CardError`]), the signature's ([`Denied`]) and the cache's
+//! ([`RenderError`]) know no statuses; the `From` impls below give them.
+
+use serde::Serialize;
+use sharecard_render::error::CardError;
+
+use crate::cache::RenderError;
+use crate::signing::Denied;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    /// Seconds for a `Retry-After` header (only on 503).
+    pub retry_after: Option<u32>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(
+        code: &'static str,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            field: field.map(str::to_owned),
+            ..ApiError::new(400, code, message)
+        }
+    }
+
+    pub fn with_field(mut self, field: &str) -> ApiError {
+        self.field = Some(field.to_owned());
+        self
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(404, "not_found", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(500, "internal", message)
+    }
+
+    pub fn unavailable(code: &'static str, message: impl Into<String>, retry: u32) -> ApiError {
+        ApiError {
+            retry_after: Some(retry),
+            ..ApiError::new(503, code, message)
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: Inner<'a>,
+        }
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            code: &'a str,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            field: Option<&'a str>,
+        }
+        serde_json::to_string(&Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                field: self.field.as_deref(),
+            },
+        })
+        .expect("serialising strings cannot fail")
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(
+                f,
+                "{} ({}, field `{field}`): {}",
+                self.status, self.code, self.message
+            ),
+            None => write!(f, "{} ({}): {}", self.status, self.code, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<CardError> for ApiError {
+    fn from(e: CardError) -> ApiError {
+        let status = match e {
+            CardError::Invalid { .. } => 400,
+            // Well-formed, but no loaded font draws it.
+            CardError::Unsupported { .. } => 422,
+        };
+        ApiError {
+            field: e.field().map(str::to_owned),
+            ..ApiError::new(status, e.code(), e.message())
+        }
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(e: Denied) -> ApiError {
+        ApiError {
+            field: Some(e.field.to_owned()),
+            ..ApiError::new(403, e.code, e.message)
+        }
+    }
+}
+
+impl From<RenderError> for ApiError {
+    fn from(e: RenderError) -> ApiError {
+        match e {
+            RenderError::Saturated => ApiError::unavailable(
+                "overloaded",
+                "all render threads are busy; retry shortly",
+                1,
+            ),
+            RenderError::Failed(msg) => ApiError::internal(format!("render failed: {msg}")),
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! HTML pages: the share page that social crawlers unfurl, and the
+//! template authors' preview gallery.
+//!
+//! Pages are minijinja templates compiled into the binary, rendered with
+//! HTML auto-escaping: every piece of card text is escaped.
+
+use std::sync::OnceLock;
+
+use minijinja::{AutoEscape, Environment};
+use serde::Serialize;
+
+use crate::signing::Signer;
+use sharecard_render::card::naming::FileName;
+use sharecard_render::card::query::encode_component;
+use sharecard_render::card::{CardRequest, Scale};
+use sharecard_render::render::Renderer;
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| AutoEscape::Html);
+        env.add_template("share.html", include_str!("pages/share.html"))
+            .expect("share.html compiles");
+        env.add_template("preview.html", include_str!("pages/preview.html"))
+            .expect("preview.html compiles");
+        env
+    })
+}
+
+/// Everything the share page shows; URLs are absolute and already signed.
+#[derive(Debug, Serialize)]
+pub struct SharePage {
+    pub title: String,
+    pub description: String,
+    pub alt: String,
+    pub site_name: String,
+    pub page_url: String,
+    pub image_url: String,
+    pub download_url: String,
+    pub hidpi: bool,
+    pub file_name: String,
+    pub role_url: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl SharePage {
+    pub fn render(&self) -> String {
+        env()
+            .get_template("share.html")
+            .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(self))))
+            .expect("the share page renders any escaped strings")
+    }
+}
+
+/// `Content-Disposition: attachment` for a card download.
+pub fn content_disposition(req: &CardRequest) -> String {
+    let FileName {
+        ascii,
+        unicode: utf8,
+    } = req.file_name();
+    if ascii == utf8 {
+        format!("attachment; filename=\"{ascii}\"")
+    } else {
+        format!(
+            "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+            encode_component(&utf8)
+        )
+    }
+}
+
+pub const ROBOTS_TXT: &str = "\
+# Crawlers may fetch share pages and card images: link previews need both.
+User-agent: *
+Allow: /share/
+Allow: /cards/
+Disallow: /metrics
+Disallow: /preview
+";
+
+/// The preview gallery: every template × theme for every sample card, each
+/// image with its exact URL, an @2x link and a download link.
+pub(crate) fn preview(
+    renderer: &Renderer,
+    signer: &Signer,
+    templates_dir: Option<&std::path::Path>,
+    reload_error: Option<String>,
+) -> String {
+    use sharecard_render::card::{TemplateName, Theme};
+    let card_url = |req: &CardRequest, version: &str, download: bool| {
+        super::urls::card_url(signer, req, version, download)
+    };
+    let templates: Vec<_> = renderer.templates().infos().cloned().collect();
+    let mut cards = Vec::new();
+    for sample in sharecard_render::card::samples::all() {
+        let mut entries = Vec::new();
+        let mut problem = None;
+        'outer: for info in &templates {
+            let name = TemplateName::parse(&info.name).expect("loaded names are valid");
+            for theme in Theme::ALL {
+                let extra = match theme {
+                    Theme::Dark => "",
+                    Theme::Light => "&theme=light",
+                };
+                let req = match sample.request(&name, extra) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        problem = Some(e.message().to_owned());
+                        break 'outer;
+                    }
+                };
+                if let Err(e) = renderer.check_coverage(&req.card) {
+                    problem = Some(format!(
+                        "Not rendered with the loaded fonts (a request gets 422): {}",
+                        e.message()
+                    ));
+                    break 'outer;
+                }
+                let at2 = CardRequest {
+                    scale: Scale::new(2).expect("2"),
+                    ..req.clone()
+                };
+                entries.push(minijinja::context! {
+                    template => info.name.clone(),
+                    theme => theme.as_str(),
+                    width => info.width,
+                    height => info.height,
+                    url => card_url(&req, &info.version, false),
+                    url2x => card_url(&at2, &info.version, false),
+                    download => card_url(&at2, &info.version, true),
+                });
+            }
+        }
+        cards.push(minijinja::context! {
+            slug => sample.slug,
+            role => sample.role,
+            entries => entries,
+            problem => problem,
+        });
+    }
+    let themes: Vec<&str> = Theme::ALL.iter().map(|t| t.as_str()).collect();
+    env()
+        .get_template("preview.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                templates => templates.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+                themes => themes,
+                cards => cards,
+                error => reload_error,
+                reloads => templates_dir.map(|d| d.display().to_string()),
+            })
+        })
+        .expect("the preview page renders")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sharecard_render::card::query::Params;
+    use sharecard_render::card::{LevelBands, TemplateName};
+
+    fn req(q: &str) -> CardRequest {
+        CardRequest::from_params(
+            TemplateName::parse("report").unwrap(),
+            &Params::parse(Some(q)).unwrap(),
+            &LevelBands::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn download_names() {
+        let cases = [
+            (
+                "role=ML+Engineer&risk=1",
+                "attachment; filename=\"ml-engineer-report.png\"",
+            ),
+            (
+                "role=ML+Engineer&risk=1&scale=2&theme=light",
+                "attachment; filename=\"ml-engineer-report-light@2x.png\"",
+            ),
+            (
+                "role=Ing%C3%A9nieure&risk=1",
+                "attachment; filename=\"ing-nieure-report.png\"; filename*=UTF-8''ing%C3%A9nieure-report.png",
+            ),
+            (
+                "role=%D0%98%D0%BD&risk=1",
+                "attachment; filename=\"card-report.png\"; filename*=UTF-8''%D0%B8%D0%BD-report.png",
+            ),
+        ];
+        for (q, want) in cases {
+            assert_eq!(content_disposition(&req(q)), want, "{q}");
+        }
+    }
+
+    #[test]
+    fn share_page_escapes_everything() {
+        let r = req("role=%3Cscript%3Ex%3C%2Fscript%3E&risk=1&tagline=%22%3E%3Cimg%3E");
+        let d = r.describe();
+        let page = SharePage {
+            title: d.title,
+            description: d.summary,
+            alt: d.alt,
+            site_name: "x".into(),
+            page_url: "https://a/?q=\"><".into(),
+            image_url: "https://a/i.png?a=1&b=2".into(),
+            download_url: "https://a/d".into(),
+            hidpi: true,
+            file_name: "f.png".into(),
+            role_url: "https://a/r".into(),
+            width: 1200,
+            height: 630,
+        }
+        .render();
+        assert!(!page.contains("<script>"));
+        assert!(!page.contains("<img>"));
+        assert!(page.contains("&lt;script&gt;"));
+        assert!(page.contains("i.png?a=1&amp;b=2"));
+    }
+}

@@ -1,0 +1,271 @@
+//! HTTP routes: from a request to a response, with no I/O but the cache.
+//!
+//! Every response, success or error, is built here; every client mistake
+//! becomes an [`ApiError`] with a JSON body. Nothing in this module panics
+//! on input (the integration tests throw hostile requests at it).
+
+mod card;
+mod ops;
+mod share;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::header::{HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response};
+use sharecard_render::card::query::Params;
+use sharecard_render::card::{CardRequest, TemplateName};
+use sharecard_render::render::Renderer;
+
+use super::error::ApiError;
+use super::response::{Body, content_length, error_response, method_not_allowed};
+use super::state::AppState;
+use crate::cache::CacheStatus;
+use crate::signing::unix_now;
+
+/// Longest request target (path and query) accepted. Card URLs are a few
+/// hundred bytes; 8 KiB is what common proxies allow.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Every route the service answers, matched once from the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    Healthz,
+    Readyz,
+    Metrics,
+    Robots,
+    Templates,
+    Preview,
+    /// `/cards/{template}.png`
+    Card,
+    /// `/share/{template}`
+    Share,
+    /// Nothing here: 404.
+    Other,
+}
+
+impl Route {
+    fn of(path: &str) -> Route {
+        match path {
+            "/healthz" => Route::Healthz,
+            "/readyz" => Route::Readyz,
+            "/metrics" => Route::Metrics,
+            "/robots.txt" => Route::Robots,
+            "/templates" => Route::Templates,
+            "/preview" => Route::Preview,
+            p if p.starts_with("/cards/") => Route::Card,
+            p if p.starts_with("/share/") => Route::Share,
+            _ => Route::Other,
+        }
+    }
+
+    /// The route's name in metrics and logs.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Route::Healthz => "healthz",
+            Route::Readyz => "readyz",
+            Route::Metrics => "metrics",
+            Route::Robots => "robots",
+            Route::Templates => "templates",
+            Route::Preview => "preview",
+            Route::Card => "card",
+            Route::Share => "share",
+            Route::Other => "other",
+        }
+    }
+}
+
+/// What the access log needs to know about a handled request.
+#[derive(Debug)]
+struct Outcome {
+    route: Route,
+    cache: Option<CacheStatus>,
+}
+
+pub(crate) async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = request_id(&state, req.headers());
+    let mut outcome = Outcome {
+        route: Route::Other,
+        cache: None,
+    };
+    let mut resp = match route(&state, &req, &mut outcome).await {
+        Ok(resp) => resp,
+        Err(err) => error_response(&err),
+    };
+    // HEAD gets GET's headers, Content-Length included; hyper drops the body.
+    resp.headers_mut()
+        .insert("x-request-id", request_id.clone());
+    record(&state, &req, &resp, &outcome, &request_id, started);
+    resp
+}
+
+/// Counts the request in metrics and writes its access log line.
+fn record<B>(
+    state: &AppState,
+    req: &Request<B>,
+    resp: &Response<Body>,
+    outcome: &Outcome,
+    request_id: &HeaderValue,
+    started: Instant,
+) {
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    let route = outcome.route.as_str();
+    let m = &state.metrics;
+    m.requests
+        .get_or_create(&crate::telemetry::RequestLabels { route, status })
+        .inc();
+    m.request_duration
+        .get_or_create(&crate::telemetry::RouteLabels { route })
+        .observe(elapsed.as_secs_f64());
+    if status == 200 && outcome.route == Route::Card && req.method() == Method::GET {
+        m.png_bytes_served.inc_by(content_length(resp));
+    }
+    // Every request logs this line, so its fields are plain strings and
+    // numbers: tracing records those directly, where `%`/`?` fields go
+    // through the formatting machinery (the costliest part of a cache hit
+    // once, `bench/loadtest.sh`). `ms` is rounded to 10 µs.
+    let path = log_path(req.uri());
+    tracing::info!(
+        method = req.method().as_str(),
+        path = &*path,
+        status,
+        ms = (elapsed.as_secs_f64() * 100_000.0).round() / 100.0,
+        cache = outcome.cache.map_or("-", |c| c.as_str()),
+        request_id = request_id.to_str().unwrap_or("-"),
+        "request"
+    );
+}
+
+async fn route<B>(
+    state: &Arc<AppState>,
+    req: &Request<B>,
+    outcome: &mut Outcome,
+) -> Result<Response<Body>, ApiError> {
+    let uri = req.uri();
+    if uri.path_and_query().map_or(0, |pq| pq.as_str().len()) > MAX_URI_BYTES {
+        return Err(ApiError::new(
+            414,
+            "uri_too_long",
+            format!("the request target may be at most {MAX_URI_BYTES} bytes"),
+        ));
+    }
+    let route = Route::of(uri.path());
+    outcome.route = route;
+    if route == Route::Other {
+        return Err(ApiError::not_found(format!("no route for {}", uri.path())));
+    }
+    // Every route is read-only.
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return Err(method_not_allowed());
+    }
+    match route {
+        Route::Healthz => Ok(ops::healthz()),
+        Route::Readyz => ops::readyz(state),
+        Route::Metrics => Ok(ops::metrics(state).await),
+        Route::Robots => Ok(ops::robots()),
+        Route::Templates => Ok(ops::templates(state)),
+        Route::Preview => Ok(share::preview(state).await),
+        Route::Share => share::share(state, req),
+        Route::Card => card::card(state, req, outcome).await,
+        Route::Other => unreachable!("answered above"),
+    }
+}
+
+/// What a `/cards/…` or `/share/…` request names.
+pub(super) struct Named {
+    pub(super) card: CardRequest,
+    pub(super) params: Params,
+    /// When its signature expires ([`crate::signing::Signer::verify`]).
+    pub(super) expires: u64,
+}
+
+/// The card a `/cards/…` or `/share/…` request names: template from the
+/// path, card from the query, signature checked first when signing is on.
+pub(super) fn parse_card<B>(
+    state: &AppState,
+    renderer: &Renderer,
+    req: &Request<B>,
+    prefix: &str,
+    suffix: &str,
+) -> Result<Named, ApiError> {
+    let path = req.uri().path();
+    let name = path[prefix.len()..]
+        .strip_suffix(suffix)
+        .and_then(TemplateName::parse)
+        .filter(|n| renderer.templates().info(n.as_str()).is_some())
+        .ok_or_else(|| ApiError::not_found(format!("no card template at {path}")))?;
+    let params = Params::parse(req.uri().query())?;
+    let expires = state.signer.verify(path, &params, unix_now())?;
+    let card = CardRequest::from_params(name, &params, &state.args.card.level_bands)?;
+    renderer.check_coverage(&card.card)?;
+    Ok(Named {
+        card,
+        params,
+        expires,
+    })
+}
+
+/// A client's `X-Request-Id` if it is short and printable, else our own.
+fn request_id(state: &AppState, headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get("x-request-id")
+        .filter(|v| {
+            let v = v.as_bytes();
+            !v.is_empty() && v.len() <= 64 && v.iter().all(|b| b.is_ascii_graphic())
+        })
+        .cloned()
+        .unwrap_or_else(|| state.next_request_id())
+}
+
+/// The path and query for logs, without a `sig` parameter's value: a
+/// signature in a log is a credential in a log.
+fn log_path(uri: &hyper::Uri) -> std::borrow::Cow<'_, str> {
+    let path = uri.path();
+    match uri.query() {
+        // Most requests carry no signature: logged as they came, uncopied.
+        None => path.into(),
+        Some(q) if !q.split('&').any(|p| p.starts_with("sig=")) => {
+            uri.path_and_query().map_or(path, |pq| pq.as_str()).into()
+        }
+        Some(q) => {
+            let q: Vec<&str> = q
+                .split('&')
+                .map(|p| {
+                    if p.starts_with("sig=") {
+                        "sig=REDACTED"
+                    } else {
+                        p
+                    }
+                })
+                .collect();
+            format!("{path}?{}", q.join("&")).into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_path_redacts_signatures() {
+        for (uri, logged) in [
+            ("/healthz", "/healthz"),
+            (
+                "/cards/report.png?role=a&risk=1",
+                "/cards/report.png?role=a&risk=1",
+            ),
+            (
+                "/cards/report.png?role=a&sig=SECRET&risk=1",
+                "/cards/report.png?role=a&sig=REDACTED&risk=1",
+            ),
+            ("/c?sig=", "/c?sig=REDACTED"),
+            ("/c?design=sig=1&xsig=2", "/c?design=sig=1&xsig=2"),
+        ] {
+            let uri: hyper::Uri = uri.parse().unwrap();
+            assert_eq!(log_path(&uri), logged);
+        }
+    }
+}

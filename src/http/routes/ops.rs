@@ -1,0 +1,56 @@
+//! What operators and crawlers' housekeeping ask for: health, readiness,
+//! metrics, robots.txt and the template list.
+
+use bytes::Bytes;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use crate::http::error::ApiError;
+use crate::http::pages;
+use crate::http::response::{Body, json, no_store, text};
+use crate::http::state::AppState;
+
+/// `/healthz`: the process answers.
+pub(super) fn healthz() -> Response<Body> {
+    json(StatusCode::OK, r#"{"status":"ok"}"#.to_owned())
+}
+
+/// `/readyz`: the start-up self-test render passed.
+pub(super) fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
+    if state.is_ready() {
+        Ok(json(StatusCode::OK, r#"{"status":"ready"}"#.to_owned()))
+    } else {
+        Err(ApiError::unavailable("not_ready", "starting up", 1))
+    }
+}
+
+/// `/metrics`: Prometheus text exposition.
+pub(super) async fn metrics(state: &AppState) -> Response<Body> {
+    state.cache.sync_metrics().await;
+    let mut resp = Response::new(Body::new(Bytes::from(state.metrics.encode())));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    no_store(&mut resp);
+    resp
+}
+
+/// `/robots.txt`: crawlers may fetch share pages and cards.
+pub(super) fn robots() -> Response<Body> {
+    let mut resp = text(pages::ROBOTS_TXT.to_owned(), "text/plain; charset=utf-8");
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    resp
+}
+
+/// `/templates`: each template's size, fields and version.
+pub(super) fn templates(state: &AppState) -> Response<Body> {
+    let renderer = state.renderer();
+    let list: Vec<_> = renderer.templates().infos().collect();
+    let body =
+        serde_json::to_string(&serde_json::json!({ "templates": list })).expect("serialisable");
+    json(StatusCode::OK, body)
+}

@@ -1,0 +1,82 @@
+//! People's pages: `/share/{template}`, the page a shared link points to,
+//! and `/preview`, the template authors' gallery.
+
+use std::sync::Arc;
+
+use hyper::header;
+use hyper::{Request, Response};
+use sharecard_render::card::naming::slug;
+use sharecard_render::card::query::encode_component;
+use sharecard_render::card::{CardRequest, Scale};
+
+use super::parse_card;
+use crate::http::error::ApiError;
+use crate::http::pages;
+use crate::http::response::{Body, no_store, text};
+use crate::http::state::AppState;
+
+/// `GET|HEAD /share/{template}?…`: the page a shared link points to.
+pub(super) fn share<B>(
+    state: &Arc<AppState>,
+    req: &Request<B>,
+) -> Result<Response<Body>, ApiError> {
+    let renderer = state.renderer();
+    let card = parse_card(state, &renderer, req, "/share/", "")?.card;
+    let info = renderer
+        .templates()
+        .info(card.template.as_str())
+        .expect("parse_card checked the template");
+    let site = &state.args.site;
+    let base = site.public_url.trim_end_matches('/');
+    let words = card.describe();
+    // The image at 1x, with the template version in the URL: crawlers key
+    // their caches on the URL, so a new look must be a new URL.
+    let image = CardRequest {
+        scale: Scale::ONE,
+        ..card.clone()
+    };
+    let image_url = format!("{base}{}", state.card_url(&image, &info.version, false));
+    let hidpi = Scale::new(2).expect("2 is a scale");
+    let download = CardRequest {
+        scale: hidpi,
+        ..card.clone()
+    };
+    let download_url = format!("{base}{}", state.card_url(&download, &info.version, true));
+    let page = pages::SharePage {
+        title: words.title,
+        description: words.summary,
+        alt: words.alt,
+        site_name: renderer.brand().to_owned(),
+        page_url: format!("{base}{}", req.uri()),
+        image_url,
+        download_url,
+        hidpi: true,
+        file_name: download.file_name().ascii,
+        role_url: format!(
+            "{}{}",
+            site.site_url.trim_end_matches('/'),
+            site.role_path
+                .replace("{slug}", &encode_component(&slug(card.card.role.as_str())))
+        ),
+        width: info.width,
+        height: info.height,
+    };
+    let mut resp = text(page.render(), "text/html; charset=utf-8");
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, state.cache_control.clone());
+    Ok(resp)
+}
+
+/// `GET /preview`: every template × theme for the sample cards.
+pub(super) async fn preview(state: &Arc<AppState>) -> Response<Body> {
+    let reload_error = state.reload_templates_if_changed().await;
+    let html = pages::preview(
+        &state.renderer(),
+        &state.signer,
+        state.args.card.templates_dir.as_deref(),
+        reload_error,
+    );
+    let mut resp = text(html, "text/html; charset=utf-8");
+    no_store(&mut resp);
+    resp
+}

@@ -1,0 +1,278 @@
+//! The HTTP server: start-up, the accept loop, connection limits and
+//! graceful shutdown.
+//!
+//! [`Application::build`] does everything that can fail (reading fonts and
+//! templates, binding the port) before any request is accepted;
+//! [`Application::run_until`] serves until a shutdown signal and then
+//! drains. Tests build an `Application` on port 0 and talk HTTP to it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use hyper::header::HeaderValue;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use sharecard_render::card::CardRequest;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::state::{AppState, TemplatesSeen, dir_stamp};
+use crate::cache::{CardCache, Limits};
+use crate::config::ServeArgs;
+use crate::signing::Signer;
+use crate::telemetry::Metrics;
+
+/// A bound, configured server that has not yet accepted a connection.
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    warm: Vec<CardRequest>,
+}
+
+impl Application {
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
+        let renderer = args.card.load_renderer()?;
+        let metrics = Arc::new(Metrics::new());
+        let limits = Limits {
+            cache_bytes: args.cache_mb.saturating_mul(1024 * 1024),
+            ttl: args.cache_ttl,
+            render_threads: args.render_threads(),
+            render_queue: args.render_queue(),
+            recompress: args.recompress,
+        };
+        if let Some(slots) = crate::zerocopy::init(limits.cache_bytes) {
+            tracing::debug!(slots, "cached cards are sent with sendfile");
+        }
+        let cache = CardCache::new(renderer, &limits, metrics.clone());
+        let cache_control = HeaderValue::from_str(&args.cache_control)
+            .context("--cache-control is not a valid header value")?;
+        let signer = Signer::new(&args.signing.signing_keys).map_err(anyhow::Error::msg)?;
+        if signer.enabled() {
+            tracing::info!(
+                keys = args.signing.signing_keys.len(),
+                "signed URLs required"
+            );
+        } else {
+            tracing::warn!("no signing keys: serving unsigned URLs (development mode)");
+        }
+        let templates_seen = TemplatesSeen {
+            stamp: (args.card.templates_dir.as_deref())
+                .map(dir_stamp)
+                .unwrap_or_default(),
+            error: None,
+        };
+        let warm = read_warm_list(&args)?;
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let boot = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32);
+        let state = Arc::new(AppState {
+            args,
+            cache,
+            signer,
+            templates_seen: tokio::sync::Mutex::new(templates_seen),
+            metrics,
+            cache_control,
+            ready: AtomicBool::new(false),
+            request_ids: AtomicU64::new(0),
+            boot,
+        });
+        Ok(Application {
+            listener,
+            state,
+            warm,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// What every request shares, for tests to look into.
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets
+    /// in-flight requests finish within `--shutdown-grace`, and returns.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            warm,
+        } = self;
+        let args = &state.args;
+        tracing::info!(
+            addr = %listener.local_addr()?,
+            render_threads = args.render_threads(),
+            render_queue = args.render_queue(),
+            cache_mb = args.cache_mb,
+            templates = ?state.renderer().templates().infos().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            "listening"
+        );
+        // Readiness: a real render through the whole pipeline, in the
+        // background so liveness answers at once.
+        tokio::spawn(super::startup::self_test(state.clone()));
+        if !warm.is_empty() {
+            tokio::spawn(super::startup::warm_cache(state.clone(), warm));
+        }
+        let builder = connection_builder(args);
+        let graceful = GracefulShutdown::new();
+        let connections = Arc::new(Semaphore::new(args.max_connections.max(1)));
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                p = connections.clone().acquire_owned() => p.expect("never closed"),
+                () = &mut shutdown => break,
+            };
+            let (stream, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off
+                        // rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            serve_connection(&builder, &graceful, &state, stream, peer, permit);
+        }
+        drop(listener);
+        drain(graceful, args.shutdown_grace).await;
+        Ok(())
+    }
+}
+
+/// `--warm`: read and parsed now (start-up is the only time files are
+/// read), rendered later in the background.
+fn read_warm_list(args: &ServeArgs) -> anyhow::Result<Vec<CardRequest>> {
+    let Some(file) = &args.warm else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading --warm file {}", file.display()))?;
+    let (cards, bad) =
+        sharecard_render::card::batch::parse(&text, "report", &args.card.level_bands);
+    for b in bad {
+        tracing::warn!(file = %file.display(), "{b}");
+    }
+    Ok(cards.into_iter().map(|c| c.request).collect())
+}
+
+/// HTTP/1 and HTTP/2 with the limits every connection gets.
+fn connection_builder(args: &ServeArgs) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(args.header_timeout)
+        .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(64)
+        .max_header_list_size(32 * 1024)
+        .keep_alive_interval(Some(args.header_timeout))
+        .keep_alive_timeout(args.header_timeout);
+    builder
+}
+
+/// Serves one accepted connection on its own task, holding `permit` (the
+/// connection cap) until it ends.
+fn serve_connection(
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+    state: &Arc<AppState>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    let st = state.clone();
+    let seen_request = Arc::new(AtomicBool::new(false));
+    let seen = seen_request.clone();
+    let svc = service_fn(move |req| {
+        seen.store(true, Ordering::Relaxed);
+        let st = st.clone();
+        async move { Ok::<_, std::convert::Infallible>(super::routes::handle(st, req).await) }
+    });
+    let conn = builder
+        .serve_connection(crate::zerocopy::Connection::new(stream), svc)
+        .into_owned();
+    let conn = graceful.watch(conn);
+    let first_request_deadline = state.args.header_timeout;
+    tokio::spawn(async move {
+        let _permit = permit;
+        tokio::pin!(conn);
+        // hyper-util's HTTP version sniffing has no timeout of its own, and
+        // header_read_timeout starts only after it: a client that connects
+        // and sends nothing (or a few bytes) would hold the connection
+        // forever. Drop it if no request arrived in time.
+        let deadline = async {
+            tokio::time::sleep(first_request_deadline).await;
+            if seen_request.load(Ordering::Relaxed) {
+                std::future::pending::<()>().await;
+            }
+        };
+        let result = tokio::select! {
+            r = &mut conn => r,
+            () = deadline => {
+                tracing::debug!(%peer, "no request in time; closing");
+                return;
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    });
+}
+
+/// Lets in-flight requests finish, for at most `grace`.
+async fn drain(graceful: GracefulShutdown, grace: Duration) {
+    tracing::info!("shutting down: draining connections");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(?grace, "grace period over; closing remaining connections");
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
