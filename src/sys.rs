@@ -15,8 +15,7 @@
 ///   when freed (a spare-buffer pool in the renderer avoids re-faulting
 ///   the largest ones).
 ///
-/// Measured with `bench/loadtest.sh` (peak RSS after 10,000 cards); see the
-/// README's Performance section.
+/// Measured by `bench/loadtest.sh` (peak RSS after 10,000 cards).
 pub(crate) fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters, under glibc's own
@@ -33,8 +32,8 @@ pub(crate) fn tune_allocator() {
 pub(crate) fn lower_thread_priority() {
     // SCHED_IDLE runs the thread only on a core nothing else wants, and
     // any render preempts it at once; nice 19 alone still took a share of
-    // a core from renders (cold cards were 1.3 ms slower with
-    // recompression on, `bench/loadtest.sh`). Both apply to the calling
+    // a core from renders (1.3 ms on the cold median, `bench/loadtest.sh`
+    // with recompression on and off). Both apply to the calling
     // thread only (id 0). Nice 19 stays as the fallback where SCHED_IDLE
     // is refused.
     // SAFETY: sched_setscheduler and setpriority read only `param` and

@@ -3,16 +3,15 @@
 //! Why: a cache hit costs little besides putting its body into the socket,
 //! and `write` copies the body into the kernel. Over a few hot cards the
 //! copy reads from the CPU cache; over a thousand it reads from memory, and
-//! hits fell to two thirds of the rate over ten cards (`bench/loadtest.sh`)
-//! while nginx, which sends files with `sendfile`, kept 0.92×. With
-//! `sendfile` the socket takes references to the file's pages instead.
-//! Measured with the servers alternating, over 1,000 cards of 134 KB: hits
-//! went from 0.73× to 0.85× of the 10-card rate (nginx 0.84×).
+//! hits fell to two thirds of the rate over ten cards while nginx, which
+//! sends files with `sendfile`, kept most of it. With `sendfile` the
+//! socket takes references to the file's pages instead: hits over 1,000
+//! cards went from 0.73× to 0.85× of the 10-card rate (`bench/loadtest.sh`,
+//! hits over 10 and 1,000 cards).
 //!
 //! But over a few hot cards `sendfile` costs more than the copy it saves:
 //! a second system call, and a page reference per 4 KiB, where copying
-//! from the CPU cache is cheap (the hot card: 16.8 against 13.1 µs of CPU
-//! a hit). So a body sent again soon, before a few MiB of other bodies
+//! from the CPU cache is cheap. So a body sent again soon, before a few MiB of other bodies
 //! went out (`COPY_WINDOW` in `imp.rs`: the bytes are then most likely
 //! still in the CPU's caches), is copied; one not sent for longer goes by
 //! `sendfile`.

@@ -12,8 +12,9 @@ const LOG_BATCH_BYTES: usize = 32 * 1024;
 /// first writes out its thread's batch, then itself, at once.
 ///
 /// Every request logs a line, and a `write` call per line was the largest
-/// cost of the log line (a sixth of a cache hit's CPU). Batching is what
-/// nginx's `access_log … buffer=` does. Each thread has its own batch, so
+/// cost of the log line (a sixth of a cache hit's CPU, `bench/loadtest.sh`'s
+/// hits with logging). Batching is what nginx's `access_log … buffer=`
+/// does. Each thread has its own batch, so
 /// lines never wait on another thread and each thread's lines stay in
 /// order; lines of different threads may be up to [`LOG_FLUSH_EVERY`] out
 /// of timestamp order, and a process that is killed (not stopped) loses at

@@ -10,7 +10,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -52,115 +52,100 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("sharecard");
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests by route and status",
-            requests.clone(),
-        );
-        let request_duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            // 0.1 ms … ~3.3 s
-            Histogram::new(exponential_buckets(0.0001, 2.0, 16))
-        });
-        registry.register(
-            "http_request_duration_seconds",
-            "Time from request to response headers",
-            request_duration.clone(),
-        );
-        let render_duration = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
-        registry.register(
-            "render_duration_seconds",
-            "Time to render one card (template, raster, encode)",
-            render_duration.clone(),
-        );
-        let renders = Counter::default();
-        registry.register("renders", "Cards rendered", renders.clone());
-        let render_failures = Counter::default();
-        registry.register(
-            "render_failures",
-            "Renders that failed",
-            render_failures.clone(),
-        );
-        let renders_in_flight = Gauge::default();
-        registry.register(
-            "renders_in_flight",
-            "Renders running now",
-            renders_in_flight.clone(),
-        );
-        let render_queue = Gauge::default();
-        registry.register(
-            "render_queue_depth",
-            "Renders waiting for a thread",
-            render_queue.clone(),
-        );
-        let shed = Counter::default();
-        registry.register(
-            "shed_requests",
-            "Requests refused with 503 because renders were saturated",
-            shed.clone(),
-        );
-        let cache_hits = Counter::default();
-        registry.register(
-            "cache_hits",
-            "Card requests answered from the cache",
-            cache_hits.clone(),
-        );
-        let cache_misses = Counter::default();
-        registry.register(
-            "cache_misses",
-            "Card requests that needed a render",
-            cache_misses.clone(),
-        );
-        let cache_evictions = Counter::default();
-        registry.register(
-            "cache_evictions",
-            "Cards evicted from the cache (size or TTL)",
-            cache_evictions.clone(),
-        );
-        let cache_entries = Gauge::default();
-        registry.register("cache_entries", "Cards in the cache", cache_entries.clone());
-        let cache_bytes = Gauge::default();
-        registry.register(
-            "cache_bytes",
-            "Weighted size of the cache in bytes",
-            cache_bytes.clone(),
-        );
-        let sealed_bytes = Gauge::default();
-        registry.register(
-            "sealed_bytes",
-            "Cached PNG bytes in the memory file they are sent from with sendfile (shared memory, outside the process's RSS)",
-            sealed_bytes.clone(),
-        );
-        let png_bytes_served = Counter::default();
-        registry.register(
-            "png_bytes_served",
-            "PNG body bytes sent",
-            png_bytes_served.clone(),
-        );
-        let recompressed = Counter::default();
-        registry.register(
-            "recompressed",
-            "Cached cards re-encoded smaller in the background",
-            recompressed.clone(),
-        );
+        let r = &mut registry;
+        // Fields are evaluated, and so registered and exposed, in order.
         Metrics {
-            recompressed,
+            requests: registered(
+                r,
+                "http_requests",
+                "HTTP requests by route and status",
+                Family::default(),
+            ),
+            request_duration: registered(
+                r,
+                "http_request_duration_seconds",
+                "Time from request to response headers",
+                // 0.1 ms … ~3.3 s
+                Family::new_with_constructor(|| {
+                    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+                }),
+            ),
+            render_duration: registered(
+                r,
+                "render_duration_seconds",
+                "Time to render one card (template, raster, encode)",
+                Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            ),
+            renders: registered(r, "renders", "Cards rendered", Counter::default()),
+            render_failures: registered(
+                r,
+                "render_failures",
+                "Renders that failed",
+                Counter::default(),
+            ),
+            renders_in_flight: registered(
+                r,
+                "renders_in_flight",
+                "Renders running now",
+                Gauge::default(),
+            ),
+            render_queue: registered(
+                r,
+                "render_queue_depth",
+                "Renders waiting for a thread",
+                Gauge::default(),
+            ),
+            shed: registered(
+                r,
+                "shed_requests",
+                "Requests refused with 503 because renders were saturated",
+                Counter::default(),
+            ),
+            cache_hits: registered(
+                r,
+                "cache_hits",
+                "Card requests answered from the cache",
+                Counter::default(),
+            ),
+            cache_misses: registered(
+                r,
+                "cache_misses",
+                "Card requests that needed a render",
+                Counter::default(),
+            ),
+            cache_evictions: registered(
+                r,
+                "cache_evictions",
+                "Cards evicted from the cache (size or TTL)",
+                Counter::default(),
+            ),
+            cache_entries: registered(r, "cache_entries", "Cards in the cache", Gauge::default()),
+            cache_bytes: registered(
+                r,
+                "cache_bytes",
+                "Weighted size of the cache in bytes",
+                Gauge::default(),
+            ),
+            sealed_bytes: registered(
+                r,
+                "sealed_bytes",
+                "Cached PNG bytes in the memory file they are sent from with sendfile \
+                 (shared memory, outside the process's RSS)",
+                Gauge::default(),
+            ),
+            png_bytes_served: registered(
+                r,
+                "png_bytes_served",
+                "PNG body bytes sent",
+                Counter::default(),
+            ),
+            recompressed: registered(
+                r,
+                "recompressed",
+                "Cached cards re-encoded smaller in the background",
+                Counter::default(),
+            ),
             registry,
-            requests,
-            request_duration,
-            render_duration,
-            renders,
-            render_failures,
-            renders_in_flight,
-            render_queue,
-            shed,
-            cache_hits,
-            cache_misses,
-            cache_evictions,
-            cache_entries,
-            cache_bytes,
-            sealed_bytes,
-            png_bytes_served,
         }
     }
 
@@ -171,4 +156,11 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         out
     }
+}
+
+/// Registers `metric` and returns it: a metric is a handle to shared
+/// atomics, so the copy returned records into the one registered.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
 }

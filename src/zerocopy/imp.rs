@@ -29,12 +29,10 @@ const MAX_SLOTS: usize = 1 << 18;
 /// A cached body sent again before this many bytes of other cached bodies
 /// went out since its last send is most likely still in the CPU's caches,
 /// where copying it into the socket costs less than `sendfile`'s second
-/// system call and page references: measured with the two paths side by
-/// side (2026-11-29), the hot 35 KB card took 13.1 µs of server CPU a hit
-/// copied and 16.8 µs with `sendfile`; over ten 134 KB cards, 22–24 µs
-/// against 33–34; over 1,000 (134 MB between two sends of a card), 41–44
-/// µs against 25–35. The two met between 30 cards (4 MB: copying slightly
-/// ahead) and 100 (13 MB: `sendfile` ahead) on this machine's 32 MiB L3.
+/// system call and page references. The two paths met between 4 and 13 MB
+/// of other bodies on a machine with a 32 MiB L3 (server CPU a hit,
+/// `bench/loadtest.sh` over 10, 30, 100 and 1,000 cards; the figures are
+/// in `bench/RESULTS.md`).
 const COPY_WINDOW: u64 = 4 << 20;
 
 /// [`COPY_WINDOW`] for connections accepted from now on (see

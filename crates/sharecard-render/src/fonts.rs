@@ -12,6 +12,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, bail};
+
+use crate::card::is_invisible;
 use resvg::usvg::fontdb;
 
 /// The family templates name. Anything that does not resolve falls back to
@@ -126,9 +128,9 @@ impl Face {
 /// What the fitter asks fontdue about a face, read once at load: which
 /// characters it covers, its line metrics and each glyph's ink bounds and
 /// advance, all in ems. The `fontdue::Font` itself is dropped at once: it
-/// keeps every glyph's outline as line segments for rasterising, 4–10 MiB
-/// a face (45 MiB for the bundled six), which a service that only measures
-/// has no use for. These tables take ~50 KiB a face.
+/// keeps every glyph's outline as line segments for rasterising (45 MiB
+/// for the bundled six faces, `bench/loadtest.sh`'s peak RSS), which a
+/// service that only measures has no use for.
 pub struct FaceMetrics {
     /// Every character the face maps to a glyph, sorted.
     chars: Vec<char>,
@@ -470,17 +472,6 @@ fn ligature(c: char) -> Option<&'static str> {
         '\u{FB06}' => "st",
         _ => return None,
     })
-}
-
-/// Characters that draw nothing and so need no glyph: joiners, variation
-/// selectors, soft hyphen, directional marks, embeddings and isolates
-/// (the fitter starts right-to-left lines with U+2067, see
-/// [`crate::text::RLI`]).
-pub fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2069}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
-        | '\u{E0100}'..='\u{E01EF}')
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -180,10 +180,7 @@ impl CardText {
         }
         let text = collapse_whitespace(raw);
         // Only invisible characters (marks, joiners) would draw nothing.
-        if !text
-            .chars()
-            .any(|c| !c.is_whitespace() && !crate::fonts::is_invisible(c))
-        {
+        if !text.chars().any(|c| !c.is_whitespace() && !is_invisible(c)) {
             return Err(CardError::invalid(
                 "empty_field",
                 Some(field),
@@ -215,7 +212,8 @@ impl fmt::Display for CardText {
 /// `raw` trimmed, with each inner run of whitespace made one space.
 /// Text that is already so (nearly all of it) is copied as it is: every
 /// card request parses its texts, cache hits included, and splitting into a
-/// vector of words and joining them again was a twentieth of a hit's CPU.
+/// vector of words and joining them again was a twentieth of a hit's CPU
+/// (`stage/parse_query_to_card` in the `pipeline` bench).
 fn collapse_whitespace(raw: &str) -> String {
     let mut after_space = true; // a leading space is not already collapsed
     let collapsed = raw.chars().all(|c| {
@@ -254,6 +252,17 @@ fn mark_run_over(text: &str, max: usize) -> Option<&str> {
         }
     }
     None
+}
+
+/// Characters that draw nothing and so need no glyph: joiners, variation
+/// selectors, soft hyphen, directional marks, embeddings and isolates
+/// (the fitter starts right-to-left lines with U+2067, see
+/// [`crate::text::RLI`]).
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{E0100}'..='\u{E01EF}')
 }
 
 /// Control characters would be invisible or break lines; bidi overrides and

@@ -1,8 +1,9 @@
 //! The first, fast PNG encoding of a card, on more than one thread.
 //!
 //! A PNG holds one zlib stream, and deflate is sequential, so the png crate
-//! encodes on one thread: 2.5–3 ms of a 1200×630 card's ~10 ms render on
-//! the 2-core machine (2026-11-29). Rows filtered with Sub depend on
+//! encodes on one thread: a quarter of a card's render (`stage/encode_png/1`
+//! against `render/end_to_end` in the `pipeline` bench). Rows filtered with
+//! Sub depend on
 //! nothing above them, so the image can be cut into horizontal pieces, each
 //! compressed on its own thread by fdeflate (the png crate's fast backend),
 //! and the pieces joined into one valid stream. The renderer compresses
@@ -47,12 +48,13 @@ pub struct Piece {
 /// Buffers kept between encodes for the compressed pieces and their join.
 ///
 /// They are 64 KiB and more, which the server's allocator takes straight
-/// from the kernel and gives back on free (`server::tune_allocator`, for
-/// the sake of RSS): allocated fresh, each is pages the kernel zeroes and
+/// from the kernel and gives back on free (`sys::tune_allocator`, for the
+/// sake of RSS): allocated fresh, each is pages the kernel zeroes and
 /// faults in one at a time, and freeing it costs every core a TLB flush.
-/// Kept, with the PNG allocated once at its size, a cold card takes ~38
-/// page faults instead of ~86 (`perf stat`, 500 cards). Only the finished
-/// PNG, which the cache keeps, is a fresh allocation.
+/// Kept, with the PNG allocated once at its size, a cold card takes less
+/// than half the page faults (`perf stat` over `bench/loadtest.sh`'s cold
+/// phase). Only the finished PNG, which the cache keeps, is a fresh
+/// allocation.
 #[derive(Default)]
 pub struct Scratch {
     free: Mutex<Vec<Vec<u8>>>,
@@ -88,7 +90,8 @@ impl Scratch {
 /// Whether every pixel of premultiplied RGBA is opaque. ANDs whole pixels
 /// rather than stopping at the first translucent one, so that it
 /// vectorises (opaque rows, the common case, are read to the end anyway):
-/// with it, a card rendered on one thread took 2.55 ms instead of 2.70.
+/// 0.15 ms off a card rendered on one thread (`render/end_to_end` in the
+/// `pipeline` bench).
 pub fn all_opaque(rgba: &[u8]) -> bool {
     let words = rgba.chunks_exact(4);
     let tail_opaque = words.remainder().is_empty();

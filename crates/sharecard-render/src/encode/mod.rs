@@ -27,12 +27,11 @@ pub struct Png {
 }
 
 /// Encodes a pixmap as PNG for the first response, on up to `threads`
-/// threads: speed over size (see [`fast`]). With the fast
-/// deflate, the Sub filter encodes the 1200×630 ML Engineer card in 1.2 ms
-/// to 134 KB, Paeth in 1.9 ms to 97 KB and Up in 1.4 ms to 161 KB (best of
-/// 30 on the 2-core machine, 2026-11-28): Sub, since [`recompress`] soon
-/// makes the cached copy small anyway, and since Sub-filtered rows can be
-/// compressed in independent pieces.
+/// threads: speed over size (see [`fast`]). Rows are Sub-filtered: Paeth
+/// is smaller but slower (1.9 ms against 1.2 for the ML Engineer card,
+/// `stage/encode_png` in the `pipeline` bench, run with each filter),
+/// [`recompress`] soon makes the cached copy small anyway, and Sub rows
+/// can be compressed in independent pieces.
 pub fn encode_png(pixmap: &tiny_skia::Pixmap, threads: usize) -> anyhow::Result<Vec<u8>> {
     let scratch = fast::Scratch::default();
     fast::encode(
@@ -52,13 +51,11 @@ pub(crate) fn is_opaque(pixmap: &tiny_skia::Pixmap) -> bool {
 /// card is opaque, no row filter, zlib at level 9, streamed row by row (the
 /// fast encoding is read one row at a time), so it holds about 1 MiB
 /// whatever the card's size. The cards are flat colour and smooth
-/// gradients, which deflate finds as long repeats only unfiltered: on the
-/// ML Engineer card this gives 35.5 KB in ~40 ms, where Sub gives 46 KB and
-/// adaptive filtering 50 KB. oxipng (levels 8 and 10, as the issue
-/// suggested) came within 7 % of the size at 3–10× the CPU time, and held
-/// 10–110 MiB while it ran (a story card at 2×): memory that overlapped
-/// renders and pushed the process past its budget. Best of 3 on the
-/// 2-core machine.
+/// gradients, which deflate finds as long repeats only unfiltered (35.5 KB
+/// for the ML Engineer card, against 46 KB with Sub; `bench/loadtest.sh`'s
+/// hot card bytes). oxipng came close in size at several times the CPU and
+/// held tens of MiB while it ran, memory that overlapped renders
+/// (`bench/RESULTS.md`).
 pub fn recompress(png: &Png) -> anyhow::Result<Vec<u8>> {
     recompress_pausing(png, || {})
 }

@@ -69,7 +69,7 @@ pub fn text_violations(doc: &SvgDoc, tree: &usvg::Tree) -> Vec<String> {
         let wanted: String = b.fitted.lines.concat();
         let strip = |s: &str| -> String {
             s.chars()
-                .filter(|c| !c.is_whitespace() && !crate::fonts::is_invisible(*c))
+                .filter(|c| !c.is_whitespace() && !crate::card::is_invisible(*c))
                 .collect()
         };
         let (mut d, mut w): (Vec<char>, Vec<char>) = (

@@ -2,15 +2,16 @@
 //! text layout.
 //!
 //! Laying out text was most of parsing a card's layer (0.55 of 0.57 ms
-//! for the ML Engineer card): usvg shapes every line again, with a shape
-//! plan it compiles again, and reads every glyph's outline from the font
-//! again, on every parse. Here the line is shaped by the measurer (the
+//! for the ML Engineer card, `stage/card_layer_usvg_parse` against
+//! `stage/card_layer_to_items` in the `pipeline` bench): usvg shapes every
+//! line again, with a shape plan it compiles again, and reads every
+//! glyph's outline from the font again, on every parse. Here the line is shaped by the measurer (the
 //! same harfrust, the same fallback, plans kept per face), outlines are
 //! read once per glyph and kept, and each line becomes the path usvg would
 //! have made of it: the same outline, moved by the same chain of
 //! transforms, in the same order of `f32` operations (usvg 0.49's
 //! `layout_text` and `flatten`), then filled by the same tiny-skia call
-//! resvg makes. The pixels are usvg's; `tests/it/fast_path.rs` compares
+//! resvg makes. The pixels are usvg's; `tests/render/layered.rs` compares
 //! them with a one-pass usvg render for every template and theme.
 //!
 //! Only what the templates' `textbox` macro emits is drawn here: a
@@ -68,10 +69,9 @@ type GlyphKey = (fontdb::ID, u32);
 
 impl Outlines {
     /// Bounded like the line cache: starts over when full. A card of one
-    /// script uses a few dozen glyphs; the bundled faces hold 10,232
-    /// outlines, 6.3 MiB as paths (Inter's ~370 B each, Noto Sans
-    /// Arabic's ~1 KB), so a client cycling through all of them keeps at
-    /// most ~4 MiB here.
+    /// script uses a few dozen glyphs; a client cycling through every
+    /// glyph of the bundled faces keeps at most ~4 MiB here (the test
+    /// `outlines_are_read_once_and_bounded` counts them).
     const MAX_GLYPHS: usize = 4096;
 
     pub fn new(fonts: &Fonts) -> Outlines {

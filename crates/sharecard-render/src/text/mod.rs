@@ -1,4 +1,6 @@
-//! Text fitting: shrink, then wrap, then ellipsize, until text fits its box.
+//! Text: shaping lines as usvg lays them out ([`shape`]), and fitting
+//! text into a box ([`fit`]): shrink, then wrap, then ellipsize, until it
+//! fits.
 //!
 //! resvg does not wrap text (resvg#643), so every line break on a card is
 //! decided here, with widths measured the way usvg lays a line out: the
@@ -10,13 +12,15 @@
 //! rather than as text off the edge of a card.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
-
-use unicode_segmentation::UnicodeSegmentation;
+use std::sync::Arc;
 
 use crate::fonts::{Face, Fonts};
+
+mod fit;
+mod shape;
+
+use shape::LineCache;
 
 pub const ELLIPSIS: &str = "…";
 
@@ -99,66 +103,6 @@ pub struct Measurer<'a> {
     lines: &'a LineCache,
 }
 
-/// Shaped lines by text and weight, shared by every render with the same
-/// fonts: fitting measures the same candidate lines at every size it
-/// tries, shaping does not depend on size, and cards of one role share
-/// their texts across risks, themes, scales and templates. Bounded: it
-/// starts over when full.
-#[derive(Default)]
-struct LineCache {
-    lines: Mutex<HashMap<(String, u16), Shaped>>,
-}
-
-impl LineCache {
-    /// About 1.5 MiB when full (keys are lines of at most a few hundred
-    /// bytes).
-    const MAX_LINES: usize = 8192;
-
-    fn get(&self, text: &str, weight: u16) -> Option<Shaped> {
-        let lines = self.lines.lock().expect("not poisoned");
-        // A borrowed lookup would need a custom key type; the clone is a
-        // short string and far cheaper than shaping.
-        lines.get(&(text.to_owned(), weight)).copied()
-    }
-
-    fn insert(&self, text: &str, weight: u16, shaped: Shaped) {
-        let mut lines = self.lines.lock().expect("not poisoned");
-        if lines.len() >= Self::MAX_LINES {
-            lines.clear();
-        }
-        lines.insert((text.to_owned(), weight), shaped);
-    }
-}
-
-/// A line as usvg lays it out, reduced to what fitting needs. Lengths in
-/// em, y up from the baseline.
-#[derive(Debug, Clone, Copy)]
-struct Shaped {
-    /// Sum of the glyph advances.
-    em: f32,
-    /// usvg draws this line wrong (see [`Measurer::draws_correctly`]).
-    broken: bool,
-    /// Some glyph is `.notdef`: a tofu box (implies `broken`).
-    tofu: bool,
-    /// Highest and lowest ink of the line's glyphs (0 for an empty line):
-    /// Arabic and Devanagari reach further below the baseline than Inter's
-    /// descent, and Inter's own "Å" rises above its ascent.
-    ink_top: f32,
-    ink_bottom: f32,
-    /// How far ink reaches left of the line's start and right of its
-    /// advance end (0 when it does not): a final Arabic alef madda, or an
-    /// italic-like overhang, is drawn outside the advance box.
-    over_left: f32,
-    over_right: f32,
-}
-
-impl Shaped {
-    /// Horizontal room the line's ink and advances need, in em.
-    fn extent(&self) -> f32 {
-        self.over_left + self.em + self.over_right
-    }
-}
-
 /// A stretch of a line drawn by one face in one direction, in logical
 /// order: how usvg splits it (see [`Measurer::runs`]).
 #[derive(Debug, Clone)]
@@ -174,7 +118,7 @@ pub struct Run<'f> {
 
 /// One shaped glyph, in visual order.
 #[derive(Clone, Copy)]
-struct Glyph<'f> {
+pub(super) struct Glyph<'f> {
     /// Byte offset in the text of the first character of its cluster.
     cluster: usize,
     id: u32,
@@ -203,17 +147,6 @@ pub struct DrawnGlyph<'f> {
     pub y_offset: i32,
 }
 
-/// What every line of one fitted text shares.
-#[derive(Debug, Clone, Copy)]
-struct Para {
-    /// The text's base direction is right to left: its lines start with
-    /// [`RLI`].
-    rtl: bool,
-    /// Ink extremes of the whole text's glyphs (see [`Shaped`]).
-    ink_top: f32,
-    ink_bottom: f32,
-}
-
 /// U+2067 RIGHT-TO-LEFT ISOLATE. usvg lays every line out in a left-to-right
 /// paragraph, which puts the full stop of an Arabic sentence at its right
 /// (its start) and orders "مهندس AI" as if it were English. Each line of a
@@ -224,18 +157,13 @@ struct Para {
 /// glyph at the line's right end, which usvg counts as 1 px of advance box.
 pub const RLI: char = '\u{2067}';
 
-/// What is drawn for an ellipsis where "…" would be a tofu box: Noto Sans
-/// Arabic has no U+2026, and usvg cannot fall back for it inside a line
-/// with a lam-alef ligature (see [`Measurer::draws_correctly`]).
-const ELLIPSIS_FALLBACK: &str = "...";
-
 /// Whether `text`'s base direction is right to left.
-fn is_rtl(text: &str) -> bool {
+pub(super) fn is_rtl(text: &str) -> bool {
     unicode_bidi::get_base_direction(text) == unicode_bidi::Direction::Rtl
 }
 
 /// `line` as drawn: with [`RLI`] in front in a right-to-left text.
-fn shown(line: &str, rtl: bool) -> Cow<'_, str> {
+pub(super) fn shown(line: &str, rtl: bool) -> Cow<'_, str> {
     if rtl && !line.is_empty() {
         Cow::Owned(format!("{RLI}{line}"))
     } else {
@@ -250,573 +178,12 @@ impl<'a> Measurer<'a> {
             lines: &shaper.lines,
         }
     }
-
-    /// Room `text` needs on one line at `size` px: its advance width plus
-    /// any ink beyond either end (see [`Fitted::overhangs`]), as usvg draws the
-    /// line [`fit`](Self::fit) makes of it (so a right-to-left `text` is
-    /// measured with [`RLI`] in front): shaped by harfrust, the engine usvg
-    /// uses, in bidi runs, with usvg's font fallback (see `Measurer::shape`).
-    pub fn width(&self, text: &str, size: f32, weight: u16) -> f32 {
-        self.line_width(text, size, weight, is_rtl(text))
-    }
-
-    /// Advance width of `text` on one line at `size` px, as usvg lays the
-    /// line out (what usvg's text bounding box spans); [`width`](Self::width)
-    /// adds the ink beyond it.
-    pub fn advance(&self, text: &str, size: f32, weight: u16) -> f32 {
-        self.shaped(&shown(text, is_rtl(text)), weight).em * size
-    }
-
-    /// Whether usvg draws `text`, as a line, correctly: every character
-    /// with a real glyph, in its place. Coverage is checked per character
-    /// before fitting, but usvg shapes and falls back per line, and where a
-    /// line mixes scripts that no single bundled font covers (Latin with
-    /// Devanagari or Arabic) it may leave `.notdef` glyphs, merge two
-    /// shapings glyph by glyph where they do not line up, or shape
-    /// Devanagari as Latin (see `Measurer::shape` and `misscripted`):
-    /// vowel signs on the wrong consonant, no conjuncts. The fitter breaks
-    /// such lines between words where it can.
-    pub fn draws_correctly(&self, text: &str, weight: u16) -> bool {
-        !self.shaped(&shown(text, is_rtl(text)), weight).broken
-    }
-
-    /// The words of `text` (line-break segments, as [`fit`](Self::fit)
-    /// wraps it) that usvg would draw with a tofu box even alone on a line:
-    /// each character has a glyph in some font, but usvg's per-line
-    /// fallback cannot combine them, as in "yý" directly followed by
-    /// Arabic "ڭ". Such text cannot be drawn, however it is wrapped.
-    pub fn undrawable_words(&self, text: &str, weight: u16) -> Vec<String> {
-        let text = text.trim();
-        let rtl = is_rtl(text);
-        let mut words: Vec<String> = Vec::new();
-        for word in segments(text) {
-            let word = word.trim_end();
-            if !word.is_empty()
-                && self.shaped(&shown(word, rtl), weight).tofu
-                && !words.iter().any(|w| w == word)
-            {
-                words.push(word.to_owned());
-            }
-        }
-        words
-    }
-
-    fn line_width(&self, line: &str, size: f32, weight: u16, rtl: bool) -> f32 {
-        self.shaped(&shown(line, rtl), weight).extent() * size
-    }
-
-    fn shaped(&self, text: &str, weight: u16) -> Shaped {
-        if let Some(s) = self.lines.get(text, weight) {
-            return s;
-        }
-        let (glyphs, garbled) = self.shape(text, weight);
-        let mut shaped = Shaped {
-            em: 0.0,
-            broken: garbled,
-            tofu: false,
-            ink_top: 0.0,
-            ink_bottom: 0.0,
-            over_left: 0.0,
-            over_right: 0.0,
-        };
-        let mut ink_right: f32 = 0.0;
-        for g in glyphs {
-            shaped.tofu |= g.id == 0;
-            shaped.broken |= g.id == 0;
-            let b = g.face.metrics.bounds(g.id as u16);
-            if b.width > 0.0 && b.height > 0.0 {
-                shaped.ink_top = shaped.ink_top.max(g.dy + b.ymin + b.height);
-                shaped.ink_bottom = shaped.ink_bottom.min(g.dy + b.ymin);
-                let left = shaped.em + g.dx + b.xmin;
-                shaped.over_left = shaped.over_left.max(-left);
-                ink_right = ink_right.max(left + b.width);
-            }
-            shaped.em += g.advance;
-        }
-        shaped.over_right = (ink_right - shaped.em).max(0.0);
-        self.lines.insert(text, weight, shaped);
-        shaped
-    }
-
-    /// The glyphs usvg draws for the line `text` (exactly as given, as
-    /// the text of one `<tspan>`), or `None` where usvg would draw it wrong
-    /// (see [`draws_correctly`](Self::draws_correctly)), so that a caller
-    /// drawing them itself leaves such lines to usvg.
-    pub fn drawn_glyphs(&self, text: &str, weight: u16) -> Option<Vec<DrawnGlyph<'a>>> {
-        let (glyphs, garbled) = self.shape(text, weight);
-        if garbled || glyphs.iter().any(|g| g.id == 0) {
-            return None;
-        }
-        Some(
-            glyphs
-                .iter()
-                .map(|g| DrawnGlyph {
-                    face: g.face,
-                    id: g.id,
-                    cluster: g.cluster,
-                    x_advance: g.units[0],
-                    x_offset: g.units[1],
-                    y_offset: g.units[2],
-                })
-                .collect(),
-        )
-    }
-
-    /// The runs usvg draws the line `text` in (exactly as given, no
-    /// [`RLI`] added): consecutive characters whose glyphs come from the
-    /// same face at the same bidi direction, in logical order.
-    pub fn runs(&self, text: &str, weight: u16) -> Vec<Run<'a>> {
-        let (glyphs, _) = self.shape(text, weight);
-        // Each cluster takes the face of its first glyph; a character
-        // belongs to the cluster that starts at or before it.
-        let mut clusters: Vec<(usize, &Face, bool, bool)> = Vec::new();
-        for g in &glyphs {
-            match clusters.iter_mut().find(|c| c.0 == g.cluster) {
-                Some(c) => c.3 |= g.id == 0,
-                None => clusters.push((g.cluster, g.face, g.rtl, g.id == 0)),
-            }
-        }
-        clusters.sort_by_key(|c| c.0);
-        let mut runs: Vec<Run<'a>> = Vec::new();
-        for (i, c) in text.char_indices() {
-            let Some(&(_, face, rtl, tofu)) = clusters.iter().rev().find(|cl| cl.0 <= i) else {
-                continue;
-            };
-            let end = i + c.len_utf8();
-            match runs.last_mut() {
-                Some(r) if std::ptr::eq(r.face, face) && r.rtl == rtl && r.tofu == tofu => {
-                    r.range.end = end;
-                }
-                _ => runs.push(Run {
-                    range: i..end,
-                    face,
-                    rtl,
-                    tofu,
-                }),
-            }
-        }
-        runs
-    }
-
-    /// Glyphs of `text` laid out on one line the way usvg 0.49 does it
-    /// (`shape_text` in usvg's text/layout.rs): the line is split into the
-    /// visual runs of its bidi paragraph (base direction left to right, as
-    /// usvg forces it), and each run is shaped by harfrust in its direction
-    /// and guessed script, first with the face the template's family and
-    /// weight select. While a glyph is `.notdef`, the fallback face for its
-    /// character shapes the whole line again: if that face draws every
-    /// glyph, it replaces them all (so a Devanagari line draws its spaces
-    /// and punctuation with the Devanagari face); if it draws as many
-    /// glyphs, it fills in the missing ones; otherwise usvg gives up and the
-    /// `.notdef` glyphs stay. Filling in goes by position, so it also
-    /// returns whether the two shapings disagreed on which cluster a
-    /// position holds (then usvg draws glyphs out of order), or a run was
-    /// shaped as the wrong script (see [`misscripted`]).
-    fn shape(&self, text: &str, weight: u16) -> (Vec<Glyph<'a>>, bool) {
-        let runs = visual_runs(text);
-        let primary = self.fonts.primary(weight);
-        let mut glyphs = shape_with(primary, text, &runs);
-        let mut used = vec![primary.id];
-        let mut garbled = misscripted(text, &runs);
-        while let Some(missing) = glyphs.iter().find(|g| g.id == 0) {
-            let c = text[missing.cluster..]
-                .chars()
-                .next()
-                .expect("a cluster starts at a character");
-            let Some(face) = self.fonts.fallback_for(c, primary.weight, &used) else {
-                break;
-            };
-            let fallback = shape_with(face, text, &runs);
-            if fallback.iter().all(|g| g.id != 0) {
-                glyphs = fallback;
-                break;
-            }
-            if fallback.len() != glyphs.len() {
-                break;
-            }
-            for (g, f) in glyphs.iter_mut().zip(fallback) {
-                garbled |= g.cluster != f.cluster;
-                if g.id == 0 && f.id != 0 {
-                    *g = f;
-                }
-            }
-            used.push(face.id);
-        }
-        (glyphs, garbled)
-    }
-
-    /// Ascent and descent (negative) at `size`: the primary face's, pushed
-    /// out by the ink of the text's glyphs where that reaches further.
-    fn vertical(&self, size: f32, weight: u16, para: &Para) -> (f32, f32) {
-        let m = self.fonts.primary(weight).metrics.line_metrics(size);
-        (
-            m.ascent.max(para.ink_top * size),
-            m.descent.min(para.ink_bottom * size),
-        )
-    }
-
-    pub fn fit(&self, text: &str, spec: &FitSpec) -> Fitted {
-        let text = text.trim();
-        let rtl = is_rtl(text);
-        let whole = self.shaped(&shown(text, rtl), spec.weight);
-        let para = Para {
-            rtl,
-            ink_top: whole.ink_top,
-            ink_bottom: whole.ink_bottom,
-        };
-        let min = spec.min_size.min(spec.size).max(1.0);
-        // 1. Shrink: the largest size (in 1 px steps) at which the text
-        //    wraps into the allowed lines without breaking a word, first
-        //    with every line drawn correctly (see `wrap`), then at any cost
-        //    but the text's.
-        for keep_correct in [true, false] {
-            let mut size = spec.size;
-            loop {
-                let lines_allowed = self.lines_allowed(spec, size, &para);
-                if let Some(lines) = self.wrap(text, size, spec, &para, false, keep_correct)
-                    && lines.len() <= lines_allowed
-                {
-                    return self.finish(lines, size, spec, &para, false);
-                }
-                if size <= min {
-                    break;
-                }
-                size = (size - 1.0).max(min);
-            }
-        }
-        // 2. At the smallest size: break inside words where a word alone is
-        //    wider than the box, then 3. cut and ellipsize the last line.
-        let size = min;
-        let lines_allowed = self.lines_allowed(spec, size, &para);
-        let mut lines = self
-            .wrap(text, size, spec, &para, true, false)
-            .unwrap_or_default();
-        if lines.len() <= lines_allowed {
-            return self.finish(lines, size, spec, &para, false);
-        }
-        let rest = lines.split_off(lines_allowed - 1).join(" ");
-        lines.push(self.ellipsize(&rest, size, spec, &para));
-        self.finish(lines, size, spec, &para, true)
-    }
-
-    fn lines_allowed(&self, spec: &FitSpec, size: f32, para: &Para) -> usize {
-        let by_height = spec.height.map_or(usize::MAX, |h| {
-            let (asc, desc) = self.vertical(size, spec.weight, para);
-            let first = asc - desc;
-            if h < first {
-                0
-            } else {
-                1 + ((h - first) / (size * spec.line_height)).floor() as usize
-            }
-        });
-        spec.max_lines.min(by_height).max(1)
-    }
-
-    fn finish(
-        &self,
-        lines: Vec<String>,
-        size: f32,
-        spec: &FitSpec,
-        para: &Para,
-        truncated: bool,
-    ) -> Fitted {
-        let lines: Vec<String> = lines
-            .iter()
-            .map(|l| shown(l, para.rtl).into_owned())
-            .collect();
-        // The lines' own ink counts too: a word broken across lines may
-        // take glyph forms the whole text does not have.
-        let mut para = *para;
-        let mut width: f32 = 0.0;
-        let mut overhangs = Vec::with_capacity(lines.len());
-        for l in &lines {
-            let s = self.shaped(l, spec.weight);
-            width = width.max(s.extent() * size);
-            overhangs.push((s.over_left * size, s.over_right * size));
-            para.ink_top = para.ink_top.max(s.ink_top);
-            para.ink_bottom = para.ink_bottom.min(s.ink_bottom);
-        }
-        let (asc, desc) = self.vertical(size, spec.weight, &para);
-        let line_advance = size * spec.line_height;
-        let n = lines.len().max(1) as f32;
-        Fitted {
-            size,
-            line_advance,
-            ascent: asc,
-            height: asc - desc + (n - 1.0) * line_advance,
-            width,
-            lines,
-            overhangs,
-            truncated,
-        }
-    }
-
-    /// Greedy line filling at the break opportunities of UAX #14. Returns
-    /// `None` when a single unbreakable segment is wider than the box and
-    /// `break_words` is off. With `keep_correct`, a segment that usvg would
-    /// draw correctly, appended to a line it would draw correctly, starts a
-    /// new line where together they would be drawn wrong (see
-    /// [`draws_correctly`](Self::draws_correctly)): "ML" and "इंजीनियर" on
-    /// two lines rather than "ML इंजीनियर" with its vowel signs misplaced.
-    fn wrap(
-        &self,
-        text: &str,
-        size: f32,
-        spec: &FitSpec,
-        para: &Para,
-        break_words: bool,
-        keep_correct: bool,
-    ) -> Option<Vec<String>> {
-        let fits =
-            |s: &str| self.line_width(s.trim_end(), size, spec.weight, para.rtl) <= spec.width;
-        let shaped = |s: &str| self.shaped(&shown(s.trim_end(), para.rtl), spec.weight);
-        let correct = |s: &str| !shaped(s).broken;
-        let tofu = |s: &str| shaped(s).tofu;
-        let mut lines: Vec<String> = Vec::new();
-        let mut line = String::new();
-        for segment in segments(text) {
-            let candidate = format!("{line}{segment}");
-            let fresh = line.trim_end().is_empty();
-            // Two words usvg draws without tofu boxes never share a line
-            // it would draw with one, at any cost in lines.
-            if fits(&candidate)
-                && (fresh || !tofu(&candidate) || tofu(&line) || tofu(segment))
-                && (!keep_correct
-                    || fresh
-                    || correct(&candidate)
-                    || !correct(&line)
-                    || !correct(segment))
-            {
-                line = candidate;
-                continue;
-            }
-            if !line.trim_end().is_empty() {
-                lines.push(line.trim_end().to_owned());
-            }
-            line = segment.to_owned();
-            if !fits(&line) {
-                if !break_words {
-                    return None;
-                }
-                // Hard-break the segment by graphemes, keeping the tail as
-                // the start of the next line.
-                let mut pieces = self.break_graphemes(line.trim_end(), size, spec, para);
-                line = pieces.pop().unwrap_or_default();
-                if segment.ends_with(' ') {
-                    line.push(' ');
-                }
-                lines.extend(pieces);
-            }
-        }
-        if !line.trim_end().is_empty() {
-            lines.push(line.trim_end().to_owned());
-        }
-        Some(lines)
-    }
-
-    /// Splits a word wider than the box into box-wide pieces, at extended
-    /// grapheme cluster boundaries (which keep Devanagari conjuncts whole,
-    /// UAX #29 GB9c). Alphabetic pieces in hyphenating scripts get a
-    /// hyphen, so "Donaudampf-" reads as a broken word rather than two
-    /// words.
-    fn break_graphemes(&self, word: &str, size: f32, spec: &FitSpec, para: &Para) -> Vec<String> {
-        let mut pieces = Vec::new();
-        let mut piece = String::new();
-        let graphemes: Vec<&str> = word.graphemes(true).collect();
-        for (i, g) in graphemes.iter().enumerate() {
-            let next_is_more = i + 1 < graphemes.len();
-            let mut candidate = format!("{piece}{g}");
-            let hyphen = next_is_more && hyphenates(g) && hyphenates(graphemes[i + 1]);
-            if hyphen {
-                candidate.push('-');
-            }
-            if self.line_width(&candidate, size, spec.weight, para.rtl) <= spec.width
-                || piece.is_empty()
-            {
-                piece.push_str(g);
-                continue;
-            }
-            if piece.chars().last().is_some_and(hyphenates_char) && hyphenates(g) {
-                piece.push('-');
-            }
-            pieces.push(std::mem::take(&mut piece));
-            piece.push_str(g);
-        }
-        pieces.push(piece);
-        pieces
-    }
-
-    /// The longest start of `text` that fits with an ellipsis after it: cut
-    /// at a word boundary when that keeps at least half the line, else at a
-    /// grapheme boundary. The ellipsis is "…" unless usvg would draw that
-    /// line wrong (a tofu box for "…" in an Arabic line) and "..." right.
-    ///
-    /// A cut whose line would still have a tofu box (words of scripts usvg
-    /// cannot draw together, see [`wrap`](Self::wrap)) moves back a word
-    /// at a time until it has none.
-    fn ellipsize(&self, text: &str, size: f32, spec: &FitSpec, para: &Para) -> String {
-        let shaped = |l: &str| self.shaped(&shown(l, para.rtl), spec.weight);
-        let mut text = text;
-        loop {
-            let line = self.ellipsize_with(text, size, spec, para, ELLIPSIS);
-            if !shaped(&line).broken {
-                return line;
-            }
-            let plain = self.ellipsize_with(text, size, spec, para, ELLIPSIS_FALLBACK);
-            let best = if shaped(&plain).broken { line } else { plain };
-            if !shaped(&best).tofu {
-                return best;
-            }
-            match text.trim_end().rfind(' ') {
-                Some(i) if i > 0 => text = &text[..i],
-                _ => return best,
-            }
-        }
-    }
-
-    fn ellipsize_with(
-        &self,
-        text: &str,
-        size: f32,
-        spec: &FitSpec,
-        para: &Para,
-        ellipsis: &str,
-    ) -> String {
-        let fits = |s: &str| {
-            self.line_width(&format!("{s}{ellipsis}"), size, spec.weight, para.rtl) <= spec.width
-        };
-        let graphemes: Vec<(usize, &str)> = text.grapheme_indices(true).collect();
-        // Binary search the longest grapheme prefix that fits.
-        let (mut lo, mut hi) = (0, graphemes.len());
-        while lo < hi {
-            let mid = (lo + hi).div_ceil(2);
-            let end = graphemes.get(mid).map_or(text.len(), |g| g.0);
-            if fits(text[..end].trim_end()) {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
-        let end = graphemes.get(lo).map_or(text.len(), |g| g.0);
-        let cut = &text[..end];
-        let word_cut = match cut.rfind(' ') {
-            Some(i) if i * 2 >= cut.len() && end < text.len() => &cut[..i],
-            _ => cut,
-        };
-        let kept = word_cut
-            .trim_end()
-            .trim_end_matches([',', ';', ':', '-', '—', '–', '،', '؛']);
-        format!("{}{ellipsis}", kept.trim_end())
-    }
-}
-
-/// The visual runs of `text`'s first bidi paragraph at base level 0, with
-/// their direction, as usvg splits a line for shaping.
-fn visual_runs(text: &str) -> Vec<(Range<usize>, bool)> {
-    let info = unicode_bidi::BidiInfo::new(text, Some(unicode_bidi::Level::ltr()));
-    let Some(para) = info.paragraphs.first() else {
-        return Vec::new();
-    };
-    let (levels, runs) = info.visual_runs(para, para.range.clone());
-    runs.into_iter()
-        .filter(|r| !r.is_empty())
-        .map(|r| {
-            let rtl = levels[r.start].is_rtl();
-            (r, rtl)
-        })
-        .collect()
-}
-
-/// Whether some bidi run of `text` holds characters of a script that needs
-/// shaping but is shaped as another script. usvg shapes each bidi run as
-/// the script of its first letter, so in "ML इंजीनियर" (one left-to-right
-/// run) the Devanagari is shaped as Latin: no conjuncts, and the i-matra
-/// stays after its consonant instead of before it. Latin, Greek and
-/// Cyrillic letters in a run of another script shape the same either way.
-fn misscripted(text: &str, runs: &[(Range<usize>, bool)]) -> bool {
-    use harfrust::{Script, UnicodeBuffer, script};
-    // Below Hebrew (U+0590) every script is simple.
-    if text.chars().all(|c| (c as u32) < 0x0590) {
-        return false;
-    }
-    let mut buffer = UnicodeBuffer::new();
-    let mut script_of = |s: &str| -> Script {
-        buffer.clear();
-        buffer.push_str(s);
-        buffer.guess_segment_properties();
-        buffer.script()
-    };
-    let simple = [script::LATIN, script::GREEK, script::CYRILLIC];
-    let mut one = [0u8; 4];
-    runs.iter().any(|(range, _)| {
-        let run = &text[range.clone()];
-        let run_script = script_of(run);
-        run.chars().any(|c| {
-            let s = script_of(c.encode_utf8(&mut one));
-            // Common and inherited characters guess no script.
-            s != script::UNKNOWN && s != run_script && !simple.contains(&s)
-        })
-    })
-}
-
-/// Shapes each visual run of `text` with `face`, as usvg does: no features
-/// beyond the defaults, script and language guessed per run.
-fn shape_with<'f>(face: &'f Face, text: &str, runs: &[(Range<usize>, bool)]) -> Vec<Glyph<'f>> {
-    use harfrust::{Direction, UnicodeBuffer};
-    let upem = face.shaper().units_per_em() as f32;
-    let mut glyphs = Vec::with_capacity(text.len());
-    for (range, rtl) in runs {
-        let mut buffer = UnicodeBuffer::new();
-        buffer.push_str(&text[range.clone()]);
-        buffer.set_direction(if *rtl {
-            Direction::RightToLeft
-        } else {
-            Direction::LeftToRight
-        });
-        buffer.guess_segment_properties();
-        let out = face.shape(buffer);
-        for (info, pos) in out.glyph_infos().iter().zip(out.glyph_positions()) {
-            glyphs.push(Glyph {
-                cluster: range.start + info.cluster as usize,
-                id: info.glyph_id,
-                advance: pos.x_advance as f32 / upem,
-                dx: pos.x_offset as f32 / upem,
-                dy: pos.y_offset as f32 / upem,
-                units: [pos.x_advance, pos.x_offset, pos.y_offset],
-                face,
-                rtl: *rtl,
-            });
-        }
-    }
-    glyphs
-}
-
-/// Line-break segments: each is a word plus its trailing spaces, or a
-/// character where UAX #14 allows a break inside a run (CJK, after hyphens).
-fn segments(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, _) in unicode_linebreak::linebreaks(text) {
-        if i > start {
-            out.push(&text[start..i]);
-        }
-        start = i;
-    }
-    out
-}
-
-fn hyphenates(g: &str) -> bool {
-    g.chars().next().is_some_and(hyphenates_char)
-}
-
-/// Scripts that mark a broken word with a hyphen: Latin, Greek, Cyrillic.
-fn hyphenates_char(c: char) -> bool {
-    c.is_alphabetic() && (c as u32) < 0x0530
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use unicode_segmentation::UnicodeSegmentation;
 
     fn spec(width: f32, size: f32, min: f32, lines: usize) -> FitSpec {
         FitSpec {

@@ -205,7 +205,7 @@ fn arabic_lines_are_laid_out_right_to_left() {
     let mut xs: Vec<(String, f32)> = Vec::new();
     for span in the_text(&tree).layouted() {
         for g in &span.positioned_glyphs {
-            if g.id.0 != 0 && !g.text.chars().all(sharecard_render::fonts::is_invisible) {
+            if g.id.0 != 0 && !g.text.chars().all(sharecard_render::card::is_invisible) {
                 xs.push((g.text.clone(), g.transform().tx));
             }
         }

@@ -1,0 +1,336 @@
+//! Fitting text into a box: the largest size at which it wraps into the
+//! allowed lines, then hard breaks, then an ellipsis.
+
+use unicode_segmentation::UnicodeSegmentation;
+
+use super::{ELLIPSIS, FitSpec, Fitted, Measurer, is_rtl, shown};
+
+/// What every line of one fitted text shares.
+#[derive(Debug, Clone, Copy)]
+struct Para {
+    /// The text's base direction is right to left: its lines start with
+    /// [`RLI`].
+    rtl: bool,
+    /// Ink extremes of the whole text's glyphs (see [`Shaped`]).
+    ink_top: f32,
+    ink_bottom: f32,
+}
+
+/// How [`Measurer::wrap`] may fill lines.
+#[derive(Debug, Clone, Copy)]
+struct WrapRules {
+    /// A segment wider than the box is broken between graphemes (with a
+    /// hyphen where the script uses one); otherwise wrapping gives up.
+    break_words: bool,
+    /// A segment that usvg would draw correctly, appended to a line it
+    /// would draw correctly, starts a new line where together they would
+    /// be drawn wrong (see [`Measurer::draws_correctly`]): "ML" and
+    /// "इंजीनियर" on two lines rather than "ML इंजीनियर" with its vowel
+    /// signs misplaced.
+    keep_correct: bool,
+}
+
+impl WrapRules {
+    /// The last resort at the smallest size: any line, words broken.
+    const BREAK_WORDS: WrapRules = WrapRules {
+        break_words: true,
+        keep_correct: false,
+    };
+}
+
+/// What is drawn for an ellipsis where "…" would be a tofu box: Noto Sans
+/// Arabic has no U+2026, and usvg cannot fall back for it inside a line
+/// with a lam-alef ligature (see [`Measurer::draws_correctly`]).
+const ELLIPSIS_FALLBACK: &str = "...";
+
+impl Measurer<'_> {
+    /// Ascent and descent (negative) at `size`: the primary face's, pushed
+    /// out by the ink of the text's glyphs where that reaches further.
+    fn vertical(&self, size: f32, weight: u16, para: &Para) -> (f32, f32) {
+        let m = self.fonts.primary(weight).metrics.line_metrics(size);
+        (
+            m.ascent.max(para.ink_top * size),
+            m.descent.min(para.ink_bottom * size),
+        )
+    }
+
+    pub fn fit(&self, text: &str, spec: &FitSpec) -> Fitted {
+        let text = text.trim();
+        let rtl = is_rtl(text);
+        let whole = self.shaped(&shown(text, rtl), spec.weight);
+        let para = Para {
+            rtl,
+            ink_top: whole.ink_top,
+            ink_bottom: whole.ink_bottom,
+        };
+        let min = spec.min_size.min(spec.size).max(1.0);
+        // 1. Shrink: the largest size (in 1 px steps) at which the text
+        //    wraps into the allowed lines without breaking a word, first
+        //    with every line drawn correctly (see `wrap`), then at any cost
+        //    but the text's.
+        for keep_correct in [true, false] {
+            let rules = WrapRules {
+                break_words: false,
+                keep_correct,
+            };
+            let mut size = spec.size;
+            loop {
+                let lines_allowed = self.lines_allowed(spec, size, &para);
+                if let Some(lines) = self.wrap(text, size, spec, &para, rules)
+                    && lines.len() <= lines_allowed
+                {
+                    return self.finish(lines, size, spec, &para, false);
+                }
+                if size <= min {
+                    break;
+                }
+                size = (size - 1.0).max(min);
+            }
+        }
+        // 2. At the smallest size: break inside words where a word alone is
+        //    wider than the box, then 3. cut and ellipsize the last line.
+        let size = min;
+        let lines_allowed = self.lines_allowed(spec, size, &para);
+        let mut lines = self
+            .wrap(text, size, spec, &para, WrapRules::BREAK_WORDS)
+            .unwrap_or_default();
+        if lines.len() <= lines_allowed {
+            return self.finish(lines, size, spec, &para, false);
+        }
+        let rest = lines.split_off(lines_allowed - 1).join(" ");
+        lines.push(self.ellipsize(&rest, size, spec, &para));
+        self.finish(lines, size, spec, &para, true)
+    }
+
+    fn lines_allowed(&self, spec: &FitSpec, size: f32, para: &Para) -> usize {
+        let by_height = spec.height.map_or(usize::MAX, |h| {
+            let (asc, desc) = self.vertical(size, spec.weight, para);
+            let first = asc - desc;
+            if h < first {
+                0
+            } else {
+                1 + ((h - first) / (size * spec.line_height)).floor() as usize
+            }
+        });
+        spec.max_lines.min(by_height).max(1)
+    }
+
+    fn finish(
+        &self,
+        lines: Vec<String>,
+        size: f32,
+        spec: &FitSpec,
+        para: &Para,
+        truncated: bool,
+    ) -> Fitted {
+        let lines: Vec<String> = lines
+            .iter()
+            .map(|l| shown(l, para.rtl).into_owned())
+            .collect();
+        // The lines' own ink counts too: a word broken across lines may
+        // take glyph forms the whole text does not have.
+        let mut para = *para;
+        let mut width: f32 = 0.0;
+        let mut overhangs = Vec::with_capacity(lines.len());
+        for l in &lines {
+            let s = self.shaped(l, spec.weight);
+            width = width.max(s.extent() * size);
+            overhangs.push((s.over_left * size, s.over_right * size));
+            para.ink_top = para.ink_top.max(s.ink_top);
+            para.ink_bottom = para.ink_bottom.min(s.ink_bottom);
+        }
+        let (asc, desc) = self.vertical(size, spec.weight, &para);
+        let line_advance = size * spec.line_height;
+        let n = lines.len().max(1) as f32;
+        Fitted {
+            size,
+            line_advance,
+            ascent: asc,
+            height: asc - desc + (n - 1.0) * line_advance,
+            width,
+            lines,
+            overhangs,
+            truncated,
+        }
+    }
+
+    /// Greedy line filling at the break opportunities of UAX #14, by
+    /// `rules` (see [`WrapRules`]). Returns `None` when a single
+    /// unbreakable segment is wider than the box and words may not break.
+    fn wrap(
+        &self,
+        text: &str,
+        size: f32,
+        spec: &FitSpec,
+        para: &Para,
+        rules: WrapRules,
+    ) -> Option<Vec<String>> {
+        let WrapRules {
+            break_words,
+            keep_correct,
+        } = rules;
+        let fits =
+            |s: &str| self.line_width(s.trim_end(), size, spec.weight, para.rtl) <= spec.width;
+        let shaped = |s: &str| self.shaped(&shown(s.trim_end(), para.rtl), spec.weight);
+        let correct = |s: &str| !shaped(s).broken;
+        let tofu = |s: &str| shaped(s).tofu;
+        let mut lines: Vec<String> = Vec::new();
+        let mut line = String::new();
+        for segment in segments(text) {
+            let candidate = format!("{line}{segment}");
+            let fresh = line.trim_end().is_empty();
+            // Two words usvg draws without tofu boxes never share a line
+            // it would draw with one, at any cost in lines.
+            if fits(&candidate)
+                && (fresh || !tofu(&candidate) || tofu(&line) || tofu(segment))
+                && (!keep_correct
+                    || fresh
+                    || correct(&candidate)
+                    || !correct(&line)
+                    || !correct(segment))
+            {
+                line = candidate;
+                continue;
+            }
+            if !line.trim_end().is_empty() {
+                lines.push(line.trim_end().to_owned());
+            }
+            line = segment.to_owned();
+            if !fits(&line) {
+                if !break_words {
+                    return None;
+                }
+                // Hard-break the segment by graphemes, keeping the tail as
+                // the start of the next line.
+                let mut pieces = self.break_graphemes(line.trim_end(), size, spec, para);
+                line = pieces.pop().unwrap_or_default();
+                if segment.ends_with(' ') {
+                    line.push(' ');
+                }
+                lines.extend(pieces);
+            }
+        }
+        if !line.trim_end().is_empty() {
+            lines.push(line.trim_end().to_owned());
+        }
+        Some(lines)
+    }
+
+    /// Splits a word wider than the box into box-wide pieces, at extended
+    /// grapheme cluster boundaries (which keep Devanagari conjuncts whole,
+    /// UAX #29 GB9c). Alphabetic pieces in hyphenating scripts get a
+    /// hyphen, so "Donaudampf-" reads as a broken word rather than two
+    /// words.
+    fn break_graphemes(&self, word: &str, size: f32, spec: &FitSpec, para: &Para) -> Vec<String> {
+        let mut pieces = Vec::new();
+        let mut piece = String::new();
+        let graphemes: Vec<&str> = word.graphemes(true).collect();
+        for (i, g) in graphemes.iter().enumerate() {
+            let next_is_more = i + 1 < graphemes.len();
+            let mut candidate = format!("{piece}{g}");
+            let hyphen = next_is_more && hyphenates(g) && hyphenates(graphemes[i + 1]);
+            if hyphen {
+                candidate.push('-');
+            }
+            if self.line_width(&candidate, size, spec.weight, para.rtl) <= spec.width
+                || piece.is_empty()
+            {
+                piece.push_str(g);
+                continue;
+            }
+            if piece.chars().last().is_some_and(hyphenates_char) && hyphenates(g) {
+                piece.push('-');
+            }
+            pieces.push(std::mem::take(&mut piece));
+            piece.push_str(g);
+        }
+        pieces.push(piece);
+        pieces
+    }
+
+    /// The longest start of `text` that fits with an ellipsis after it: cut
+    /// at a word boundary when that keeps at least half the line, else at a
+    /// grapheme boundary. The ellipsis is "…" unless usvg would draw that
+    /// line wrong (a tofu box for "…" in an Arabic line) and "..." right.
+    ///
+    /// A cut whose line would still have a tofu box (words of scripts usvg
+    /// cannot draw together, see [`wrap`](Self::wrap)) moves back a word
+    /// at a time until it has none.
+    fn ellipsize(&self, text: &str, size: f32, spec: &FitSpec, para: &Para) -> String {
+        let shaped = |l: &str| self.shaped(&shown(l, para.rtl), spec.weight);
+        let mut text = text;
+        loop {
+            let line = self.ellipsize_with(text, size, spec, para, ELLIPSIS);
+            if !shaped(&line).broken {
+                return line;
+            }
+            let plain = self.ellipsize_with(text, size, spec, para, ELLIPSIS_FALLBACK);
+            let best = if shaped(&plain).broken { line } else { plain };
+            if !shaped(&best).tofu {
+                return best;
+            }
+            match text.trim_end().rfind(' ') {
+                Some(i) if i > 0 => text = &text[..i],
+                _ => return best,
+            }
+        }
+    }
+
+    fn ellipsize_with(
+        &self,
+        text: &str,
+        size: f32,
+        spec: &FitSpec,
+        para: &Para,
+        ellipsis: &str,
+    ) -> String {
+        let fits = |s: &str| {
+            self.line_width(&format!("{s}{ellipsis}"), size, spec.weight, para.rtl) <= spec.width
+        };
+        let graphemes: Vec<(usize, &str)> = text.grapheme_indices(true).collect();
+        // Binary search the longest grapheme prefix that fits.
+        let (mut lo, mut hi) = (0, graphemes.len());
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            let end = graphemes.get(mid).map_or(text.len(), |g| g.0);
+            if fits(text[..end].trim_end()) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let end = graphemes.get(lo).map_or(text.len(), |g| g.0);
+        let cut = &text[..end];
+        let word_cut = match cut.rfind(' ') {
+            Some(i) if i * 2 >= cut.len() && end < text.len() => &cut[..i],
+            _ => cut,
+        };
+        let kept = word_cut
+            .trim_end()
+            .trim_end_matches([',', ';', ':', '-', '—', '–', '،', '؛']);
+        format!("{}{ellipsis}", kept.trim_end())
+    }
+}
+
+/// Line-break segments: each is a word plus its trailing spaces, or a
+/// character where UAX #14 allows a break inside a run (CJK, after hyphens).
+pub(super) fn segments(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, _) in unicode_linebreak::linebreaks(text) {
+        if i > start {
+            out.push(&text[start..i]);
+        }
+        start = i;
+    }
+    out
+}
+
+fn hyphenates(g: &str) -> bool {
+    g.chars().next().is_some_and(hyphenates_char)
+}
+
+/// Scripts that mark a broken word with a hyphen: Latin, Greek, Cyrillic.
+fn hyphenates_char(c: char) -> bool {
+    c.is_alphabetic() && (c as u32) < 0x0530
+}

@@ -1,0 +1,123 @@
+//! `sharecard warm`: asks a running service for every card in a file, so
+//! they are cached before traffic comes.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use sharecard_render::card::batch::{self, BadLine};
+
+use crate::config::WarmArgs;
+use crate::signing::Signer;
+
+/// `sharecard warm FILE`: GETs every card in FILE from a running service.
+pub fn warm(args: WarmArgs) -> anyhow::Result<i32> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let signer = Signer::new(&args.signing.signing_keys).map_err(anyhow::Error::msg)?;
+    let Targets { paths, mut bad } = targets(&text, &signer)?;
+    let base = args.target.trim_end_matches('/').to_owned();
+    let started = Instant::now();
+    let results = fetch_all(&base, paths, args.concurrency)?;
+    let ok = results.iter().filter(|r| r.1.is_ok()).count();
+    for (line, r) in results {
+        if let Err(message) = r {
+            bad.push(BadLine { line, message });
+        }
+    }
+    bad.sort_by_key(|b| b.line);
+    for b in &bad {
+        eprintln!("{}: {b}", args.file.display());
+    }
+    eprintln!(
+        "{ok} cards warmed, {} failed, in {:.1?}",
+        bad.len(),
+        started.elapsed()
+    );
+    Ok(if bad.is_empty() { 0 } else { 1 })
+}
+
+/// What a warm file names.
+struct Targets {
+    /// Line number and path: a line starting with `/` as it is, a JSON
+    /// card as its (signed) image URL.
+    paths: Vec<(usize, String)>,
+    /// The lines that name nothing.
+    bad: Vec<BadLine>,
+}
+
+fn targets(text: &str, signer: &Signer) -> anyhow::Result<Targets> {
+    let mut paths = Vec::new();
+    let mut bad = Vec::new();
+    let mut json_lines = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('/') {
+            paths.push((i + 1, t.to_owned()));
+            json_lines.push('\n');
+        } else {
+            json_lines.push_str(line);
+            json_lines.push('\n');
+        }
+    }
+    let (cards, bad_json) = batch::parse(&json_lines, "report", &Default::default());
+    bad.extend(bad_json);
+    for c in cards {
+        let path = format!("/cards/{}.png", c.request.template);
+        let query = c.request.canonical_query();
+        let url = if signer.enabled() {
+            signer
+                .sign_url(&path, &query)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+        } else {
+            format!("{path}?{query}")
+        };
+        paths.push((c.line, url));
+    }
+    paths.sort();
+    Ok(Targets { paths, bad })
+}
+
+/// GETs every path from `base`, `concurrency` at a time; per line, `Ok`
+/// for a 2xx answer.
+fn fetch_all(
+    base: &str,
+    paths: Vec<(usize, String)>,
+    concurrency: usize,
+) -> anyhow::Result<Vec<(usize, Result<(), String>)>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(async {
+        use futures_util::StreamExt;
+        use http_body_util::BodyExt;
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        futures_util::stream::iter(paths)
+            .map(|(line, path)| {
+                let client = client.clone();
+                let url = format!("{base}{path}");
+                async move {
+                    let uri: hyper::Uri = match url.parse() {
+                        Ok(u) => u,
+                        Err(e) => return (line, Err(format!("bad URL {url}: {e}"))),
+                    };
+                    match client.get(uri).await {
+                        Ok(resp) => {
+                            let status = resp.status();
+                            let _ = resp.into_body().collect().await;
+                            if status.is_success() {
+                                (line, Ok(()))
+                            } else {
+                                (line, Err(format!("HTTP {status} for {path}")))
+                            }
+                        }
+                        Err(e) => (line, Err(format!("{e} for {path}"))),
+                    }
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
+    }))
+}
