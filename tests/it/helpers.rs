@@ -175,51 +175,14 @@ pub struct Sample {
 }
 
 pub fn samples() -> Vec<Sample> {
-    let raw: serde_json::Value =
-        serde_json::from_str(include_str!("../../templates/samples.json")).expect("fixture parses");
-    raw["cards"]
-        .as_array()
-        .expect("cards")
-        .iter()
-        .map(|c| Sample {
-            slug: c["slug"].as_str().unwrap().to_owned(),
-            raw_query: sample_query(c, usize::MAX),
-            query: sample_query(c, 1),
+    sharecard_render::card::samples::all()
+        .into_iter()
+        .map(|s| Sample {
+            raw_query: s.raw_query(),
+            query: s.query(),
+            slug: s.slug,
         })
         .collect()
-}
-
-/// The query for one fixture card; `limit_factor` 1 cuts each text field
-/// to its limit, `usize::MAX` leaves it alone.
-fn sample_query(c: &serde_json::Value, limit_factor: usize) -> String {
-    use sharecard_render::card::query::encode_component as enc;
-    use sharecard_render::card::{ROLE_MAX, TAGLINE_MAX, THREAT_MAX};
-    let field = |s: &serde_json::Value, max: usize| {
-        let s = s.as_str().unwrap();
-        enc(&s
-            .chars()
-            .take(max.saturating_mul(limit_factor))
-            .collect::<String>())
-    };
-    let mut q = format!(
-        "role={}&risk={}",
-        field(&c["role"], ROLE_MAX),
-        c["risk"].as_u64().unwrap()
-    );
-    if c.get("tagline").is_some() {
-        q += &format!("&tagline={}", field(&c["tagline"], TAGLINE_MAX));
-    }
-    if let Some(l) = c["level"].as_str() {
-        q += &format!("&level={l}");
-    }
-    if let Some(t) = c.get("threat") {
-        q += &format!(
-            "&threat={}&threat_risk={}",
-            field(&t["task"], THREAT_MAX),
-            t["risk"].as_u64().unwrap()
-        );
-    }
-    q
 }
 
 /// The card `query` names on `template`, parsed as the server parses it.

@@ -43,7 +43,20 @@ impl Sample {
     /// The sample as a query string, each text cut to its field's limit
     /// (some stress samples are longer on purpose).
     pub fn query(&self) -> String {
-        let clip = |s: &str, n: usize| encode_component(&s.chars().take(n).collect::<String>());
+        self.query_clipped(true)
+    }
+
+    /// The sample as a query string exactly as the fixture has it, texts
+    /// over their limits included (a request with it gets a 400).
+    pub fn raw_query(&self) -> String {
+        self.query_clipped(false)
+    }
+
+    fn query_clipped(&self, within_limits: bool) -> String {
+        let clip = |s: &str, n: usize| {
+            let n = if within_limits { n } else { usize::MAX };
+            encode_component(&s.chars().take(n).collect::<String>())
+        };
         let mut q = format!("role={}&risk={}", clip(&self.role, ROLE_MAX), self.risk);
         if let Some(t) = &self.tagline {
             q += &format!("&tagline={}", clip(t, TAGLINE_MAX));
