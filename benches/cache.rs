@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use sharecard::cache::{CardCache, KeyedCard, Limits};
+use sharecard::cache::{CardCache, KeyedCard, Limits, TargetTerms};
 use sharecard::config::ServeArgs;
 use sharecard::telemetry::Metrics;
 use sharecard_render::card::query::Params;
@@ -115,7 +115,7 @@ fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
     // What a hit on a URL seen before does: the remembered target, then
     // its card (within one second: from the target itself).
     let target = format!("/cards/{TEMPLATE}.png?{QUERY}");
-    runtime.block_on(cache_hot.remember(&target, parse(QUERY), false, u64::MAX, &renderer));
+    runtime.block_on(cache_hot.remember(&target, parse(QUERY), TargetTerms::PLAIN, &renderer));
     let now = sharecard::signing::unix_now();
     g.bench_function("hit_by_target", |b| {
         b.iter_custom(|iters| {

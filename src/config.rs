@@ -93,12 +93,15 @@ impl CardArgs {
 /// Where the service and the site live, for absolute URLs in share pages.
 #[derive(Debug, Clone, Args)]
 pub struct SiteArgs {
-    /// Public base URL of this service, for absolute image URLs in share
-    /// pages (og:image must be absolute).
+    /// Public base URL of this service (scheme, host, optional port and
+    /// path prefix), for the absolute URLs of share pages: og:image,
+    /// og:url and canonical. Left at the default, crawlers are pointed at
+    /// localhost and no platform unfurls a card (a warning says so).
     #[arg(
         long,
         env = "SHARECARD_PUBLIC_URL",
-        default_value = "http://localhost:8080"
+        default_value = DEFAULT_PUBLIC_URL,
+        value_parser = parse_public_url
     )]
     pub public_url: String,
 
@@ -270,13 +273,29 @@ pub struct ServeArgs {
     #[arg(long, env = "SHARECARD_RECOMPRESS", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub recompress: bool,
 
-    /// `Cache-Control` header sent with card images.
+    /// `Cache-Control` of a card's final bytes, and of share pages.
     #[arg(
         long,
         env = "SHARECARD_CACHE_CONTROL",
         default_value = "public, max-age=86400, stale-while-revalidate=604800"
     )]
     pub cache_control: String,
+
+    /// `Cache-Control` of a card's final bytes at a URL whose `v` is the
+    /// template's current version (the URLs share pages and `sign` give):
+    /// the bytes at such a URL never change. Empty: --cache-control.
+    #[arg(
+        long,
+        env = "SHARECARD_VERSIONED_CACHE_CONTROL",
+        default_value = "public, max-age=31536000, immutable"
+    )]
+    pub versioned_cache_control: String,
+
+    /// How long caches may keep a draft: a card's first bytes, which
+    /// recompression replaces with smaller ones. After it they ask again
+    /// and get the final bytes (a new ETag, the long lifetime).
+    #[arg(long, env = "SHARECARD_DRAFT_MAX_AGE", default_value = "10s", value_parser = parse_duration)]
+    pub draft_max_age: Duration,
 
     /// Time a client has to send a request head, counted from when the
     /// connection opens or falls idle: also closes idle keep-alive
@@ -330,6 +349,30 @@ impl ServeArgs {
     }
 }
 
+/// `--public-url`'s default, for local use only.
+pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
+
+/// An absolute `http(s)://` URL with a host and no query or fragment,
+/// without its trailing slashes: paths are appended to it as they are.
+pub fn parse_public_url(s: &str) -> Result<String, String> {
+    let url = s.trim().trim_end_matches('/');
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => {}
+        _ => {
+            return Err(format!(
+                "{s:?} must be an absolute http:// or https:// URL with a host"
+            ));
+        }
+    }
+    if uri.query().is_some() || url.contains('#') {
+        return Err(format!("{s:?} must not have a query or a fragment"));
+    }
+    Ok(url.to_owned())
+}
+
 /// `90s`, `30m`, `24h`, `7d`, or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -371,6 +414,29 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         for bad in ["", "h", "1.5h", "10y", "-1s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn public_urls() {
+        for (s, want) in [
+            ("https://cards.example.com", "https://cards.example.com"),
+            ("https://cards.example.com/", "https://cards.example.com"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("https://example.com/cards//", "https://example.com/cards"),
+        ] {
+            assert_eq!(parse_public_url(s).unwrap(), want, "{s}");
+        }
+        for bad in [
+            "",
+            "cards.example.com",
+            "/cards",
+            "ftp://example.com",
+            "https://example.com/?a=1",
+            "https://example.com/#x",
+            "https://",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
         }
     }
 

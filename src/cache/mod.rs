@@ -36,7 +36,7 @@ use admission::Admission;
 pub use key::{CardKey, KeyedCard};
 use recompress::{RecompressQueue, recompress_worker};
 use sharecard_render::render::{Png, Renderer};
-pub use targets::ParsedTarget;
+pub use targets::{ParsedTarget, TargetTerms};
 use targets::{TARGET_SHARE, request_bytes};
 
 /// Why the cache has no card to give.
@@ -434,7 +434,12 @@ pub(super) mod tests {
             cache.parsed(t, &renderer, 100).await.is_none(),
             "not seen yet"
         );
-        cache.remember(t, card(0), true, 200, &renderer).await;
+        let terms = TargetTerms {
+            attachment: true,
+            versioned: true,
+            expires: 200,
+        };
+        cache.remember(t, card(0), terms, &renderer).await;
         // (target, renderer, now, found)
         let cases = [
             (t, &renderer, 100, true),
@@ -447,13 +452,15 @@ pub(super) mod tests {
             let got = cache.parsed(target, r, now).await;
             assert_eq!(got.is_some(), found, "{target} at {now}");
             if let Some(p) = got {
-                assert!(p.card.req() == &card(0) && p.attachment);
+                assert!(p.card.req() == &card(0) && p.terms == terms);
                 assert_eq!(p.card.key(), key(0));
             }
         }
         // New templates: every target is parsed again.
         cache.replace_renderer(other.clone());
-        cache.remember(t, card(0), false, u64::MAX, &renderer).await;
+        cache
+            .remember(t, card(0), TargetTerms::PLAIN, &renderer)
+            .await;
         assert!(cache.parsed(t, &other, 100).await.is_none());
     }
 
@@ -465,8 +472,7 @@ pub(super) mod tests {
             .remember(
                 "/cards/report.png?role=R0&risk=50",
                 card(0),
-                false,
-                u64::MAX,
+                TargetTerms::PLAIN,
                 &renderer,
             )
             .await;
@@ -477,6 +483,7 @@ pub(super) mod tests {
                 height: 1,
                 is_final: true,
                 opaque: true,
+                encoding: sharecard_render::render::Encoding::Small,
                 etag: etag.into(),
             })
         };

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
-use sharecard_render::render::Png;
+use sharecard_render::render::{Encoding, Png};
 
 use super::key::CardKey;
 use crate::telemetry::Metrics;
@@ -80,8 +80,8 @@ const RECOMPRESS_PATIENCE: Duration = Duration::from_secs(2);
 /// Re-encodes freshly rendered cards smaller and swaps them into the cache.
 /// Runs on its own thread at idle CPU priority, and only once renders have
 /// been idle for a moment (or after [`RECOMPRESS_PATIENCE`]), so it does not
-/// delay foreground renders. The ETag does not change: it names the card,
-/// and the pixels are the same.
+/// delay foreground renders. The new bytes get their own ETag (see
+/// `Encoding`): a strong validator names one body.
 pub(super) fn recompress_worker(
     jobs: &RecompressQueue,
     cache: Cache<CardKey, Arc<Png>>,
@@ -116,15 +116,12 @@ pub(super) fn recompress_worker(
         };
         match sharecard_render::render::recompress_pausing(&png, pause) {
             Ok(small) => {
-                let smaller = small.len() < png.bytes.len();
-                let png = Png {
-                    bytes: crate::zerocopy::seal(if smaller {
-                        small.into()
-                    } else {
-                        png.bytes.clone()
-                    }),
-                    is_final: true,
-                    ..Png::clone(&png)
+                // Each encoding has its own ETag: bytes kept as they were
+                // keep theirs.
+                let png = if small.len() < png.bytes.len() {
+                    png.reencoded(crate::zerocopy::seal(small.into()), Encoding::Small)
+                } else {
+                    png.reencoded(crate::zerocopy::seal(png.bytes.clone()), png.encoding)
                 };
                 runtime.block_on(cache.insert(key, Arc::new(png)));
                 metrics.recompressed.inc();

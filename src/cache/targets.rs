@@ -15,11 +15,7 @@ use super::{CardCache, ENTRY_BYTES};
 #[derive(Debug)]
 pub struct ParsedTarget {
     pub card: KeyedCard,
-    /// `download=1`: served as an attachment.
-    pub attachment: bool,
-    /// Unix seconds at which the target's signature expires (its `exp`);
-    /// `u64::MAX` when it never does.
-    pub expires: u64,
+    pub terms: TargetTerms,
     /// The renderer whose templates and fonts accepted the card. A `Weak`,
     /// so its address cannot be reused by a later renderer while this
     /// entry lives.
@@ -27,6 +23,28 @@ pub struct ParsedTarget {
     /// The card's cached PNG as last found in the card cache, and the
     /// second (Unix time) it was found in (see [`CardCache::get_cached`]).
     pub(super) found: Mutex<(Weak<Png>, u64)>,
+}
+
+/// What a target asks for beyond its card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetTerms {
+    /// `download=1`: served as an attachment.
+    pub attachment: bool,
+    /// Its `v` is the version of the template that accepted it: what the
+    /// target shows cannot change while this renderer serves it.
+    pub versioned: bool,
+    /// Unix seconds at which the target's signature expires (its `exp`);
+    /// `u64::MAX` when it never does.
+    pub expires: u64,
+}
+
+impl TargetTerms {
+    /// A target with none of the above.
+    pub const PLAIN: TargetTerms = TargetTerms {
+        attachment: false,
+        versioned: false,
+        expires: u64::MAX,
+    };
 }
 
 /// What a [`ParsedTarget`]'s `Weak<Png>` keeps allocated after the card
@@ -67,8 +85,9 @@ impl CardCache {
         now: u64,
     ) -> Option<Arc<ParsedTarget>> {
         let parsed = self.targets.get(target).await?;
-        (now < parsed.expires && std::ptr::eq(parsed.renderer.as_ptr(), Arc::as_ptr(renderer)))
-            .then_some(parsed)
+        (now < parsed.terms.expires
+            && std::ptr::eq(parsed.renderer.as_ptr(), Arc::as_ptr(renderer)))
+        .then_some(parsed)
     }
 
     /// Remembers that `target` parsed to `card` under `renderer`.
@@ -76,14 +95,12 @@ impl CardCache {
         &self,
         target: &str,
         card: CardRequest,
-        attachment: bool,
-        expires: u64,
+        terms: TargetTerms,
         renderer: &Arc<Renderer>,
     ) -> Arc<ParsedTarget> {
         let parsed = Arc::new(ParsedTarget {
             card: KeyedCard::new(card),
-            attachment,
-            expires,
+            terms,
             renderer: Arc::downgrade(renderer),
             found: Mutex::new((Weak::new(), 0)),
         });

@@ -5,6 +5,7 @@
 
 mod conditional;
 pub mod error;
+mod freshness;
 mod pages;
 mod response;
 mod routes;

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
+use crate::http::error::ApiError;
 use crate::signing::Signer;
 use sharecard_render::card::naming::FileName;
 use sharecard_render::card::query::encode_component;
@@ -24,6 +25,8 @@ fn env() -> &'static Environment<'static> {
             .expect("share.html compiles");
         env.add_template("preview.html", include_str!("pages/preview.html"))
             .expect("preview.html compiles");
+        env.add_template("error.html", include_str!("pages/error.html"))
+            .expect("error.html compiles");
         env
     })
 }
@@ -52,6 +55,67 @@ impl SharePage {
             .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(self))))
             .expect("the share page renders any escaped strings")
     }
+}
+
+/// The page a person gets instead of a share page: what is wrong, in
+/// words, and the way back to the site. (API clients get the same error
+/// as JSON.)
+pub(crate) fn error_page(err: &ApiError, site_name: &str, site_url: &str) -> String {
+    let (title, explanation) = in_words(err);
+    env()
+        .get_template("error.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                title => title,
+                explanation => explanation,
+                // The JSON message marks names with backticks; a page
+                // has no Markdown.
+                details => err.message.replace('`', "\""),
+                status => err.status,
+                code => err.code,
+                site_name => site_name,
+                site_url => site_url,
+            })
+        })
+        .expect("the error page renders any escaped strings")
+}
+
+/// A title and a sentence for a person who followed a link.
+fn in_words(err: &ApiError) -> (&'static str, String) {
+    let field = err.field.as_deref().map(|f| match f {
+        "role" => "job title",
+        "tagline" => "tagline",
+        "risk" => "risk percentage",
+        "level" => "risk level",
+        "threat" => "main threat",
+        "threat_risk" => "main threat's percentage",
+        "theme" => "colour theme",
+        "scale" => "image size",
+        "sig" | "exp" => "signature",
+        _ => "address",
+    });
+    let title = "This card can’t be shown";
+    let sentence = match (err.status, err.code, field) {
+        (404, ..) => {
+            return (
+                "This card doesn’t exist",
+                "The link points to a card design that isn’t here. It may be mistyped or out of date."
+                    .to_owned(),
+            );
+        }
+        (403, "signature_expired", _) => "This link has expired. Ask whoever shared it for a new one.".to_owned(),
+        (403, ..) => "This link isn’t complete: its signature is missing or doesn’t match. It may have been cut short or edited.".to_owned(),
+        (414, ..) => "This link is far longer than any card’s address.".to_owned(),
+        (422, _, Some(field)) => format!(
+            "The card’s {field} has characters we can’t draw yet, so there is no image to show."
+        ),
+        (_, "missing_field", Some(field)) => format!("The link is missing the card’s {field}."),
+        (_, "too_long", Some(field)) => format!("The card’s {field} is longer than a card has room for."),
+        (_, _, Some(field)) => format!("The card’s {field} in this link can’t be used."),
+        (s, ..) if s >= 500 => "Something went wrong on our side. Please try again in a moment.".to_owned(),
+        _ => "This link can’t be turned into a card.".to_owned(),
+    };
+    (title, sentence)
 }
 
 /// `Content-Disposition: attachment` for a card download.

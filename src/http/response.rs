@@ -13,9 +13,21 @@ pub(super) fn method_not_allowed() -> ApiError {
     ApiError::new(405, "method_not_allowed", "use GET or HEAD")
 }
 
+/// An error for API clients: the JSON body.
 pub(super) fn error_response(err: &ApiError) -> Response<Body> {
+    error_with_body(err, err.to_json(), "application/json; charset=utf-8")
+}
+
+/// An error for people: `page`, an HTML page that says it in words.
+pub(super) fn error_page_response(err: &ApiError, page: String) -> Response<Body> {
+    error_with_body(err, page, "text/html; charset=utf-8")
+}
+
+fn error_with_body(err: &ApiError, body: String, content_type: &'static str) -> Response<Body> {
     let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = json(status, err.to_json());
+    let mut resp = text(body, content_type);
+    *resp.status_mut() = status;
+    no_store(&mut resp);
     if err.status == 405 {
         resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use hyper::header::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -22,6 +21,7 @@ use sharecard_render::card::CardRequest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::freshness::Freshness;
 use super::state::{AppState, TemplatesSeen, dir_stamp};
 use crate::cache::{CardCache, Limits};
 use crate::config::ServeArgs;
@@ -50,8 +50,15 @@ impl Application {
             tracing::debug!(slots, "cached cards are sent with sendfile");
         }
         let cache = CardCache::new(renderer, &limits, metrics.clone());
-        let cache_control = HeaderValue::from_str(&args.cache_control)
-            .context("--cache-control is not a valid header value")?;
+        let freshness = Freshness::new(&args)?;
+        if args.site.public_url == crate::config::DEFAULT_PUBLIC_URL {
+            tracing::warn!(
+                public_url = crate::config::DEFAULT_PUBLIC_URL,
+                "--public-url is left at its default: share pages point crawlers at localhost, \
+                 so no platform can unfurl a card; set --public-url (SHARECARD_PUBLIC_URL) to \
+                 the address people reach this service at"
+            );
+        }
         let signer = Signer::new(&args.signing.signing_keys).map_err(anyhow::Error::msg)?;
         if signer.enabled() {
             tracing::info!(
@@ -80,7 +87,7 @@ impl Application {
             signer,
             templates_seen: tokio::sync::Mutex::new(templates_seen),
             metrics,
-            cache_control,
+            freshness,
             ready: AtomicBool::new(false),
             request_ids: AtomicU64::new(0),
             boot,

@@ -20,7 +20,7 @@ pub struct AppState {
     pub cache: Arc<CardCache>,
     pub(crate) signer: Signer,
     pub metrics: Arc<Metrics>,
-    pub(crate) cache_control: HeaderValue,
+    pub(crate) freshness: super::freshness::Freshness,
     pub(super) ready: AtomicBool,
     pub(super) request_ids: AtomicU64,
     /// Distinguishes request ids across restarts.

@@ -26,3 +26,28 @@ pub(crate) fn card_url(
         format!("{path}?{query}")
     }
 }
+
+/// Path and query of a card's share page, as og:url and canonical give
+/// it: the card's canonical query at 1x (the page is the same for every
+/// scale), so every spelling of one card, with or without tracking
+/// parameters, has one URL. An `exp` the request carried is kept, and the
+/// URL signed when signing is on: a crawler that follows og:url must be
+/// let in.
+pub(crate) fn share_url(signer: &Signer, card: &CardRequest, expires: u64) -> String {
+    let path = format!("/share/{}", card.template);
+    let page = CardRequest {
+        scale: sharecard_render::card::Scale::ONE,
+        ..card.clone()
+    };
+    let mut query = page.canonical_query();
+    if expires != u64::MAX {
+        query += &format!("&exp={expires}");
+    }
+    if signer.enabled() {
+        signer
+            .sign_url(&path, &query)
+            .expect("canonical queries parse")
+    } else {
+        format!("{path}?{query}")
+    }
+}

@@ -1,5 +1,5 @@
 //! The optimised paths as a client sees them: the background re-encoding
-//! is lossless and keeps the ETag, ranges wait for the final bytes, and
+//! is lossless and gets its own ETag, ranges stay correct across it, and
 //! cards sent from the memory file arrive intact. (That the layered render
 //! draws the one-pass picture is `sharecard-render`'s `layered` test.)
 
@@ -10,28 +10,28 @@ use hyper::{Method, StatusCode};
 use crate::helpers::*;
 
 #[tokio::test]
-async fn hot_cards_are_recompressed_losslessly_with_the_same_etag() {
+async fn hot_cards_are_recompressed_losslessly_under_their_own_etag() {
     let app = spawn_app_with(|a| a.recompress = true).await;
     let path = format!("/cards/report.png?{ML_ENGINEER}");
     let first = app.get(&path).await;
     assert_eq!(first.status, StatusCode::OK);
-    // Until the small copy lands, byte ranges are not served (the bytes
-    // will change under the same ETag).
-    let mut hot = None;
-    // Generous: the worker runs at the lowest priority, and the other
-    // tests keep both cores busy.
-    for _ in 0..3000 {
-        if app.state.metrics.recompressed.get() >= 1 {
-            hot = Some(app.get(&path).await);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let hot = hot.expect("recompressed within 30 s");
-    assert_eq!(
+    assert!(
+        first.header("etag").ends_with("-fast\""),
+        "{:?}",
+        first.headers
+    );
+    assert_eq!(first.header("cache-control"), "public, max-age=10");
+    let hot = app.wait_for_final(&path).await;
+    assert_ne!(
         hot.header("etag"),
         first.header("etag"),
-        "the ETag names the card, not the bytes"
+        "a strong ETag names one body"
+    );
+    assert!(!hot.header("etag").contains("-fast"));
+    assert!(
+        hot.header("cache-control").contains("max-age=86400"),
+        "{:?}",
+        hot.headers
     );
     assert!(
         hot.body.len() * 10 < first.body.len() * 7,
@@ -58,25 +58,48 @@ async fn hot_cards_are_recompressed_losslessly_with_the_same_etag() {
 }
 
 #[tokio::test]
-async fn ranges_wait_for_the_final_bytes() {
-    // With recompression on but before it ran, a range request gets the
-    // whole image (200), which RFC 9110 allows.
-    let app = spawn_app_with(|a| {
-        a.recompress = true;
-        a.render_threads = Some(1);
-    })
-    .await;
-    let path = "/cards/report.png?role=Range+Early&risk=12";
-    let r = app
-        .request(Method::GET, path, &[("range", "bytes=0-9")])
+async fn ranges_stay_correct_across_the_switch_to_the_final_bytes() {
+    // A download resumed with `If-Range` must never splice two encodings.
+    let app = spawn_app_with(|a| a.recompress = true).await;
+    let path = format!("/cards/report.png?{ML_ENGINEER}&theme=light");
+    let draft = app
+        .request(Method::GET, &path, &[("range", "bytes=0-999")])
         .await;
-    assert!(
-        r.status == StatusCode::OK
-            || (r.status == StatusCode::PARTIAL_CONTENT
-                && app.state.metrics.recompressed.get() > 0),
-        "{}",
-        r.status
-    );
+    let draft_tag = draft.header("etag").to_owned();
+    if draft_tag.ends_with("-fast\"") {
+        // The draft's ranges are the draft's bytes.
+        assert_eq!(draft.status, StatusCode::PARTIAL_CONTENT);
+        let whole = app.get(&path).await;
+        if whole.header("etag") == draft_tag {
+            assert_eq!(&whole.body[..1000], &draft.body[..]);
+        }
+    }
+    let fin = app.wait_for_final(&path).await;
+    // Resuming with the draft's validator: the whole final body, not the
+    // rest of bytes the draft's ETag does not name.
+    let resumed = app
+        .request(
+            Method::GET,
+            &path,
+            &[("range", "bytes=1000-"), ("if-range", &draft_tag)],
+        )
+        .await;
+    if draft_tag == fin.header("etag") {
+        assert_eq!(resumed.status, StatusCode::PARTIAL_CONTENT);
+    } else {
+        assert_eq!(resumed.status, StatusCode::OK);
+        assert!(resumed.body == fin.body);
+    }
+    // Resuming with the final validator: the rest of the final bytes.
+    let rest = app
+        .request(
+            Method::GET,
+            &path,
+            &[("range", "bytes=1000-"), ("if-range", fin.header("etag"))],
+        )
+        .await;
+    assert_eq!(rest.status, StatusCode::PARTIAL_CONTENT);
+    assert!(rest.body == fin.body[1000..]);
 }
 
 #[tokio::test]

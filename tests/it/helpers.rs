@@ -108,6 +108,22 @@ impl TestApp {
         self.request(Method::GET, path, &[]).await
     }
 
+    /// GETs `path` until the response is the card's final bytes (a long
+    /// lifetime, no `-fast` draft tag), for up to 30 s: the recompression
+    /// worker runs at the lowest priority while other tests keep both cores
+    /// busy.
+    pub async fn wait_for_final(&self, path: &str) -> Reply {
+        for _ in 0..3000 {
+            let r = self.get(path).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}");
+            if !r.header("etag").ends_with("-fast\"") {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{path} still a draft after 30 s");
+    }
+
     pub fn renders(&self) -> u64 {
         self.state.metrics.renders.get()
     }
@@ -211,6 +227,11 @@ pub fn sharecard_binary() -> std::process::Command {
 /// `sharecard serve` on a free port, logging at info in `log_format` to a
 /// pipe (as when deployed), stderr discarded.
 pub fn serve_binary(log_format: &str) -> std::process::Child {
+    serve_binary_with(log_format, &[])
+}
+
+/// [`serve_binary`] with more `serve` flags.
+pub fn serve_binary_with(log_format: &str, args: &[&str]) -> std::process::Child {
     sharecard_binary()
         .args([
             "serve",
@@ -219,6 +240,7 @@ pub fn serve_binary(log_format: &str) -> std::process::Child {
             "--log-format",
             log_format,
         ])
+        .args(args)
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use sharecard_render::card::query::Params;
-use sharecard_render::render::{Png, Renderer};
+use sharecard_render::render::{Encoding, Png, Renderer};
 
 use super::{Outcome, parse_card};
-use crate::cache::{CacheStatus, ParsedTarget};
+use crate::cache::{CacheStatus, ParsedTarget, TargetTerms};
 use crate::http::conditional::{Range, if_none_match, range};
 use crate::http::error::ApiError;
 use crate::http::pages;
@@ -26,40 +26,63 @@ pub(super) async fn card<B>(
     let renderer = state.renderer();
     let now = unix_now();
     let parsed = target_card(state, &renderer, req, now).await?;
+    let versioned = parsed.terms.versioned;
 
-    // The ETag names the card and the template version, not the bytes: it
-    // is known before rendering, so a revalidation never renders. A cached
-    // card carries it, computed when it was rendered.
-    let cached = state.cache.get_cached(&parsed, now).await;
-    let etag = match &cached {
-        Some(png) => png.etag.clone(),
-        None => renderer.etag(parsed.card.req()).into(),
+    // Every ETag names one body: the card, its template version and the
+    // encoding of its bytes (see `Encoding`). A client that holds the bytes
+    // this card settles in keeps them without a render: that tag is known
+    // before rendering.
+    let png = match state.cache.get_cached(&parsed, now).await {
+        Some(png) => {
+            outcome.cache = Some(CacheStatus::Hit);
+            png
+        }
+        None => {
+            let settled = renderer.etag(parsed.card.req(), settled_encoding(state));
+            if if_none_match(req.headers(), &settled) {
+                return Ok(not_modified(state, &settled, true, versioned));
+            }
+            let (png, status) = render(state, &parsed).await?;
+            outcome.cache = Some(status);
+            png
+        }
     };
-    if if_none_match(req.headers(), &etag) {
-        let mut resp = Response::new(Body::default());
-        *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        card_headers(state, &mut resp, &etag);
-        return Ok(resp);
+    if if_none_match(req.headers(), &png.etag) {
+        return Ok(not_modified(state, &png.etag, png.is_final, versioned));
     }
-    let (png, status) = match cached {
-        Some(png) => (png, CacheStatus::Hit),
-        None => render(state, &parsed).await?,
-    };
-    outcome.cache = Some(status);
-    let mut resp = png_body(req.headers(), &png, &etag);
+    let mut resp = png_body(req.headers(), &png);
     if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
         return Ok(resp);
     }
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if parsed.attachment
+    if parsed.terms.attachment
         && let Ok(v) = HeaderValue::from_str(&pages::content_disposition(parsed.card.req()))
     {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    card_headers(state, &mut resp, &etag);
+    card_headers(state, &mut resp, &png.etag, png.is_final, versioned);
     Ok(resp)
+}
+
+/// The encoding a card's bytes end in: the small one once recompression
+/// has run (unless it came out larger, which no bundled card does).
+fn settled_encoding(state: &AppState) -> Encoding {
+    if state.args.recompress {
+        Encoding::Small
+    } else {
+        Encoding::Fast
+    }
+}
+
+/// 304: the client's copy is the body `etag` names, with that body's
+/// freshness.
+fn not_modified(state: &AppState, etag: &str, is_final: bool, versioned: bool) -> Response<Body> {
+    let mut resp = Response::new(Body::default());
+    *resp.status_mut() = StatusCode::NOT_MODIFIED;
+    card_headers(state, &mut resp, etag, is_final, versioned);
+    resp
 }
 
 /// The card the request target names: remembered from an earlier request
@@ -76,9 +99,18 @@ async fn target_card<B>(
         return Ok(parsed);
     }
     let named = parse_card(state, renderer, req, "/cards/", ".png")?;
-    let attachment = download(&named.params)?;
+    let version = renderer
+        .templates()
+        .info(named.card.template.as_str())
+        .map(|info| info.version.as_str());
+    let v = named.params.get("v")?;
+    let terms = TargetTerms {
+        attachment: download(&named.params)?,
+        versioned: v.is_some() && v == version,
+        expires: named.expires,
+    };
     Ok((state.cache)
-        .remember(target, named.card, attachment, named.expires, renderer)
+        .remember(target, named.card, terms, renderer)
         .await)
 }
 
@@ -100,15 +132,12 @@ async fn render(
 }
 
 /// The whole body, or the one range asked for, or the finished 416.
-fn png_body(headers: &HeaderMap, png: &Png, etag: &str) -> Response<Body> {
+/// Ranges are served from drafts too: a draft's ETag names the draft's
+/// bytes alone, so an `If-Range` with it gets the whole final body once
+/// they are replaced, never a piece of other bytes.
+fn png_body(headers: &HeaderMap, png: &Png) -> Response<Body> {
     let total = png.bytes.len();
-    // Ranges only from the bytes a card keeps (see `Png::is_final`).
-    let range = if png.is_final {
-        range(headers, etag, total)
-    } else {
-        Range::Full
-    };
-    match range {
+    match range(headers, &png.etag, total) {
         Range::Full => {
             let mut r = Response::new(Body::new(png.bytes.clone()));
             // Room for every header a card carries, so inserting them never
@@ -157,12 +186,21 @@ fn download(params: &Params) -> Result<bool, ApiError> {
     }
 }
 
-fn card_headers(state: &AppState, resp: &mut Response<Body>, etag: &str) {
+fn card_headers(
+    state: &AppState,
+    resp: &mut Response<Body>,
+    etag: &str,
+    is_final: bool,
+    versioned: bool,
+) {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);
     }
-    h.insert(header::CACHE_CONTROL, state.cache_control.clone());
+    h.insert(
+        header::CACHE_CONTROL,
+        state.freshness.card(is_final, versioned).clone(),
+    );
     // Crawlers and <img> on other origins both fetch cards.
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,

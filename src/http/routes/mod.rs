@@ -18,7 +18,10 @@ use sharecard_render::card::{CardRequest, TemplateName};
 use sharecard_render::render::Renderer;
 
 use super::error::ApiError;
-use super::response::{Body, content_length, error_response, method_not_allowed};
+use super::pages;
+use super::response::{
+    Body, content_length, error_page_response, error_response, method_not_allowed,
+};
 use super::state::AppState;
 use crate::cache::CacheStatus;
 use crate::signing::unix_now;
@@ -34,6 +37,7 @@ pub(crate) enum Route {
     Readyz,
     Metrics,
     Robots,
+    Favicon,
     Templates,
     Preview,
     /// `/cards/{template}.png`
@@ -51,12 +55,19 @@ impl Route {
             "/readyz" => Route::Readyz,
             "/metrics" => Route::Metrics,
             "/robots.txt" => Route::Robots,
+            "/favicon.ico" => Route::Favicon,
             "/templates" => Route::Templates,
             "/preview" => Route::Preview,
             p if p.starts_with("/cards/") => Route::Card,
             p if p.starts_with("/share/") => Route::Share,
             _ => Route::Other,
         }
+    }
+
+    /// Routes people open in a browser: their errors are HTML pages in
+    /// words; every other route answers errors in JSON.
+    fn is_for_people(self) -> bool {
+        matches!(self, Route::Share | Route::Preview)
     }
 
     /// The route's name in metrics and logs.
@@ -66,6 +77,7 @@ impl Route {
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
             Route::Robots => "robots",
+            Route::Favicon => "favicon",
             Route::Templates => "templates",
             Route::Preview => "preview",
             Route::Card => "card",
@@ -91,6 +103,10 @@ pub(crate) async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response
     };
     let mut resp = match route(&state, &req, &mut outcome).await {
         Ok(resp) => resp,
+        Err(err) if outcome.route.is_for_people() => {
+            let page = pages::error_page(&err, state.renderer().brand(), &state.args.site.site_url);
+            error_page_response(&err, page)
+        }
         Err(err) => error_response(&err),
     };
     // HEAD gets GET's headers, Content-Length included; hyper drops the body.
@@ -144,6 +160,8 @@ async fn route<B>(
     outcome: &mut Outcome,
 ) -> Result<Response<Body>, ApiError> {
     let uri = req.uri();
+    let route = Route::of(uri.path());
+    outcome.route = route;
     if uri.path_and_query().map_or(0, |pq| pq.as_str().len()) > MAX_URI_BYTES {
         return Err(ApiError::new(
             414,
@@ -151,8 +169,6 @@ async fn route<B>(
             format!("the request target may be at most {MAX_URI_BYTES} bytes"),
         ));
     }
-    let route = Route::of(uri.path());
-    outcome.route = route;
     if route == Route::Other {
         return Err(ApiError::not_found(format!("no route for {}", uri.path())));
     }
@@ -165,6 +181,7 @@ async fn route<B>(
         Route::Readyz => ops::readyz(state),
         Route::Metrics => Ok(ops::metrics(state).await),
         Route::Robots => Ok(ops::robots()),
+        Route::Favicon => Ok(ops::favicon()),
         Route::Templates => Ok(ops::templates(state)),
         Route::Preview => Ok(share::preview(state).await),
         Route::Share => share::share(state, req),

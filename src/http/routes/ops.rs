@@ -1,5 +1,5 @@
 //! What operators and crawlers' housekeeping ask for: health, readiness,
-//! metrics, robots.txt and the template list.
+//! metrics, robots.txt, the favicon and the template list.
 
 use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
@@ -42,6 +42,24 @@ pub(super) fn robots() -> Response<Body> {
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=86400"),
+    );
+    resp
+}
+
+/// `/favicon.ico`: browsers ask for it with every share page. The card's
+/// risk ring, 32×32, a PNG in an ICO container (478 bytes).
+pub(super) fn favicon() -> Response<Body> {
+    const ICON: &[u8] = include_bytes!("../pages/favicon.ico");
+    let mut resp = Response::new(Body::new(Bytes::from_static(ICON)));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/vnd.microsoft.icon"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(ICON.len()));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=604800"),
     );
     resp
 }

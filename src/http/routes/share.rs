@@ -14,6 +14,7 @@ use crate::http::error::ApiError;
 use crate::http::pages;
 use crate::http::response::{Body, no_store, text};
 use crate::http::state::AppState;
+use crate::http::urls;
 
 /// `GET|HEAD /share/{template}?…`: the page a shared link points to.
 pub(super) fn share<B>(
@@ -21,13 +22,14 @@ pub(super) fn share<B>(
     req: &Request<B>,
 ) -> Result<Response<Body>, ApiError> {
     let renderer = state.renderer();
-    let card = parse_card(state, &renderer, req, "/share/", "")?.card;
+    let named = parse_card(state, &renderer, req, "/share/", "")?;
+    let card = named.card;
     let info = renderer
         .templates()
         .info(card.template.as_str())
         .expect("parse_card checked the template");
     let site = &state.args.site;
-    let base = site.public_url.trim_end_matches('/');
+    let base = &site.public_url;
     let words = card.describe();
     // The image at 1x, with the template version in the URL: crawlers key
     // their caches on the URL, so a new look must be a new URL.
@@ -47,7 +49,12 @@ pub(super) fn share<B>(
         description: words.summary,
         alt: words.alt,
         site_name: renderer.brand().to_owned(),
-        page_url: format!("{base}{}", req.uri()),
+        // Never the request target: over HTTP/2 or in absolute form it
+        // carries a scheme and host, and it keeps tracking parameters.
+        page_url: format!(
+            "{base}{}",
+            urls::share_url(&state.signer, &card, named.expires)
+        ),
         image_url,
         download_url,
         hidpi: true,
@@ -63,7 +70,7 @@ pub(super) fn share<B>(
     };
     let mut resp = text(page.render(), "text/html; charset=utf-8");
     resp.headers_mut()
-        .insert(header::CACHE_CONTROL, state.cache_control.clone());
+        .insert(header::CACHE_CONTROL, state.freshness.page().clone());
     Ok(resp)
 }
 

@@ -8,6 +8,34 @@ use resvg::tiny_skia;
 
 pub mod fast;
 
+/// Which encoder wrote a PNG's bytes. Each is a pure function of the
+/// pixels (the fast one splits rows into a fixed number of pieces, not
+/// one per thread), and the pixels are a pure function of the card, so a
+/// card's identity plus its encoding names exactly one body: a strong
+/// ETag ([`Renderer::etag`](crate::render::Renderer::etag)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// [`encode_png`]: the first response's encoding, speed over size.
+    Fast,
+    /// [`recompress`]: lossless, small, what a cache should keep.
+    Small,
+}
+
+impl Encoding {
+    /// What the encoding adds to a card's ETag, inside the quotes.
+    fn tag_suffix(self) -> &'static str {
+        match self {
+            Encoding::Fast => "-fast",
+            Encoding::Small => "",
+        }
+    }
+}
+
+/// The strong ETag of `card_tag`'s card (hex, unquoted) in `encoding`.
+pub(crate) fn etag(card_tag: &str, encoding: Encoding) -> String {
+    format!("\"{card_tag}{}\"", encoding.tag_suffix())
+}
+
 /// A finished image.
 #[derive(Debug, Clone)]
 pub struct Png {
@@ -15,15 +43,34 @@ pub struct Png {
     pub width: u32,
     pub height: u32,
     /// Whether these are the bytes this card will keep (recompressed, or
-    /// recompression is off). Byte ranges are served only from final
-    /// bytes, so a client assembling ranges never mixes two encodings that
-    /// share one ETag.
+    /// recompression is off): a response with other bytes is a draft, and
+    /// says so with a short freshness lifetime.
     pub is_final: bool,
     /// Every pixel is opaque (the PNG may still carry an alpha channel).
     pub opaque: bool,
-    /// The card's ETag ([`Renderer::etag`]), kept with its bytes so that
+    /// The encoder that wrote `bytes`.
+    pub encoding: Encoding,
+    /// The ETag of exactly these bytes ([`etag`]), kept with them so that
     /// a cache hit does not hash the card again.
     pub etag: Arc<str>,
+}
+
+impl Png {
+    /// The same image as `bytes` in `encoding`, final, with the ETag that
+    /// names them.
+    pub fn reencoded(&self, bytes: Bytes, encoding: Encoding) -> Png {
+        let quoted = self.etag.trim_matches('"');
+        let card_tag = quoted
+            .strip_suffix(self.encoding.tag_suffix())
+            .unwrap_or(quoted);
+        Png {
+            bytes,
+            encoding,
+            is_final: true,
+            etag: etag(card_tag, encoding).into(),
+            ..self.clone()
+        }
+    }
 }
 
 /// Encodes a pixmap as PNG for the first response, on up to `threads`
@@ -135,6 +182,29 @@ mod tests {
     }
 
     #[test]
+    fn each_encoding_has_its_own_etag() {
+        let fast = Png {
+            bytes: Bytes::from_static(b"fast"),
+            width: 1,
+            height: 1,
+            is_final: false,
+            opaque: true,
+            encoding: Encoding::Fast,
+            etag: etag("0a1b", Encoding::Fast).into(),
+        };
+        assert_eq!(&*fast.etag, "\"0a1b-fast\"");
+        let small = fast.reencoded(Bytes::from_static(b"small"), Encoding::Small);
+        assert_eq!(&*small.etag, "\"0a1b\"");
+        assert!(small.is_final && small.encoding == Encoding::Small);
+        // Kept as it was: the same bytes, the same tag.
+        let kept = fast.reencoded(fast.bytes.clone(), Encoding::Fast);
+        assert_eq!(kept.etag, fast.etag);
+        assert!(kept.is_final);
+        let back = small.reencoded(Bytes::from_static(b"fast"), Encoding::Fast);
+        assert_eq!(back.etag, fast.etag);
+    }
+
+    #[test]
     fn recompression_keeps_every_pixel() {
         // (width, height, opaque, color type of the small copy)
         let cases = [
@@ -153,7 +223,8 @@ mod tests {
                 height: h,
                 is_final: false,
                 opaque,
-                etag: "\"test\"".into(),
+                encoding: Encoding::Fast,
+                etag: etag("test", Encoding::Fast).into(),
             };
             let small = recompress(&fast).unwrap();
             // Pausing between rows changes nothing but when rows are read.

@@ -14,9 +14,9 @@ use resvg::tiny_skia;
 use resvg::usvg;
 
 use crate::card::{Card, CardRequest, Theme};
-pub use crate::encode::Png;
 use crate::encode::fast::Piece;
 use crate::encode::is_opaque;
+pub use crate::encode::{Encoding, Png};
 use crate::error::CardError;
 use crate::fonts::Fonts;
 use draw::{Canvas, draw};
@@ -194,10 +194,10 @@ impl Renderer {
         Ok(())
     }
 
-    /// Strong validator: template version (template source, fonts,
-    /// renderer epoch), brand and the canonical card. Known without
-    /// rendering.
-    pub fn etag(&self, req: &CardRequest) -> String {
+    /// The strong validator of `req`'s card in `encoding`: template version
+    /// (template source, fonts, renderer epoch), brand and the canonical
+    /// card, and the encoding (see [`Encoding`]). Known without rendering.
+    pub fn etag(&self, req: &CardRequest, encoding: Encoding) -> String {
         use sha2::Digest;
         let version = self
             .templates
@@ -213,7 +213,7 @@ impl Renderer {
             h.update(part.as_bytes());
             h.update([0]);
         }
-        format!("\"{}\"", crate::fonts::hex(&h.finalize()[..12]))
+        crate::encode::etag(&crate::fonts::hex(&h.finalize()[..12]), encoding)
     }
 
     /// The filled SVG for `req`, before rasterising.
@@ -255,7 +255,8 @@ impl Renderer {
             height,
             is_final: false,
             opaque,
-            etag: self.etag(req).into(),
+            encoding: Encoding::Fast,
+            etag: self.etag(req, Encoding::Fast).into(),
         })
     }
 
