@@ -8,7 +8,10 @@
 #   (b) after SIGKILL of one instance every card, cached or new, is still
 #       served 200;
 #   (c) with both instances up again, SIGTERM to one of them under steady
-#       load fails no request, and the instance exits 0 after draining.
+#       load fails no request, and the instance exits 0 after draining;
+#   (d) a new card asked for by Twitterbot: nginx stores the first (draft)
+#       bytes only briefly and serves the final, small bytes within 90 s,
+#       and no strong ETag ever names two different bodies.
 #
 # Usage: deploy/test-tier.sh
 #   SHARECARD_BIN      binary to test (default: target/release/sharecard in
@@ -16,7 +19,7 @@
 #   TIER_CARDS         distinct cards in (a) (default 20)
 #   TIER_REPEATS       requests per card in (a) (default 5)
 #   TIER_LOAD_SECONDS  length of the load in (c) (default 8)
-#   TIER_TIME_LIMIT    seconds before the test gives up (default 150; the
+#   TIER_TIME_LIMIT    seconds before the test gives up (default 240; the
 #                      build, when needed, is not counted)
 #   KEEP_WORK=1        keep the temp dir (logs, nginx config) afterwards
 #
@@ -29,7 +32,7 @@ ROOT=$(cd "$DEPLOY_DIR/.." && pwd)
 N_CARDS=${TIER_CARDS:-20}
 REPEATS=${TIER_REPEATS:-5}
 LOAD_SECONDS=${TIER_LOAD_SECONDS:-8}
-TIME_LIMIT=${TIER_TIME_LIMIT:-150}
+TIME_LIMIT=${TIER_TIME_LIMIT:-240}
 T0=$(date +%s)
 
 note() { printf '[%3ds] %s\n' "$(($(date +%s) - T0))" "$*"; }
@@ -448,6 +451,56 @@ check "B closed every connection itself, within its 10s grace ($drain_ms ms)" te
 # After the drain the process waits for its recompression thread (lowest CPU
 # priority) to be scheduled to exit: seconds on a busy machine.
 check "B's process was gone within 20s ($exit_ms ms)" test "$exit_ms" -lt 20000
+
+# --- (d) what a crawler and the edge end up with -------------------------------------
+echo
+# The ML Engineer card, new to the tier, exactly as the share page names it
+# for a crawler. A (restarted in (c)) is the one instance up: nginx skips B.
+ml_path='/cards/report.png?role=ML%20Engineer&tagline=AI%20helps%20build%20AI.%20But%20someone%20has%20to%20build%20the%20AI%20that%20builds%20AI.&risk=48&threat=Model%20Fine-Tuning&threat_risk=65'
+d_limit=90
+d_final_max=$((45 * 1024))
+note "(d) the ML Engineer card through the tier as Twitterbot/1.0, every 0.5s until nginx serves its final bytes (<= $d_final_max B) or ${d_limit}s pass"
+: >"$WORK/d.txt"
+d_start=$(date +%s%N)
+d_final_after=""
+d_first_cc=""
+while (($(date +%s%N) - d_start < d_limit * 1000000000)); do
+  curl -sS --max-time 20 -A 'Twitterbot/1.0' -D "$WORK/d.hdr" -o "$WORK/d.body" "$TIER$ml_path" || true
+  d_status=$(head -n1 "$WORK/d.hdr" | awk '{print $2}')
+  d_etag=$(hdr "$(cat "$WORK/d.hdr")" etag)
+  d_cc=$(tr -d '\r' <"$WORK/d.hdr" | awk 'tolower($1) == "cache-control:" { $1 = ""; sub(/^ /, ""); print }')
+  d_cs=$(hdr "$(cat "$WORK/d.hdr")" x-cache-status)
+  d_size=$(stat -c %s "$WORK/d.body")
+  d_sha=$(sha256sum "$WORK/d.body" | cut -c1-16)
+  d_ms=$((($(date +%s%N) - d_start) / 1000000))
+  [[ -n $d_first_cc ]] || d_first_cc=$d_cc
+  echo "$d_ms $d_status $d_etag $d_sha $d_size ${d_cs:--} $d_cc" >>"$WORK/d.txt"
+  if [[ $d_status == 200 && $d_size -le $d_final_max && $d_etag != *-fast\" ]]; then
+    d_final_after=$d_ms
+    break
+  fi
+  sleep 0.5
+done
+# Each strong ETag, and the bodies it named (one line per distinct pair).
+awk '{ print $3, $4, $5 }' "$WORK/d.txt" | sort -u >"$WORK/d-pairs.txt"
+d_tags=$(awk '{ print $1 }' "$WORK/d-pairs.txt" | sort -u | wc -l)
+d_pairs=$(wc -l <"$WORK/d-pairs.txt")
+d_first=$(head -n1 "$WORK/d.txt")
+echo "  first response: $(echo "$d_first" | awk '{ print $2, $5 " B", "ETag " $3, "X-Cache-Status " $6 }'), Cache-Control: $d_first_cc"
+echo "  $(wc -l <"$WORK/d.txt") requests; ETag -> body (sha256 prefix, bytes):"
+sed 's/^/    /' "$WORK/d-pairs.txt"
+if [[ -n $d_final_after ]]; then
+  echo "  nginx served the final $(tail -n1 "$WORK/d.txt" | awk '{ print $5 }') B after ${d_final_after} ms ($(tail -n1 "$WORK/d.txt" | awk '{ print $6 }')), target <= ${d_limit}000 ms"
+else
+  echo "  nginx still served $(tail -n1 "$WORK/d.txt" | awk '{ print $5 }') B after ${d_limit}s"
+fi
+d_max_age=$(echo "$d_first_cc" | sed -nE 's/.*max-age=([0-9]+).*/\1/p')
+check "the first response is a draft with a short lifetime (max-age=${d_max_age:-none} <= 60)" test "${d_max_age:-99999}" -le 60
+check "nginx serves the final bytes (<= $d_final_max B) within ${d_limit}s" test -n "$d_final_after"
+check "no strong ETag named two bodies ($d_pairs ETag/body pairs, $d_tags ETags)" test "$d_pairs" -eq "$d_tags"
+d_after=$(curl -sS --max-time 10 -A 'Twitterbot/1.0' -o "$WORK/d.body2" -w '%{http_code} %header{x-cache-status} %{size_download}' "$TIER$ml_path")
+echo "  the next request: $d_after"
+check "then the final bytes are a HIT at the edge" test "${d_after% *}" = "200 HIT" -a "${d_after##* }" -le "$d_final_max"
 
 # --- summary -------------------------------------------------------------------
 echo
