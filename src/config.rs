@@ -131,6 +131,38 @@ pub struct SigningArgs {
         value_name = "KEY"
     )]
     pub signing_keys: Vec<String>,
+
+    /// File of HMAC keys, one per line (a mounted Kubernetes Secret): the
+    /// first signs, all verify; blank lines and `#` comments are skipped.
+    /// Read once at start-up; used instead of --signing-key.
+    #[arg(
+        long = "signing-key-file",
+        env = "SHARECARD_SIGNING_KEY_FILE",
+        value_name = "PATH",
+        conflicts_with = "signing_keys"
+    )]
+    pub signing_key_file: Option<PathBuf>,
+}
+
+impl SigningArgs {
+    /// The keys from --signing-key or --signing-key-file, first signs.
+    pub fn keys(&self) -> anyhow::Result<Vec<String>> {
+        let Some(file) = &self.signing_key_file else {
+            return Ok(self.signing_keys.clone());
+        };
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("reading --signing-key-file {}: {e}", file.display()))?;
+        let keys: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect();
+        if keys.is_empty() {
+            anyhow::bail!("--signing-key-file {} holds no key", file.display());
+        }
+        Ok(keys)
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -241,6 +273,24 @@ pub struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "SHARECARD_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
+
+    /// Serve /metrics on this address instead of --listen (e.g.
+    /// 0.0.0.0:9090), so the public port does not expose them. It also
+    /// answers /healthz and /readyz.
+    #[arg(long, env = "SHARECARD_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose
+    /// `X-Forwarded-For` names the client in the access log; from any other
+    /// peer the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "SHARECARD_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDR",
+        value_parser = parse_net
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Memory budget of the PNG cache, in MiB.
     #[arg(long, env = "SHARECARD_CACHE_MB", default_value_t = 256)]
@@ -374,26 +424,23 @@ pub fn parse_public_url(s: &str) -> Result<String, String> {
 }
 
 /// `90s`, `30m`, `24h`, `7d`, or plain seconds.
+/// An address (`10.0.0.7`) or a range (`10.0.0.0/8`).
+pub fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("expected an IP address or CIDR range like 10.0.0.0/8, got {s:?}"))
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("expected a duration like 90s, 30m, 24h or 7d, got {s:?}"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => return Ok(Duration::from_millis(n)),
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => {
-            return Err(format!(
-                "unknown duration unit {unit:?} in {s:?}; use ms, s, m, h or d"
-            ));
-        }
-    };
-    Ok(Duration::from_secs(secs))
+    // A bare number is seconds, as it always was here; humantime wants a
+    // unit.
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("expected a duration like 90s, 30m, 24h or 7d, got {s:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -412,7 +459,9 @@ mod tests {
             assert_eq!(parse_duration(s).unwrap(), Duration::from_secs(want), "{s}");
         }
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        for bad in ["", "h", "1.5h", "10y", "-1s"] {
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        // `n * 86400` overflowed here once; now it is an error.
+        for bad in ["", "h", "10 parsecs", "-1s", "999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -225,7 +225,9 @@ impl CardCache {
 
     /// Admission, then one render on the blocking pool.
     async fn render(&self, req: CardRequest) -> Result<Png, RenderError> {
+        let queued = Instant::now();
         let permit = self.admission.admit(&self.metrics).await?;
+        let queue = queued.elapsed();
         let renderer = self.renderer();
         let metrics = self.metrics.clone();
         metrics.renders_in_flight.inc();
@@ -244,7 +246,8 @@ impl CardCache {
             let r = renderer.render_on(&req, threads);
             drop(permit);
             let took = started.elapsed();
-            let r = r.map(|png| {
+            let r = r.map(|mut png| {
+                png.timings.queue = queue;
                 if seal {
                     let bytes = crate::zerocopy::seal(png.bytes);
                     Png { bytes, ..png }
@@ -485,6 +488,7 @@ pub(super) mod tests {
                 opaque: true,
                 encoding: sharecard_render::render::Encoding::Small,
                 etag: etag.into(),
+                timings: Default::default(),
             })
         };
         let found = |got: Option<Arc<Png>>| got.map(|p| p.etag.to_string());

@@ -5,9 +5,11 @@ use crate::signing::{Signer, unix_now};
 
 /// `sharecard sign '/cards/report.png?role=…'`
 pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
-    let signer = Signer::new(&args.signing.signing_keys).map_err(anyhow::Error::msg)?;
+    let signer = Signer::new(&args.signing.keys()?).map_err(anyhow::Error::msg)?;
     if !signer.enabled() {
-        anyhow::bail!("no signing key: pass --signing-key or set SHARECARD_SIGNING_KEYS");
+        anyhow::bail!(
+            "no signing key: pass --signing-key or --signing-key-file, or set SHARECARD_SIGNING_KEYS or SHARECARD_SIGNING_KEY_FILE"
+        );
     }
     let url = args.url.trim();
     // Accept a full URL too: sign its path and query.

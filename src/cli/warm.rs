@@ -13,7 +13,7 @@ use crate::signing::Signer;
 pub fn warm(args: WarmArgs) -> anyhow::Result<i32> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
-    let signer = Signer::new(&args.signing.signing_keys).map_err(anyhow::Error::msg)?;
+    let signer = Signer::new(&args.signing.keys()?).map_err(anyhow::Error::msg)?;
     let Targets { paths, mut bad } = targets(&text, &signer)?;
     let base = args.target.trim_end_matches('/').to_owned();
     let started = Instant::now();

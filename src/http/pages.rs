@@ -246,11 +246,11 @@ mod tests {
             ),
             (
                 "role=Ing%C3%A9nieure&risk=1",
-                "attachment; filename=\"ing-nieure-report.png\"; filename*=UTF-8''ing%C3%A9nieure-report.png",
+                "attachment; filename=\"ingenieure-report.png\"; filename*=UTF-8''ing%C3%A9nieure-report.png",
             ),
             (
                 "role=%D0%98%D0%BD&risk=1",
-                "attachment; filename=\"card-report.png\"; filename*=UTF-8''%D0%B8%D0%BD-report.png",
+                "attachment; filename=\"in-report.png\"; filename*=UTF-8''%D0%B8%D0%BD-report.png",
             ),
         ];
         for (q, want) in cases {

@@ -65,5 +65,7 @@ pub(super) fn content_length(resp: &Response<Body>) -> u64 {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
+        // Bodies whose length hyper writes itself.
+        .or_else(|| hyper::body::Body::size_hint(resp.body()).exact())
         .unwrap_or(0)
 }

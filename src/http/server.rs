@@ -16,12 +16,13 @@ use anyhow::Context;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use sharecard_render::card::CardRequest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::freshness::Freshness;
+use super::routes::Origin;
 use super::state::{AppState, TemplatesSeen, dir_stamp};
 use crate::cache::{CardCache, Limits};
 use crate::config::ServeArgs;
@@ -31,6 +32,8 @@ use crate::telemetry::Metrics;
 /// A bound, configured server that has not yet accepted a connection.
 pub struct Application {
     listener: TcpListener,
+    /// `--metrics-listen`: metrics, health and readiness only.
+    ops_listener: Option<TcpListener>,
     state: Arc<AppState>,
     warm: Vec<CardRequest>,
 }
@@ -59,12 +62,10 @@ impl Application {
                  the address people reach this service at"
             );
         }
-        let signer = Signer::new(&args.signing.signing_keys).map_err(anyhow::Error::msg)?;
+        let keys = args.signing.keys()?;
+        let signer = Signer::new(&keys).map_err(anyhow::Error::msg)?;
         if signer.enabled() {
-            tracing::info!(
-                keys = args.signing.signing_keys.len(),
-                "signed URLs required"
-            );
+            tracing::info!(keys = keys.len(), "signed URLs required");
         } else {
             tracing::warn!("no signing keys: serving unsigned URLs (development mode)");
         }
@@ -78,6 +79,14 @@ impl Application {
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
+        let ops_listener = match args.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding --metrics-listen {addr}"))?,
+            ),
+            None => None,
+        };
         let boot = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32);
@@ -94,6 +103,7 @@ impl Application {
         });
         Ok(Application {
             listener,
+            ops_listener,
             state,
             warm,
         })
@@ -109,6 +119,11 @@ impl Application {
         self.local_addr().port()
     }
 
+    /// The `--metrics-listen` address, once bound.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.ops_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// What every request shares, for tests to look into.
     pub fn state(&self) -> Arc<AppState> {
         self.state.clone()
@@ -119,12 +134,14 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Application {
             listener,
+            ops_listener,
             state,
             warm,
         } = self;
         let args = &state.args;
         tracing::info!(
             addr = %listener.local_addr()?,
+            metrics_addr = ops_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string()),
             render_threads = args.render_threads(),
             render_queue = args.render_queue(),
             cache_mb = args.cache_mb,
@@ -139,6 +156,7 @@ impl Application {
         }
         let builder = connection_builder(args);
         let graceful = GracefulShutdown::new();
+        let ops = ops_listener.map(|l| tokio::spawn(serve_ops(l, builder.clone(), state.clone())));
         let connections = Arc::new(Semaphore::new(args.max_connections.max(1)));
         tokio::pin!(shutdown);
         loop {
@@ -159,9 +177,16 @@ impl Application {
                 },
                 () = &mut shutdown => break,
             };
-            serve_connection(&builder, &graceful, &state, stream, peer, permit);
+            let origin = Origin {
+                peer,
+                ops_port: false,
+            };
+            serve_connection(&builder, graceful.watcher(), &state, stream, origin, permit);
         }
         drop(listener);
+        if let Some(ops) = ops {
+            ops.abort();
+        }
         drain(graceful, args.shutdown_grace).await;
         Ok(())
     }
@@ -201,16 +226,49 @@ fn connection_builder(args: &ServeArgs) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// The `--metrics-listen` port: a few connections at a time (scrapers and
+/// probes). Aborted at shutdown, which drops `graceful` and so closes its
+/// connections gracefully.
+async fn serve_ops(
+    listener: TcpListener,
+    builder: auto::Builder<TokioExecutor>,
+    state: Arc<AppState>,
+) {
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(16));
+    loop {
+        let permit = connections
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed on --metrics-listen");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let origin = Origin {
+            peer,
+            ops_port: true,
+        };
+        serve_connection(&builder, graceful.watcher(), &state, stream, origin, permit);
+    }
+}
+
 /// Serves one accepted connection on its own task, holding `permit` (the
 /// connection cap) until it ends.
 fn serve_connection(
     builder: &auto::Builder<TokioExecutor>,
-    graceful: &GracefulShutdown,
+    watcher: Watcher,
     state: &Arc<AppState>,
     stream: TcpStream,
-    peer: SocketAddr,
+    origin: Origin,
     permit: OwnedSemaphorePermit,
 ) {
+    let peer = origin.peer;
     let _ = stream.set_nodelay(true);
     let st = state.clone();
     let seen_request = Arc::new(AtomicBool::new(false));
@@ -218,12 +276,12 @@ fn serve_connection(
     let svc = service_fn(move |req| {
         seen.store(true, Ordering::Relaxed);
         let st = st.clone();
-        async move { Ok::<_, std::convert::Infallible>(super::routes::handle(st, req).await) }
+        async move { Ok::<_, std::convert::Infallible>(super::routes::handle(st, req, origin).await) }
     });
     let conn = builder
         .serve_connection(crate::zerocopy::Connection::new(stream), svc)
         .into_owned();
-    let conn = graceful.watch(conn);
+    let conn = watcher.watch(conn);
     let first_request_deadline = state.args.header_timeout;
     tokio::spawn(async move {
         let _permit = permit;

@@ -112,8 +112,8 @@ fn digits(out: &mut [u8], mut n: u64) {
 }
 
 /// Writes each field as `,"name":value`: numbers and booleans as JSON
-/// numbers and booleans (non-finite floats as `null`), everything else as a
-/// string.
+/// numbers and booleans (non-finite floats as `null`), lists as arrays,
+/// everything else as a string.
 struct JsonFields<'a, W> {
     out: &'a mut W,
     result: std::fmt::Result,
@@ -164,11 +164,18 @@ impl<W: std::fmt::Write> tracing::field::Visit for JsonFields<'_, W> {
     }
 
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.field(field, |w| {
-            w.write_char('"')?;
-            write!(JsonEscape(w), "{value:?}")?;
-            w.write_char('"')
-        });
+        // A list logged with `?` (`templates = ?names`) is a JSON array, not
+        // a string that looks like one: the `Debug` of a slice of strings
+        // or numbers is JSON already, and whatever is not stays a string.
+        let text = format!("{value:?}");
+        if text.starts_with('[')
+            && let Ok(list) = serde_json::from_str::<Vec<serde_json::Value>>(&text)
+        {
+            let list = serde_json::Value::Array(list).to_string();
+            self.field(field, |w| w.write_str(&list));
+            return;
+        }
+        self.field(field, |w| json_str(w, &text));
     }
 }
 
@@ -267,6 +274,8 @@ mod tests {
                 nan = f64::NAN,
                 ok = true,
                 list = ?["a\"b"],
+                numbers = ?[1, 2],
+                not_a_list = ?"[1, 2",
                 shown = %"x\ny",
                 "request {}", "done\""
             );
@@ -297,7 +306,9 @@ mod tests {
             "ms": 0.25,
             "nan": null,
             "ok": true,
-            "list": "[\"a\\\"b\"]",
+            "list": ["a\"b"],
+            "numbers": [1, 2],
+            "not_a_list": "\"[1, 2\"",
             "shown": "x\ny",
         });
         for (k, v) in want.as_object().unwrap() {

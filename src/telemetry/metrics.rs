@@ -1,9 +1,13 @@
 //! The service's metrics.
 //!
-//! Metrics use `prometheus-client`; [`Metrics::encode`] produces the
-//! Prometheus text exposition served at `/metrics`. Counters are atomics, so
-//! recording on the hot path costs a few nanoseconds and never locks
-//! (except label lookup in families, which is a read lock on a small map).
+//! Metrics use `prometheus-client`; [`Metrics::encode`] writes the
+//! OpenMetrics text that `/metrics` serves to scrapers that ask for it, or
+//! the Prometheus text format 0.0.4 for everyone else. Counters are
+//! atomics, so recording on the hot path costs a few nanoseconds and never
+//! locks (except label lookup in families, which is a read lock on a small
+//! map). Names carry their unit as a suffix (`_seconds`, `_bytes`) and
+//! counters end in `_total`; the `process_*` metrics are the standard ones
+//! every Prometheus client library exports.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -23,6 +27,57 @@ pub struct RouteLabels {
     pub route: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    revision: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TemplateLabels {
+    template: String,
+    version: String,
+}
+
+/// The exposition formats `/metrics` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposition {
+    OpenMetrics,
+    /// Prometheus text format 0.0.4.
+    Prometheus,
+}
+
+impl Exposition {
+    /// OpenMetrics when the scraper lists it in `Accept` (Prometheus does),
+    /// else the older text format every scraper reads.
+    pub fn negotiate(accept: Option<&str>) -> Exposition {
+        let wants_openmetrics = accept.is_some_and(|a| {
+            a.split(',').any(|range| {
+                let mut parts = range.split(';').map(str::trim);
+                let ty = parts.next().unwrap_or("");
+                let refused = parts.any(|p| {
+                    p.strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                        .is_some_and(|q| q == 0.0)
+                });
+                ty.eq_ignore_ascii_case("application/openmetrics-text") && !refused
+            })
+        });
+        if wants_openmetrics {
+            Exposition::OpenMetrics
+        } else {
+            Exposition::Prometheus
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Exposition::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Exposition::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -39,8 +94,9 @@ pub struct Metrics {
     pub cache_entries: Gauge,
     pub cache_bytes: Gauge,
     pub sealed_bytes: Gauge,
-    pub png_bytes_served: Counter,
+    pub png_served_bytes: Counter,
     pub recompressed: Counter,
+    templates: Family<TemplateLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -51,8 +107,21 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("sharecard");
-        let r = &mut registry;
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(super::process::ProcessCollector::new()));
+        let r = registry.sub_registry_with_prefix("sharecard");
+        let build: Family<BuildLabels, Gauge> = registered(
+            r,
+            "build_info",
+            "Always 1: the version and git revision of this build",
+            Family::default(),
+        );
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                revision: env!("SHARECARD_GIT_REVISION"),
+            })
+            .set(1);
         // Fields are evaluated, and so registered and exposed, in order.
         Metrics {
             requests: registered(
@@ -133,10 +202,10 @@ impl Metrics {
                  (shared memory, outside the process's RSS)",
                 Gauge::default(),
             ),
-            png_bytes_served: registered(
+            png_served_bytes: registered(
                 r,
-                "png_bytes_served",
-                "PNG body bytes sent",
+                "png_served_bytes",
+                "PNG body bytes sent (HEAD and 304 send none)",
                 Counter::default(),
             ),
             recompressed: registered(
@@ -145,17 +214,75 @@ impl Metrics {
                 "Cached cards re-encoded smaller in the background",
                 Counter::default(),
             ),
+            templates: registered(
+                r,
+                "template_info",
+                "Always 1: each loaded template and its version (the v= in card URLs)",
+                Family::default(),
+            ),
             registry,
         }
     }
 
-    /// Prometheus text exposition format.
-    pub fn encode(&self) -> String {
+    /// Sets `sharecard_template_info` to the templates loaded now (they
+    /// change when --templates-dir is reloaded).
+    pub fn set_templates<'a>(&self, templates: impl Iterator<Item = (&'a str, &'a str)>) {
+        self.templates.clear();
+        for (template, version) in templates {
+            self.templates
+                .get_or_create(&TemplateLabels {
+                    template: template.to_owned(),
+                    version: version.to_owned(),
+                })
+                .set(1);
+        }
+    }
+
+    /// The exposition in `format`.
+    pub fn encode(&self, format: Exposition) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
-        out
+        match format {
+            Exposition::OpenMetrics => out,
+            Exposition::Prometheus => openmetrics_to_prometheus(&out),
+        }
     }
+}
+
+/// The Prometheus text format 0.0.4 from OpenMetrics text: a counter's
+/// family is named with its `_total` (as its samples are), and `# UNIT` and
+/// `# EOF` go (0.0.4 has neither). prometheus-client writes only OpenMetrics.
+fn openmetrics_to_prometheus(om: &str) -> String {
+    let counters: std::collections::HashSet<&str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(om.len() + 16 * counters.len());
+    for line in om.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some((p, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                out.push_str(p);
+                out.push_str(name);
+                if counters.contains(name) {
+                    out.push_str("_total");
+                }
+                out.push(' ');
+                out.push_str(tail);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Registers `metric` and returns it: a metric is a handle to shared
@@ -163,4 +290,68 @@ impl Metrics {
 fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
     registry.register(name, help, metric.clone());
     metric
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_chooses_the_format() {
+        for (accept, want) in [
+            (None, Exposition::Prometheus),
+            (Some("*/*"), Exposition::Prometheus),
+            (Some("text/plain"), Exposition::Prometheus),
+            // What Prometheus 2.x sends.
+            (
+                Some(
+                    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                ),
+                Exposition::OpenMetrics,
+            ),
+            (
+                Some("application/openmetrics-text; q=0"),
+                Exposition::Prometheus,
+            ),
+        ] {
+            assert_eq!(Exposition::negotiate(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn each_format_is_what_its_content_type_says() {
+        let m = Metrics::new();
+        m.renders.inc();
+        m.set_templates([("report", "abc123")].into_iter());
+        let om = m.encode(Exposition::OpenMetrics);
+        assert!(om.ends_with("# EOF\n"));
+        assert!(om.contains("# TYPE sharecard_renders counter\nsharecard_renders_total 1\n"));
+        assert!(om.contains("sharecard_template_info{template=\"report\",version=\"abc123\"} 1"));
+        assert!(om.contains("sharecard_build_info{version=\""));
+        let prom = m.encode(Exposition::Prometheus);
+        assert!(!prom.contains("# EOF") && !prom.contains("# UNIT"));
+        // Every sample belongs to the family its # TYPE line names.
+        let mut families = std::collections::HashMap::new();
+        for line in prom.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                families.insert(name.to_owned(), kind.to_owned());
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| {
+                        name.strip_suffix(s)
+                            .filter(|f| families.get(*f).is_some_and(|k| k == "histogram"))
+                    })
+                    .unwrap_or(name);
+                assert!(
+                    families.contains_key(family),
+                    "{name} has no # TYPE: {prom}"
+                );
+            }
+        }
+        assert_eq!(families["sharecard_renders_total"], "counter");
+        assert_eq!(families["sharecard_png_served_bytes_total"], "counter");
+    }
 }

@@ -4,9 +4,10 @@
 mod json;
 mod logs;
 mod metrics;
+mod process;
 
 pub use logs::{LOG_FLUSH_EVERY, flush_logs};
-pub use metrics::{Metrics, RequestLabels, RouteLabels};
+pub use metrics::{Exposition, Metrics, RequestLabels, RouteLabels};
 
 use crate::config::LogFormat;
 use json::JsonLines;

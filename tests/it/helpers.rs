@@ -15,6 +15,8 @@ use tokio::sync::oneshot;
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The `--metrics-listen` address, when the test set one.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: Arc<AppState>,
     client: Client<HttpConnector, Empty<Bytes>>,
     stop: Option<oneshot::Sender<()>>,
@@ -65,6 +67,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     configure(&mut args);
     let app = Application::build(args).await.expect("app builds");
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let state = app.state();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -73,6 +76,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let client = Client::builder(TokioExecutor::new()).build_http();
     TestApp {
         addr,
+        metrics_addr,
         state,
         client,
         stop: Some(stop),
@@ -246,4 +250,15 @@ pub fn serve_binary_with(log_format: &str, args: &[&str]) -> std::process::Child
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("binary runs")
+}
+
+/// `name{labels} value` lines of a Prometheus exposition.
+pub fn metrics(text: &str) -> std::collections::HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_owned(), v.parse().ok()?))
+        })
+        .collect()
 }

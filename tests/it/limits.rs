@@ -217,17 +217,6 @@ async fn readiness_waits_for_a_good_self_test() {
     assert_eq!(r.error().0, "not_ready");
 }
 
-/// `name{labels} value` lines of a Prometheus exposition.
-fn metrics(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_owned(), v.parse().ok()?))
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn metrics_count_what_happens() {
     let app = spawn_app().await;
@@ -256,7 +245,7 @@ async fn metrics_count_what_happens() {
         1.0
     );
     assert_eq!(
-        delta("sharecard_png_bytes_served_total"),
+        delta("sharecard_png_served_bytes_total"),
         2.0 * card.body.len() as f64
     );
     assert_eq!(after["sharecard_cache_entries"], 1.0);

@@ -8,5 +8,6 @@ mod delivery;
 mod fast_path;
 mod helpers;
 mod limits;
+mod operations;
 mod sharing;
 mod variants;

@@ -100,7 +100,7 @@ async fn downloads_have_a_proper_file_name() {
         (
             "/cards/report.png?role=Ing%C3%A9nieure%20d%27%C3%A9tudes&risk=29&download=1"
                 .to_owned(),
-            "attachment; filename=\"ing-nieure-d-tudes-report.png\"; filename*=UTF-8''ing%C3%A9nieure-d-%C3%A9tudes-report.png",
+            "attachment; filename=\"ingenieure-d-etudes-report.png\"; filename*=UTF-8''ing%C3%A9nieure-d-%C3%A9tudes-report.png",
         ),
     ];
     for (path, want) in cases {

@@ -306,7 +306,7 @@ impl Fonts {
         db.set_monospace_family(PRIMARY_FAMILY);
         db.set_cursive_family(PRIMARY_FAMILY);
         db.set_fantasy_family(PRIMARY_FAMILY);
-        let fingerprint = hex(&hasher.finalize()[..8]);
+        let fingerprint = hex::encode(&hasher.finalize()[..8]);
         let ascii_covered = faces
             .iter()
             .filter(|f| f.family == PRIMARY_FAMILY && !f.italic)
@@ -472,10 +472,6 @@ fn ligature(c: char) -> Option<&'static str> {
         '\u{FB06}' => "st",
         _ => return None,
     })
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehav
 use serde::Serialize;
 
 use crate::card::{Card, CardRequest, Theme};
-use crate::fonts::{Fonts, hex};
+use crate::fonts::Fonts;
 use crate::text::{FitSpec, Fitted, Measurer, Shaper};
 
 /// Templates compiled into the binary. Names starting with `_` are partials
@@ -172,7 +172,7 @@ impl Templates {
                 h.update(partials);
                 h.update(src.as_bytes());
                 h.update(fonts.fingerprint().as_bytes());
-                names.push((card, hex(&h.finalize()[..6])));
+                names.push((card, hex::encode(&h.finalize()[..6])));
             }
             env.add_template_owned(name.clone(), src)
                 .with_context(|| format!("template {name} does not compile"))?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use sharecard_render::card::query::Params;
-use sharecard_render::render::{Encoding, Png, Renderer};
+use sharecard_render::render::{Encoding, Png, Renderer, Timings};
 
 use super::{Outcome, parse_card};
 use crate::cache::{CacheStatus, ParsedTarget, TargetTerms};
@@ -32,6 +32,7 @@ pub(super) async fn card<B>(
     // encoding of its bytes (see `Encoding`). A client that holds the bytes
     // this card settles in keeps them without a render: that tag is known
     // before rendering.
+    let mut rendered = None;
     let png = match state.cache.get_cached(&parsed, now).await {
         Some(png) => {
             outcome.cache = Some(CacheStatus::Hit);
@@ -44,6 +45,7 @@ pub(super) async fn card<B>(
             }
             let (png, status) = render(state, &parsed).await?;
             outcome.cache = Some(status);
+            rendered = Some(png.timings);
             png
         }
     };
@@ -63,7 +65,26 @@ pub(super) async fn card<B>(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     card_headers(state, &mut resp, &png.etag, png.is_final, versioned);
+    if let Some(t) = rendered {
+        resp.headers_mut()
+            .insert("server-timing", server_timing(&t));
+    }
     Ok(resp)
+}
+
+/// `Server-Timing` of a response that waited for a render (W3C Server
+/// Timing): a browser's devtools and a CDN's logs show where a slow miss
+/// spent its time. Hits send none: the render was another request's.
+fn server_timing(t: &Timings) -> HeaderValue {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let v = format!(
+        "queue;dur={:.2}, fit;dur={:.2}, render;dur={:.2}, encode;dur={:.2}",
+        ms(t.queue),
+        ms(t.fit),
+        ms(t.render),
+        ms(t.encode)
+    );
+    HeaderValue::from_str(&v).expect("ASCII")
 }
 
 /// The encoding a card's bytes end in: the small one once recompression

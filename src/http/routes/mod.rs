@@ -8,6 +8,7 @@ mod card;
 mod ops;
 mod share;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -94,14 +95,28 @@ struct Outcome {
     cache: Option<CacheStatus>,
 }
 
-pub(crate) async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<Body> {
+/// Where a request came from: the connection's peer, and the port it
+/// arrived on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin {
+    pub(crate) peer: SocketAddr,
+    /// The `--metrics-listen` port, which answers only `/metrics`,
+    /// `/healthz` and `/readyz`.
+    pub(crate) ops_port: bool,
+}
+
+pub(crate) async fn handle<B>(
+    state: Arc<AppState>,
+    req: Request<B>,
+    origin: Origin,
+) -> Response<Body> {
     let started = Instant::now();
     let request_id = request_id(&state, req.headers());
     let mut outcome = Outcome {
         route: Route::Other,
         cache: None,
     };
-    let mut resp = match route(&state, &req, &mut outcome).await {
+    let mut resp = match route(&state, &req, origin, &mut outcome).await {
         Ok(resp) => resp,
         Err(err) if outcome.route.is_for_people() => {
             let page = pages::error_page(&err, state.renderer().brand(), &state.args.site.site_url);
@@ -112,7 +127,7 @@ pub(crate) async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response
     // HEAD gets GET's headers, Content-Length included; hyper drops the body.
     resp.headers_mut()
         .insert("x-request-id", request_id.clone());
-    record(&state, &req, &resp, &outcome, &request_id, started);
+    record(&state, &req, &resp, &outcome, &request_id, origin, started);
     resp
 }
 
@@ -123,6 +138,7 @@ fn record<B>(
     resp: &Response<Body>,
     outcome: &Outcome,
     request_id: &HeaderValue,
+    origin: Origin,
     started: Instant,
 ) {
     let status = resp.status().as_u16();
@@ -135,20 +151,35 @@ fn record<B>(
     m.request_duration
         .get_or_create(&crate::telemetry::RouteLabels { route })
         .observe(elapsed.as_secs_f64());
-    if status == 200 && outcome.route == Route::Card && req.method() == Method::GET {
-        m.png_bytes_served.inc_by(content_length(resp));
+    // What hyper writes: nothing for HEAD and 304, else Content-Length.
+    let bytes = if req.method() == Method::HEAD {
+        0
+    } else {
+        content_length(resp)
+    };
+    if outcome.route == Route::Card && matches!(status, 200 | 206) {
+        m.png_served_bytes.inc_by(bytes);
     }
     // Every request logs this line, so its fields are plain strings and
     // numbers: tracing records those directly, where `%`/`?` fields go
     // through the formatting machinery (the costliest part of a cache hit
     // once, `bench/loadtest.sh`). `ms` is rounded to 10 µs.
     let path = log_path(req.uri());
+    let client = client_addr(origin.peer, req.headers(), &state.args.trusted_proxies);
+    let mut client_buf = [0u8; 46];
     tracing::info!(
+        client = fmt_ip(client, &mut client_buf),
         method = req.method().as_str(),
         path = &*path,
         status,
+        bytes,
         ms = (elapsed.as_secs_f64() * 100_000.0).round() / 100.0,
         cache = outcome.cache.map_or("-", |c| c.as_str()),
+        user_agent = req
+            .headers()
+            .get(hyper::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-"),
         request_id = request_id.to_str().unwrap_or("-"),
         "request"
     );
@@ -157,10 +188,18 @@ fn record<B>(
 async fn route<B>(
     state: &Arc<AppState>,
     req: &Request<B>,
+    origin: Origin,
     outcome: &mut Outcome,
 ) -> Result<Response<Body>, ApiError> {
     let uri = req.uri();
-    let route = Route::of(uri.path());
+    // With --metrics-listen, metrics are on that port only, and that port
+    // answers nothing but operations.
+    let route = match (Route::of(uri.path()), origin.ops_port) {
+        (r @ (Route::Healthz | Route::Readyz | Route::Metrics), true) => r,
+        (_, true) => Route::Other,
+        (Route::Metrics, false) if state.args.metrics_listen.is_some() => Route::Other,
+        (r, false) => r,
+    };
     outcome.route = route;
     if uri.path_and_query().map_or(0, |pq| pq.as_str().len()) > MAX_URI_BYTES {
         return Err(ApiError::new(
@@ -179,7 +218,7 @@ async fn route<B>(
     match route {
         Route::Healthz => Ok(ops::healthz()),
         Route::Readyz => ops::readyz(state),
-        Route::Metrics => Ok(ops::metrics(state).await),
+        Route::Metrics => Ok(ops::metrics(state, req).await),
         Route::Robots => Ok(ops::robots()),
         Route::Favicon => Ok(ops::favicon()),
         Route::Templates => Ok(ops::templates(state)),
@@ -224,6 +263,42 @@ pub(super) fn parse_card<B>(
     })
 }
 
+/// The client's address: the peer, or when the peer is a trusted proxy,
+/// the last address in `X-Forwarded-For` that is not one (each proxy
+/// appends the address it saw; only the ones we trust cannot lie).
+fn client_addr(peer: SocketAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer.ip().to_canonical();
+    if !is_trusted(&client) {
+        return client;
+    }
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect::<Vec<_>>();
+    for hop in hops.into_iter().rev() {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            break; // not an address: trust nothing before it
+        };
+        client = ip.to_canonical();
+        if !is_trusted(&client) {
+            break;
+        }
+    }
+    client
+}
+
+/// `ip` as text, without allocating (an access log line per request).
+fn fmt_ip(ip: IpAddr, buf: &mut [u8; 46]) -> &str {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let _ = write!(cursor, "{ip}");
+    let len = usize::try_from(cursor.position()).unwrap_or(0);
+    std::str::from_utf8(&buf[..len]).unwrap_or("-")
+}
+
 /// A client's `X-Request-Id` if it is short and printable, else our own.
 fn request_id(state: &AppState, headers: &HeaderMap) -> HeaderValue {
     headers
@@ -265,6 +340,44 @@ fn log_path(uri: &hyper::Uri) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_trusted_proxy_forwarded_it() {
+        let trusted: Vec<ipnet::IpNet> = ["10.0.0.0/8", "127.0.0.1"]
+            .iter()
+            .map(|n| crate::config::parse_net(n).unwrap())
+            .collect();
+        let xff = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-for", v.parse().unwrap());
+            h
+        };
+        let peer = |ip: &str| SocketAddr::new(ip.parse().unwrap(), 40000);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for (from, headers, want) in [
+            // An untrusted peer's header is ignored.
+            ("203.0.113.9", xff("198.51.100.1"), "203.0.113.9"),
+            ("127.0.0.1", HeaderMap::new(), "127.0.0.1"),
+            ("127.0.0.1", xff("198.51.100.1"), "198.51.100.1"),
+            // A client cannot prepend a fake: the last untrusted hop wins.
+            (
+                "127.0.0.1",
+                xff("1.2.3.4, 198.51.100.1, 10.1.2.3"),
+                "198.51.100.1",
+            ),
+            ("127.0.0.1", xff("garbage, 10.1.2.3"), "10.1.2.3"),
+            ("::ffff:127.0.0.1", xff("2001:db8::1"), "2001:db8::1"),
+        ] {
+            assert_eq!(
+                client_addr(peer(from), &headers, &trusted),
+                ip(want),
+                "{from} {headers:?}"
+            );
+        }
+        let mut buf = [0u8; 46];
+        let v6 = ip("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
+        assert_eq!(fmt_ip(v6, &mut buf), v6.to_string());
+    }
 
     #[test]
     fn log_path_redacts_signatures() {

@@ -9,6 +9,7 @@ use crate::http::error::ApiError;
 use crate::http::pages;
 use crate::http::response::{Body, json, no_store, text};
 use crate::http::state::AppState;
+use crate::telemetry::Exposition;
 
 /// `/healthz`: the process answers.
 pub(super) fn healthz() -> Response<Body> {
@@ -24,14 +25,29 @@ pub(super) fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
     }
 }
 
-/// `/metrics`: Prometheus text exposition.
-pub(super) async fn metrics(state: &AppState) -> Response<Body> {
+/// `/metrics`: OpenMetrics for scrapers that ask for it, else the
+/// Prometheus text format.
+pub(super) async fn metrics<B>(state: &AppState, req: &hyper::Request<B>) -> Response<Body> {
     state.cache.sync_metrics().await;
-    let mut resp = Response::new(Body::new(Bytes::from(state.metrics.encode())));
+    let renderer = state.renderer();
+    state.metrics.set_templates(
+        renderer
+            .templates()
+            .infos()
+            .map(|t| (t.name.as_str(), t.version.as_str())),
+    );
+    let format = Exposition::negotiate(
+        req.headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let mut resp = Response::new(Body::new(Bytes::from(state.metrics.encode(format))));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(format.content_type()),
     );
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
     no_store(&mut resp);
     resp
 }

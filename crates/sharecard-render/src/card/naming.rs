@@ -55,14 +55,7 @@ impl CardRequest {
             s => format!("@{}x", s.get()),
         };
         let base = slug(self.card.role.as_str());
-        let ascii: String = base
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect::<String>()
-            .split('-')
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join("-");
+        let ascii = ascii_slug(self.card.role.as_str());
         let ascii = if ascii.is_empty() {
             "card".to_owned()
         } else {
@@ -103,6 +96,14 @@ pub fn slug(text: &str) -> String {
     out.trim_end_matches('-').to_owned()
 }
 
+/// [`slug`] in ASCII: `ingenieure-muller` from "Ingénieure Müller". Other
+/// scripts are transliterated too (`inzhener` from "Инженер"), so only a
+/// text with no letters or digits at all gives "".
+fn ascii_slug(text: &str) -> String {
+    // deunicode's output is ASCII, so slug's letters and digits are ASCII's.
+    slug(&deunicode::deunicode(text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +121,34 @@ mod tests {
             ("  --x--  ", "x"),
         ] {
             assert_eq!(slug(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn ascii_slugs_transliterate() {
+        for (text, want) in [
+            ("ML Engineer", "ml-engineer"),
+            ("R&D <Lead> \"Quant\"", "r-d-lead-quant"),
+            ("Ingénieure", "ingenieure"),
+            ("Müller", "muller"),
+            ("Straße", "strasse"),
+            ("ÉCOLE Ça Œuvre", "ecole-ca-oeuvre"),
+            (
+                "Ingénieure d'études — Île-de-France",
+                "ingenieure-d-etudes-ile-de-france",
+            ),
+            ("ﬁnance", "finance"),
+            ("Инженер", "inzhener"),
+            ("機械学習", "ji-jie-xue-xi"),
+            ("Μηχανική", "mekhanike"),
+            ("मशीन लर्निंग इंजीनियर", "mshiin-lrning-injiiniyr"),
+            ("مهندس تعلم الآلة", "mhnds-t-lm-lal"),
+            ("  --x--  ", "x"),
+            ("— ! —", ""),
+        ] {
+            let got = ascii_slug(text);
+            assert_eq!(got, want, "{text}");
+            assert!(got.is_ascii(), "{text}");
         }
     }
 }

@@ -5,6 +5,8 @@
 //! not silently print replacement characters on an image someone shares, so
 //! this decoder rejects both and tells the client which parameter was wrong.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
 use crate::error::CardError;
 
 /// Most parameters a query may carry. A card uses fewer than twenty; the cap
@@ -69,38 +71,41 @@ impl Params {
 /// Decodes one key or value: `+` is a space, `%XX` a byte; the bytes must be
 /// UTF-8. Returns a phrase completing "`field` …" on failure.
 fn decode_component(raw: &str) -> Result<String, &'static str> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).ok_or("has a truncated %-escape")?;
-                let hi = hex_val(hex[0]).ok_or("has an invalid %-escape")?;
-                let lo = hex_val(hex[1]).ok_or("has an invalid %-escape")?;
-                out.push(hi << 4 | lo);
-                i += 2;
-            }
-            b => out.push(b),
+    // `percent_decode` passes a malformed escape through literally; reject
+    // it first. A valid escape holds no `%` or `+`, so every `%` in `raw`
+    // starts one and splitting at `+` below never cuts one in half.
+    for (i, _) in raw.match_indices('%') {
+        let hex = raw
+            .as_bytes()
+            .get(i + 1..i + 3)
+            .ok_or("has a truncated %-escape")?;
+        if !hex.iter().all(u8::is_ascii_hexdigit) {
+            return Err("has an invalid %-escape");
         }
-        i += 1;
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for (n, piece) in raw.split('+').enumerate() {
+        if n > 0 {
+            out.push(b' ');
+        }
+        out.extend(percent_decode_str(piece));
     }
     String::from_utf8(out).map_err(|_| "is not valid UTF-8 after %-decoding")
 }
 
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
+/// What [`encode_component`] escapes: every byte but the unreserved
+/// characters of RFC 3986 (`A-Z a-z 0-9 - . _ ~`). Bytes outside ASCII are
+/// always escaped.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Percent-encodes a query component so that [`Params::parse`] gives it back.
 /// Unreserved characters (RFC 3986) stay as they are; everything else,
-/// including `+`, is escaped, so the output is safe in any URL context.
+/// including `+`, is escaped (upper-case hex), so the output is safe in any
+/// URL context.
 pub fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     push_encoded(&mut out, s);
@@ -108,19 +113,11 @@ pub fn encode_component(s: &str) -> String {
 }
 
 /// Appends [`encode_component`]`(s)` to `out`. Every cache hit builds a
-/// canonical query for its ETag, so this writes the escapes itself rather
-/// than through `format!` (an allocation per escaped byte).
+/// canonical query for its ETag, so this appends the encoder's pieces
+/// (borrowed runs and static escapes) rather than allocating through
+/// `format!` or `to_string`.
 pub fn push_encoded(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
+    out.extend(utf8_percent_encode(s, COMPONENT));
 }
 
 #[cfg(test)]
@@ -209,5 +206,88 @@ mod tests {
         ] {
             assert_eq!(encode_component(raw), encoded, "{raw:?}");
         }
+    }
+
+    /// The encoding the hand-written encoder produced before the
+    /// `percent-encoding` crate replaced it: unreserved bytes as they are,
+    /// every other byte `%XX` in upper case.
+    fn reference_encoding(s: &str) -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_byte_encodes_as_before_and_round_trips() {
+        // U+0000..=U+00FF: one byte each for ASCII, two UTF-8 bytes above.
+        for b in 0..=255u8 {
+            let s = char::from(b).to_string();
+            let encoded = encode_component(&s);
+            assert_eq!(encoded, reference_encoding(&s), "byte {b:#04x}");
+            let p = Params::parse(Some(&format!("x={encoded}"))).unwrap();
+            assert_eq!(p.get("x").unwrap(), Some(s.as_str()), "byte {b:#04x}");
+        }
+        // A string holding all of them at once, and a few wider characters.
+        let all: String = (0..=255u8)
+            .map(char::from)
+            .chain(['機', '\u{1F680}'])
+            .collect();
+        let encoded = encode_component(&all);
+        assert_eq!(encoded, reference_encoding(&all));
+        let p = Params::parse(Some(&format!("x={encoded}"))).unwrap();
+        assert_eq!(p.get("x").unwrap(), Some(all.as_str()));
+    }
+
+    #[test]
+    fn every_escape_decodes_to_its_byte() {
+        for b in 0..=255u8 {
+            for escape in [format!("%{b:02X}"), format!("%{b:02x}")] {
+                let got = Params::parse(Some(&format!("x={escape}")));
+                if b.is_ascii() {
+                    let want = char::from(b).to_string();
+                    assert_eq!(got.unwrap().get("x").unwrap(), Some(want.as_str()));
+                } else {
+                    // A lone byte above 0x7F is never UTF-8 on its own.
+                    let err = got.unwrap_err();
+                    assert_eq!(err.code(), "invalid_encoding", "{escape}");
+                    assert_eq!(err.field(), Some("x"), "{escape}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn error_messages_name_the_problem() {
+        for (raw, want) in [
+            ("x=%zz", "has an invalid %-escape"),
+            ("x=%4g", "has an invalid %-escape"),
+            ("x=%2%41", "has an invalid %-escape"),
+            ("x=%4", "has a truncated %-escape"),
+            ("x=%%", "has a truncated %-escape"),
+            ("x=ok%41%", "has a truncated %-escape"),
+            ("x=%zz%", "has an invalid %-escape"),
+            ("x=%C3%28", "is not valid UTF-8 after %-decoding"),
+            ("x=+%FF+", "is not valid UTF-8 after %-decoding"),
+        ] {
+            let err = Params::parse(Some(raw)).unwrap_err();
+            assert_eq!(err.message(), format!("`x` {want}"), "{raw}");
+        }
+        let err = Params::parse(Some("%C3=1")).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "a parameter name is not valid UTF-8 after %-decoding"
+        );
+    }
+
+    #[test]
+    fn plus_is_a_space_but_an_escaped_plus_is_not() {
+        let p = Params::parse(Some("a+b=+c%2B+%2b++")).unwrap();
+        assert_eq!(p.iter().collect::<Vec<_>>(), [("a b", " c+ +  ")]);
     }
 }

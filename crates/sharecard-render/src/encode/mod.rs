@@ -53,6 +53,23 @@ pub struct Png {
     /// The ETag of exactly these bytes ([`etag`]), kept with them so that
     /// a cache hit does not hash the card again.
     pub etag: Arc<str>,
+    /// Where the render that made this image spent its time.
+    pub timings: Timings,
+}
+
+/// Where one render spent its time, for `Server-Timing`: a slow miss
+/// says which stage was slow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Waiting for a render thread (set by the caller that queues).
+    pub queue: std::time::Duration,
+    /// Filling the template: text shaped, fitted and laid out.
+    pub fit: std::time::Duration,
+    /// Rasterising. Layered templates deflate each band as it is drawn,
+    /// on the drawing threads, so their compression is counted here.
+    pub render: std::time::Duration,
+    /// Writing the PNG (for layered templates: joining the bands).
+    pub encode: std::time::Duration,
 }
 
 impl Png {
@@ -191,6 +208,7 @@ mod tests {
             opaque: true,
             encoding: Encoding::Fast,
             etag: etag("0a1b", Encoding::Fast).into(),
+            timings: Timings::default(),
         };
         assert_eq!(&*fast.etag, "\"0a1b-fast\"");
         let small = fast.reencoded(Bytes::from_static(b"small"), Encoding::Small);
@@ -225,6 +243,7 @@ mod tests {
                 opaque,
                 encoding: Encoding::Fast,
                 etag: etag("test", Encoding::Fast).into(),
+                timings: Timings::default(),
             };
             let small = recompress(&fast).unwrap();
             // Pausing between rows changes nothing but when rows are read.

@@ -16,7 +16,7 @@ use resvg::usvg;
 use crate::card::{Card, CardRequest, Theme};
 use crate::encode::fast::Piece;
 use crate::encode::is_opaque;
-pub use crate::encode::{Encoding, Png};
+pub use crate::encode::{Encoding, Png, Timings};
 use crate::error::CardError;
 use crate::fonts::Fonts;
 use draw::{Canvas, draw};
@@ -213,7 +213,7 @@ impl Renderer {
             h.update(part.as_bytes());
             h.update([0]);
         }
-        crate::encode::etag(&crate::fonts::hex(&h.finalize()[..12]), encoding)
+        crate::encode::etag(&hex::encode(&h.finalize()[..12]), encoding)
     }
 
     /// The filled SVG for `req`, before rasterising.
@@ -236,7 +236,9 @@ impl Renderer {
     /// `threads` threads: the caller offers idle cores when it has them, to
     /// cut one card's latency. The pixels do not depend on `threads`.
     pub fn render_on(&self, req: &CardRequest, threads: usize) -> anyhow::Result<Png> {
-        let (pixmap, opaque, pieces) = self.pixmap_and_opacity(req, threads, true)?;
+        let mut timings = Timings::default();
+        let (pixmap, opaque, pieces) = self.pixmap_and_opacity(req, threads, true, &mut timings)?;
+        let encoding = std::time::Instant::now();
         let opaque = opaque.unwrap_or_else(|| is_opaque(&pixmap));
         let (width, height) = (pixmap.width(), pixmap.height());
         let mut bytes = match pieces {
@@ -249,6 +251,7 @@ impl Renderer {
         // would keep alive is memory the budget does not see.
         bytes.shrink_to_fit();
         self.recycle(pixmap);
+        timings.encode = encoding.elapsed();
         Ok(Png {
             bytes: Bytes::from(bytes),
             width,
@@ -257,12 +260,15 @@ impl Renderer {
             opaque,
             encoding: Encoding::Fast,
             etag: self.etag(req, Encoding::Fast).into(),
+            timings,
         })
     }
 
     /// The card's pixels, by the fastest path the template allows.
     pub fn pixmap(&self, req: &CardRequest) -> anyhow::Result<tiny_skia::Pixmap> {
-        Ok(self.pixmap_and_opacity(req, 1, false)?.0)
+        Ok(self
+            .pixmap_and_opacity(req, 1, false, &mut Timings::default())?
+            .0)
     }
 
     /// The card's pixels drawn on up to `threads` threads (see
@@ -272,7 +278,9 @@ impl Renderer {
         req: &CardRequest,
         threads: usize,
     ) -> anyhow::Result<tiny_skia::Pixmap> {
-        Ok(self.pixmap_and_opacity(req, threads, false)?.0)
+        Ok(self
+            .pixmap_and_opacity(req, threads, false, &mut Timings::default())?
+            .0)
     }
 
     /// Drops every cached background and spare buffer.
@@ -312,19 +320,24 @@ impl Renderer {
         req: &CardRequest,
         threads: usize,
         compress: bool,
+        timings: &mut Timings,
     ) -> anyhow::Result<(tiny_skia::Pixmap, Option<bool>, Option<Vec<Piece>>)> {
+        let started = std::time::Instant::now();
         let layered = self
             .templates
             .info(req.template.as_str())
             .is_some_and(|i| i.layered);
         if !layered {
-            return Ok((self.pixmap_one_pass(req)?, None, None));
+            let doc = self.svg(req)?;
+            timings.fit = started.elapsed();
+            let pixmap = rasterize(&self.tree(&doc.svg)?, req.scale.get())?;
+            timings.render = started.elapsed() - timings.fit;
+            return Ok((pixmap, None, None));
         }
         let scale = req.scale.get();
         let fg = self
             .templates
             .render_layer(req, &self.brand, Layer::Foreground)?;
-        let background = self.background(req)?;
         // The card's text is drawn from its shaped glyphs (src/glyphs.rs);
         // usvg parses only the rest.
         let items = match glyphs::layer_items(
@@ -336,6 +349,8 @@ impl Renderer {
             Some(items) => items,
             None => vec![Item::Svg(Box::new(self.tree(&fg.svg)?))],
         };
+        timings.fit = started.elapsed();
+        let background = self.background(req)?;
         let (mut pixmap, under, opaque) = match &background {
             // Each band copies its rows of the background just before
             // drawing over them (see `draw`).
@@ -354,6 +369,7 @@ impl Renderer {
             opaque: opaque == Some(true),
         };
         let pieces = draw(&items, scale, canvas, threads, scratch)?;
+        timings.render = started.elapsed() - timings.fit;
         Ok((pixmap, opaque, pieces))
     }
 
