@@ -11,7 +11,11 @@
 #       load fails no request, and the instance exits 0 after draining;
 #   (d) a new card asked for by Twitterbot: nginx stores the first (draft)
 #       bytes only briefly and serves the final, small bytes within 90 s,
-#       and no strong ETag ever names two different bodies.
+#       and no strong ETag ever names two different bodies;
+#   (e) operations: the request id nginx sends is in the instance's access
+#       log with the client's address and user agent, and a real Prometheus
+#       scraping the instances' --metrics-listen ports sees them up, can
+#       query the render counter and reports its type as a counter.
 #
 # Usage: deploy/test-tier.sh
 #   SHARECARD_BIN      binary to test (default: target/release/sharecard in
@@ -23,7 +27,7 @@
 #                      build, when needed, is not counted)
 #   KEEP_WORK=1        keep the temp dir (logs, nginx config) afterwards
 #
-# Installs nginx and curl with apt-get when missing. Exits non-zero on any
+# Installs nginx, curl and prometheus with apt-get when missing. Exits non-zero on any
 # failed check; prints a PASS/FAIL summary with figures.
 set -euo pipefail
 
@@ -44,6 +48,7 @@ find_nginx() {
 missing=()
 [[ -n $(find_nginx) ]] || missing+=(nginx)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 if ((${#missing[@]})); then
   note "installing ${missing[*]} (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
@@ -70,8 +75,9 @@ chmod 755 "$WORK"
 BIN="$WORK/sharecard"
 cp "$SHARECARD_BIN" "$BIN"
 
-declare -A SC_PID=() SC_PORT=()
+declare -A SC_PID=() SC_PORT=() SC_MPORT=()
 NGINX_PID=""
+PROM_PID=""
 load_pids=()
 WATCHDOG_PID=""
 FAILED=()
@@ -80,14 +86,14 @@ cleanup() {
   local rc=$? pid
   trap - EXIT INT TERM
   [[ -n $WATCHDOG_PID ]] && kill "$WATCHDOG_PID" 2>/dev/null
-  for pid in "${load_pids[@]}" "${SC_PID[@]}" $NGINX_PID; do
+  for pid in "${load_pids[@]}" "${SC_PID[@]}" $NGINX_PID $PROM_PID; do
     kill -TERM "$pid" 2>/dev/null || true
   done
-  for pid in "${load_pids[@]}" "${SC_PID[@]}" $NGINX_PID; do
+  for pid in "${load_pids[@]}" "${SC_PID[@]}" $NGINX_PID $PROM_PID; do
     wait "$pid" 2>/dev/null || true
   done
   if ((rc != 0)) && [[ -d $WORK ]]; then
-    for f in "$WORK"/sc-*.log "$WORK"/nginx/error.log; do
+    for f in "$WORK"/sc-*.log "$WORK"/nginx/error.log "$WORK"/prometheus.log; do
       [[ -s $f ]] || continue
       echo "--- last lines of ${f#"$WORK"/}"
       tail -n 15 "$f"
@@ -153,12 +159,16 @@ free_port() { # sets FREE_PORT: a loopback port nothing listens on, below the ep
 # (4 x render threads) one instance could shed part of the burst with 503.
 # nginx would retry those on the other instance (still one render per card),
 # but the test wants the one-render property without that noise.
-start_instance() { # start_instance NAME PORT
-  local name=$1 port=$2
-  "$BIN" serve --listen "127.0.0.1:$port" --cache-mb 64 --render-queue 64 \
+# Metrics on a port of their own, as deploy/kubernetes does; nginx on
+# loopback is the trusted proxy.
+start_instance() { # start_instance NAME PORT METRICS_PORT
+  local name=$1 port=$2 mport=$3
+  "$BIN" serve --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$mport" \
+    --trusted-proxy 127.0.0.1 --cache-mb 64 --render-queue 64 \
     --shutdown-grace 10s --log-format text >>"$WORK/sc-$name.log" 2>&1 &
   SC_PID[$name]=$!
   SC_PORT[$name]=$port
+  SC_MPORT[$name]=$mport
 }
 
 wait_ready() { # wait_ready NAME: until /readyz answers 200 (15s at most)
@@ -174,7 +184,7 @@ wait_ready() { # wait_ready NAME: until /readyz answers 200 (15s at most)
 }
 
 renders() { # renders NAME: sharecard_renders_total of a running instance
-  curl -fsS --max-time 5 "http://127.0.0.1:${SC_PORT[$1]}/metrics" |
+  curl -fsS --max-time 5 "http://127.0.0.1:${SC_MPORT[$1]}/metrics" |
     awk '$1 == "sharecard_renders_total" { print $2 }'
 }
 
@@ -208,9 +218,13 @@ count() { # count FILE REGEX: lines matching
 note "binary: $SHARECARD_BIN ($("$BIN" --version))"
 note "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), curl: $(curl --version | head -n1 | cut -d' ' -f2)"
 free_port
-start_instance A "$FREE_PORT"
+a_port=$FREE_PORT
 free_port
-start_instance B "$FREE_PORT"
+start_instance A "$a_port" "$FREE_PORT"
+free_port
+b_port=$FREE_PORT
+free_port
+start_instance B "$b_port" "$FREE_PORT"
 wait_ready A
 wait_ready B
 note "instances ready: A on 127.0.0.1:${SC_PORT[A]} (pid ${SC_PID[A]}), B on 127.0.0.1:${SC_PORT[B]} (pid ${SC_PID[B]})"
@@ -290,6 +304,24 @@ for i in $(seq 1 50); do
 done
 note "nginx on $TIER (pid $NGINX_PID), cache in a fresh temp dir"
 
+# Prometheus scrapes both instances' metrics ports from now on; (e) asks it
+# what it saw.
+free_port
+PROM="http://127.0.0.1:$FREE_PORT"
+cat >"$WORK/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: sharecard
+    static_configs:
+      - targets: ["127.0.0.1:${SC_MPORT[A]}", "127.0.0.1:${SC_MPORT[B]}"]
+EOF
+prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prometheus-data" \
+  --web.listen-address="127.0.0.1:$FREE_PORT" --log.level=warn >"$WORK/prometheus.log" 2>&1 &
+PROM_PID=$!
+note "prometheus $(prometheus --version 2>&1 | head -n1 | awk '{print $3}') on $PROM, scraping 127.0.0.1:${SC_MPORT[A]} and 127.0.0.1:${SC_MPORT[B]} every second"
+
 # --- (a) one render per card -------------------------------------------------
 echo
 note "(a) $N_CARDS distinct cards x $REPEATS requests, all at once, through the tier"
@@ -361,7 +393,7 @@ check "each new card rendered once, by the survivor" test $((rb_after - rb_befor
 # --- (c) SIGTERM under load ------------------------------------------------------
 echo
 note "(c) restart A, then SIGTERM B under ${LOAD_SECONDS}s of load"
-start_instance A "${SC_PORT[A]}"
+start_instance A "${SC_PORT[A]}" "${SC_MPORT[A]}"
 wait_ready A
 # nginx retries A once its fail_timeout (10s) is over; wait until it does,
 # so that both instances carry traffic when B is stopped.
@@ -502,12 +534,51 @@ d_after=$(curl -sS --max-time 10 -A 'Twitterbot/1.0' -o "$WORK/d.body2" -w '%{ht
 echo "  the next request: $d_after"
 check "then the final bytes are a HIT at the edge" test "${d_after% *}" = "200 HIT" -a "${d_after##* }" -le "$d_final_max"
 
+# --- (e) operations: request ids, access log, Prometheus ---------------------------
+echo
+note "(e) what an operator sees: the access log behind nginx, and Prometheus"
+e_hdr=$(curl -sS --max-time 10 -A 'Slackbot-LinkExpanding 1.0' -o /dev/null -D - "$TIER$(card Ops 1)" | tr -d '\r')
+e_id=$(hdr "$e_hdr" x-request-id)
+sleep 0.3 # info lines are batched for at most 100 ms
+e_line=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK"/sc-*.log | grep -F "request_id=\"$e_id\"" | grep -F 'role=Ops' | tail -n1 || true)
+echo "  nginx answered with X-Request-Id: ${e_id:-(none)}; the instance logged:"
+echo "    ${e_line:-(no line with that id)}"
+check "nginx sends a request id, and the instance logs it" test -n "$e_id" -a -n "$e_line"
+names_client() { # names_client LINE: client, user agent and a body size
+  [[ $1 == *'client="127.0.0.1"'* && $1 == *'user_agent="Slackbot-LinkExpanding 1.0"'* && $1 =~ bytes=[1-9][0-9]* ]]
+}
+check "the log line names the client, its user agent and the bytes sent" names_client "$e_line"
+e_public=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${SC_PORT[A]}/metrics")
+check "the public port does not serve /metrics ($e_public)" test "$e_public" = 404
+
+prom_json() { # prom_json PATH PYTHON-EXPR: evaluates EXPR on the JSON at PATH (as `j`)
+  curl -fsS --max-time 5 "$PROM$1" 2>/dev/null | python3 -c "import json, sys; j = json.load(sys.stdin); print($2)" 2>/dev/null || true
+}
+a_target="instance%3D%22127.0.0.1%3A${SC_MPORT[A]}%22"
+e_up=""
+for _ in $(seq 1 100); do
+  e_up=$(prom_json "/api/v1/query?query=up%7B$a_target%7D" "j['data']['result'][0]['value'][1]")
+  [[ $e_up == 1 ]] && break
+  sleep 0.2
+done
+e_renders=$(prom_json "/api/v1/query?query=sharecard_renders_total%7B$a_target%7D" "j['data']['result'][0]['value'][1]")
+e_type=$(prom_json "/api/v1/metadata" "','.join(sorted(set(m['type'] for k in ('sharecard_renders', 'sharecard_renders_total') for m in j['data'].get(k, []))))")
+e_build=$(prom_json "/api/v1/query?query=sharecard_build_info" "j['data']['result'][0]['metric'].get('version', '')")
+e_rss=$(prom_json "/api/v1/query?query=process_resident_memory_bytes%7B$a_target%7D" "int(float(j['data']['result'][0]['value'][1]) / 1048576)")
+echo "  Prometheus: up{A} = ${e_up:-?}, sharecard_renders_total{A} = ${e_renders:-?}, its metadata type: ${e_type:-?}, build_info version ${e_build:-?}, A's resident memory ${e_rss:-?} MiB"
+check "Prometheus scrapes the instance (up == 1)" test "$e_up" = 1
+check "the render counter is queryable through PromQL" test "${e_renders:-0}" -gt 0
+check "Prometheus's metadata API reports it as a counter" test "$e_type" = counter
+check "sharecard_build_info and the process metrics arrive too" test -n "$e_build" -a "${e_rss:-0}" -gt 0
+
 # --- summary -------------------------------------------------------------------
 echo
 echo "summary:"
 echo "  (a) $N_CARDS cards x $REPEATS requests: $a_ok/$a_total 200, $RENDERED_A renders incl. the HEAD card (expected $((N_CARDS + 1)))"
 echo "  (b) A killed: $b_ok/$b_total 200 ($N_CARDS cached, $n_new new; $failed_over failed over)"
 echo "  (c) B terminated under load: $c_ok/$c_total 200, drained in ${drain_ms} ms, exit status $b_rc after ${exit_ms} ms"
+echo "  (d) Twitterbot's new card: final bytes at the edge after ${d_final_after:-(never)} ms; $d_pairs ETag/body pairs for $d_tags ETags"
+echo "  (e) request id ${e_id:-(none)} in the instance's log; Prometheus: up ${e_up:-?}, renders ${e_renders:-?}, type ${e_type:-?}"
 echo "  took $(($(date +%s) - T0))s"
 if ((${#FAILED[@]})); then
   echo "FAIL: ${#FAILED[@]} check(s) failed: ${FAILED[*]}"
