@@ -121,8 +121,9 @@ pub struct SiteArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct SigningArgs {
-    /// HMAC key for signed URLs (at least 16 bytes). Repeat for rotation:
-    /// the first signs, all verify. With none, unsigned URLs are served.
+    /// HMAC key for signed URLs, at least 16 bytes. Repeat for rotation:
+    /// the first signs (`sign`, `warm`), all verify (`serve`, which serves
+    /// unsigned URLs when given none).
     #[arg(
         long = "signing-key",
         env = "SHARECARD_SIGNING_KEYS",
@@ -170,6 +171,11 @@ pub struct SignArgs {
     #[command(flatten)]
     pub signing: SigningArgs,
 
+    /// The templates, fonts and level bands the service runs with: the
+    /// card is checked against them before it is signed.
+    #[command(flatten)]
+    pub card: CardArgs,
+
     /// Add `exp` so the URL stops working after this long (e.g. 7d).
     #[arg(long, value_parser = parse_duration)]
     pub expires_in: Option<Duration>,
@@ -190,24 +196,34 @@ pub struct RenderArgs {
     /// Template to render.
     #[arg(long, default_value = "report")]
     pub template: String,
+    /// The job title on the card (required), e.g. 'ML Engineer'.
     #[arg(long)]
     pub role: Option<String>,
+    /// A line under the title.
     #[arg(long)]
     pub tagline: Option<String>,
+    /// The headline risk percentage, 0 to 100 (required).
     #[arg(long)]
     pub risk: Option<String>,
+    /// stable, elevated, high or critical [default: from --risk and
+    /// --level-bands].
     #[arg(long)]
     pub level: Option<String>,
+    /// The primary threat, a task name, e.g. 'Model Fine-Tuning'.
     #[arg(long)]
     pub threat: Option<String>,
+    /// How automated the threat is, 0 to 100 (required with --threat).
     #[arg(long)]
     pub threat_risk: Option<String>,
+    /// dark or light [default: dark].
     #[arg(long)]
     pub theme: Option<String>,
+    /// 1, 2 or 3: pixel density [default: 1].
     #[arg(long)]
     pub scale: Option<String>,
 
-    /// Output file for a single card [default: <role>-<template>.png].
+    /// Output file for a single card [default: the card's download name,
+    /// e.g. ml-engineer-report.png, ml-engineer-report-light@2x.png].
     #[arg(short, long, value_name = "FILE", conflicts_with = "batch")]
     pub out: Option<PathBuf>,
 

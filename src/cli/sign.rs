@@ -1,5 +1,8 @@
 //! `sharecard sign`: a signed URL for a card.
 
+use sharecard_render::card::query::Params;
+use sharecard_render::card::{CardRequest, TemplateName};
+
 use crate::config::SignArgs;
 use crate::signing::{Signer, unix_now};
 
@@ -23,6 +26,11 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
     if !path.starts_with('/') {
         anyhow::bail!("expected a path starting with / (and a query), got {url:?}");
     }
+    // A URL the service can only refuse is not worth signing.
+    if let Err(reason) = check_card(&args, path, query) {
+        eprintln!("error: {path}?{query} is not a card the service would serve: {reason}");
+        return Ok(2);
+    }
     let mut query = query.to_owned();
     if let Some(ttl) = args.expires_in {
         let exp = unix_now() + ttl.as_secs();
@@ -41,4 +49,32 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
         None => println!("{signed}"),
     }
     Ok(0)
+}
+
+/// The card `path` and `query` name, checked as the server checks it: the
+/// template exists, the parameters parse, the fonts draw every character.
+/// Says why not in the server's words.
+fn check_card(args: &SignArgs, path: &str, query: &str) -> Result<(), String> {
+    let name = path
+        .strip_prefix("/cards/")
+        .and_then(|p| p.strip_suffix(".png"))
+        .or_else(|| path.strip_prefix("/share/"))
+        .ok_or("only /cards/{template}.png and /share/{template} URLs are signed")?;
+    let renderer = args.card.load_renderer().map_err(|e| format!("{e:#}"))?;
+    let template = TemplateName::parse(name)
+        .filter(|t| renderer.templates().info(t.as_str()).is_some())
+        .ok_or_else(|| {
+            let names: Vec<&str> = renderer
+                .templates()
+                .infos()
+                .map(|t| t.name.as_str())
+                .collect();
+            format!("no template {name:?}; there are {}", names.join(", "))
+        })?;
+    let params = Params::parse(Some(query)).map_err(|e| e.message().to_owned())?;
+    let req = CardRequest::from_params(template, &params, &args.card.level_bands)
+        .map_err(|e| e.message().to_owned())?;
+    renderer
+        .check_coverage(&req.card)
+        .map_err(|e| e.message().to_owned())
 }

@@ -18,18 +18,27 @@ pub fn warm(args: WarmArgs) -> anyhow::Result<i32> {
     let base = args.target.trim_end_matches('/').to_owned();
     let started = Instant::now();
     let results = fetch_all(&base, paths, args.concurrency)?;
-    let ok = results.iter().filter(|r| r.1.is_ok()).count();
-    for (line, r) in results {
-        if let Err(message) = r {
-            bad.push(BadLine { line, message });
+    // Only cards count as warmed: a file may also name other paths (the
+    // container's health check fetches /readyz this way).
+    let (mut cards, mut others) = (0, 0);
+    for (line, path, r) in results {
+        match r {
+            Ok(()) if path.starts_with("/cards/") => cards += 1,
+            Ok(()) => others += 1,
+            Err(message) => bad.push(BadLine { line, message }),
         }
     }
     bad.sort_by_key(|b| b.line);
     for b in &bad {
         eprintln!("{}: {b}", args.file.display());
     }
+    let others = match others {
+        0 => String::new(),
+        1 => ", 1 other path fetched".to_owned(),
+        n => format!(", {n} other paths fetched"),
+    };
     eprintln!(
-        "{ok} cards warmed, {} failed, in {:.1?}",
+        "{cards} cards warmed{others}, {} failed, in {:.1?}",
         bad.len(),
         started.elapsed()
     );
@@ -77,13 +86,16 @@ fn targets(text: &str, signer: &Signer) -> anyhow::Result<Targets> {
     Ok(Targets { paths, bad })
 }
 
-/// GETs every path from `base`, `concurrency` at a time; per line, `Ok`
-/// for a 2xx answer.
+/// A warm file's line, its path, and how fetching it went.
+type Fetched = (usize, String, Result<(), String>);
+
+/// GETs every path from `base`, `concurrency` at a time; per line and
+/// path, `Ok` for a 2xx answer, else what went wrong in the server's words.
 fn fetch_all(
     base: &str,
     paths: Vec<(usize, String)>,
     concurrency: usize,
-) -> anyhow::Result<Vec<(usize, Result<(), String>)>> {
+) -> anyhow::Result<Vec<Fetched>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -100,24 +112,40 @@ fn fetch_all(
                 async move {
                     let uri: hyper::Uri = match url.parse() {
                         Ok(u) => u,
-                        Err(e) => return (line, Err(format!("bad URL {url}: {e}"))),
+                        Err(e) => return (line, path, Err(format!("bad URL {url}: {e}"))),
                     };
-                    match client.get(uri).await {
+                    let result = match client.get(uri).await {
                         Ok(resp) => {
                             let status = resp.status();
-                            let _ = resp.into_body().collect().await;
+                            let body = resp.into_body().collect().await.map(|b| b.to_bytes());
                             if status.is_success() {
-                                (line, Ok(()))
+                                Ok(())
                             } else {
-                                (line, Err(format!("HTTP {status} for {path}")))
+                                let reason = body.ok().and_then(|b| server_reason(&b));
+                                Err(match reason {
+                                    Some(r) => format!("HTTP {status} for {path}: {r}"),
+                                    None => format!("HTTP {status} for {path}"),
+                                })
                             }
                         }
-                        Err(e) => (line, Err(format!("{e} for {path}"))),
-                    }
+                        Err(e) => Err(format!("{e} for {path}")),
+                    };
+                    (line, path, result)
                 }
             })
             .buffer_unordered(concurrency.max(1))
             .collect::<Vec<_>>()
             .await
     }))
+}
+
+/// The message and code of the service's JSON error body.
+fn server_reason(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let e = &v["error"];
+    Some(format!(
+        "{} ({})",
+        e["message"].as_str()?,
+        e["code"].as_str()?
+    ))
 }

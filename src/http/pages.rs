@@ -27,6 +27,8 @@ fn env() -> &'static Environment<'static> {
             .expect("preview.html compiles");
         env.add_template("error.html", include_str!("pages/error.html"))
             .expect("error.html compiles");
+        env.add_template("home.html", include_str!("pages/home.html"))
+            .expect("home.html compiles");
         env
     })
 }
@@ -55,6 +57,37 @@ impl SharePage {
             .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(self))))
             .expect("the share page renders any escaped strings")
     }
+}
+
+/// `GET /`: what this service is, its routes and templates, and where to
+/// look next.
+pub(crate) fn home(renderer: &Renderer, signed: bool) -> String {
+    #[derive(Serialize)]
+    struct Template<'a> {
+        name: &'a str,
+        width: u32,
+        height: u32,
+    }
+    let templates: Vec<Template> = renderer
+        .templates()
+        .infos()
+        .map(|t| Template {
+            name: t.name.as_str(),
+            width: t.width,
+            height: t.height,
+        })
+        .collect();
+    env()
+        .get_template("home.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                site_name => renderer.brand(),
+                templates => minijinja::Value::from(minijinja::value::Serde(&templates)),
+                signed => signed,
+                example => "/cards/report.png?role=ML%20Engineer&risk=48&threat=Model%20Fine-Tuning&threat_risk=65",
+            })
+        })
+        .expect("the front page renders")
 }
 
 /// The page a person gets instead of a share page: what is wrong, in

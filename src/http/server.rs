@@ -40,6 +40,13 @@ pub struct Application {
 
 impl Application {
     pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
+        // The ports first: a busy one is the likeliest start-up failure,
+        // and its error should not come after unrelated warnings.
+        let listener = bind(args.listen, "--listen (SHARECARD_LISTEN)").await?;
+        let ops_listener = match args.metrics_listen {
+            Some(addr) => Some(bind(addr, "--metrics-listen (SHARECARD_METRICS_LISTEN)").await?),
+            None => None,
+        };
         let renderer = args.card.load_renderer()?;
         let metrics = Arc::new(Metrics::new());
         let limits = Limits {
@@ -76,17 +83,6 @@ impl Application {
             error: None,
         };
         let warm = read_warm_list(&args)?;
-        let listener = TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("binding {}", args.listen))?;
-        let ops_listener = match args.metrics_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding --metrics-listen {addr}"))?,
-            ),
-            None => None,
-        };
         let boot = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32);
@@ -190,6 +186,25 @@ impl Application {
         drain(graceful, args.shutdown_grace).await;
         Ok(())
     }
+}
+
+/// Binds `addr`, saying which flag to change when it cannot.
+async fn bind(addr: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                format!("something else (another sharecard?) listens there; choose another address with {flag}")
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                format!("ports below 1024 need privileges; choose another address with {flag}")
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                format!("no interface of this machine has that address; set {flag}")
+            }
+            _ => format!("set another address with {flag}"),
+        };
+        anyhow::anyhow!("cannot listen on {addr}: {e}; {hint}")
+    })
 }
 
 /// `--warm`: read and parsed now (start-up is the only time files are

@@ -201,7 +201,6 @@ async fn client_mistakes_get_json_errors_naming_the_field() {
         ("/cards/report.jpg?role=a&risk=1", 404, "not_found", None),
         ("/cards/../report.png?role=a&risk=1", 404, "not_found", None),
         ("/nothing-here", 404, "not_found", None),
-        ("/", 404, "not_found", None),
     ];
     for (path, status, code, field) in cases {
         let r = app.get(path).await;
@@ -489,4 +488,65 @@ fn text_logs_to_a_pipe_have_no_colour_codes() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn the_front_door_says_what_exists() {
+    let app = spawn_app().await;
+    let home = app.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert_eq!(home.header("content-type"), "text/html; charset=utf-8");
+    let page = std::str::from_utf8(&home.body).unwrap();
+    let doc = scraper::Html::parse_document(page);
+    assert!(doc.errors.is_empty(), "{:?}", doc.errors);
+    for link in ["href=\"/preview\"", "href=\"/templates\""] {
+        assert!(page.contains(link), "{link} in {page}");
+    }
+    for name in ["report", "square", "story"] {
+        assert!(page.contains(&format!("<code>{name}</code>")), "{name}");
+    }
+    // Its example is a card that renders.
+    let code = scraper::Selector::parse("code").unwrap();
+    let example = doc
+        .select(&code)
+        .map(|c| c.text().collect::<String>())
+        .find(|t| t.starts_with("/cards/"))
+        .expect("an example card URL");
+    let r = app.get(&example).await;
+    assert_eq!(r.status, StatusCode::OK, "{example}");
+
+    // 404s name what exists.
+    let r = app.get("/nothing-here").await;
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        msg.contains("/cards/{template}.png") && msg.contains("/preview"),
+        "{msg}"
+    );
+    let r = app.get("/cards/banner.png?role=a&risk=1").await;
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        msg.contains("/cards/report.png, /cards/square.png, /cards/story.png"),
+        "{msg}"
+    );
+
+    // A trailing slash on a route that exists is a redirect to it, query
+    // kept, host never echoed.
+    for (path, to) in [
+        (
+            "/cards/report.png/?role=a&risk=1",
+            "/cards/report.png?role=a&risk=1",
+        ),
+        (
+            "/share/report//?role=a&risk=1",
+            "/share/report?role=a&risk=1",
+        ),
+        ("/preview/", "/preview"),
+    ] {
+        let r = app
+            .request(Method::GET, path, &[("host", "evil.example")])
+            .await;
+        assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT, "{path}");
+        assert_eq!(r.header("location"), to, "{path}");
+    }
+    assert_eq!(app.get("/nothing/").await.status, StatusCode::NOT_FOUND);
 }

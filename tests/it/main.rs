@@ -4,6 +4,7 @@
 //! `crates/sharecard-render/tests/`.
 
 mod api;
+mod cli;
 mod delivery;
 mod fast_path;
 mod helpers;

@@ -34,6 +34,8 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// Every route the service answers, matched once from the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Route {
+    /// `/`: the front page.
+    Home,
     Healthz,
     Readyz,
     Metrics,
@@ -52,6 +54,7 @@ pub(crate) enum Route {
 impl Route {
     fn of(path: &str) -> Route {
         match path {
+            "/" => Route::Home,
             "/healthz" => Route::Healthz,
             "/readyz" => Route::Readyz,
             "/metrics" => Route::Metrics,
@@ -68,12 +71,13 @@ impl Route {
     /// Routes people open in a browser: their errors are HTML pages in
     /// words; every other route answers errors in JSON.
     fn is_for_people(self) -> bool {
-        matches!(self, Route::Share | Route::Preview)
+        matches!(self, Route::Home | Route::Share | Route::Preview)
     }
 
     /// The route's name in metrics and logs.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            Route::Home => "home",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
@@ -208,14 +212,21 @@ async fn route<B>(
             format!("the request target may be at most {MAX_URI_BYTES} bytes"),
         ));
     }
+    if let Some(resp) = without_trailing_slash(uri, origin) {
+        return Ok(resp);
+    }
     if route == Route::Other {
-        return Err(ApiError::not_found(format!("no route for {}", uri.path())));
+        return Err(ApiError::not_found(format!(
+            "no route for {}; this service answers {ROUTES}",
+            uri.path()
+        )));
     }
     // Every route is read-only.
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return Err(method_not_allowed());
     }
     match route {
+        Route::Home => Ok(ops::home(state)),
         Route::Healthz => Ok(ops::healthz()),
         Route::Readyz => ops::readyz(state),
         Route::Metrics => Ok(ops::metrics(state, req).await),
@@ -227,6 +238,35 @@ async fn route<B>(
         Route::Card => card::card(state, req, outcome).await,
         Route::Other => unreachable!("answered above"),
     }
+}
+
+/// What a 404 lists.
+const ROUTES: &str = "/, /cards/{template}.png, /share/{template}, /templates, /preview, \
+                      /robots.txt, /healthz, /readyz and /metrics";
+
+/// A known route written with a trailing slash (`/cards/report.png/`):
+/// a permanent redirect to it without, the query kept. The `Location` is a
+/// path: the request's host never goes into a response.
+fn without_trailing_slash(uri: &hyper::Uri, origin: Origin) -> Option<Response<Body>> {
+    let path = uri.path();
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() || trimmed.len() == path.len() || origin.ops_port {
+        return None;
+    }
+    if Route::of(trimmed) == Route::Other {
+        return None;
+    }
+    let target = match uri.query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_owned(),
+    };
+    let mut resp = Response::new(Body::default());
+    *resp.status_mut() = hyper::StatusCode::PERMANENT_REDIRECT;
+    resp.headers_mut().insert(
+        hyper::header::LOCATION,
+        HeaderValue::from_str(&target).ok()?,
+    );
+    Some(resp)
 }
 
 /// What a `/cards/…` or `/share/…` request names.
@@ -251,7 +291,17 @@ pub(super) fn parse_card<B>(
         .strip_suffix(suffix)
         .and_then(TemplateName::parse)
         .filter(|n| renderer.templates().info(n.as_str()).is_some())
-        .ok_or_else(|| ApiError::not_found(format!("no card template at {path}")))?;
+        .ok_or_else(|| {
+            let names: Vec<String> = renderer
+                .templates()
+                .infos()
+                .map(|t| format!("{prefix}{}{suffix}", t.name.as_str()))
+                .collect();
+            ApiError::not_found(format!(
+                "no card template at {path}; the templates are at {}",
+                names.join(", ")
+            ))
+        })?;
     let params = Params::parse(req.uri().query())?;
     let expires = state.signer.verify(path, &params, unix_now())?;
     let card = CardRequest::from_params(name, &params, &state.args.card.level_bands)?;

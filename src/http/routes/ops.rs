@@ -52,6 +52,19 @@ pub(super) async fn metrics<B>(state: &AppState, req: &hyper::Request<B>) -> Res
     resp
 }
 
+/// `/`: the front page, for people who open the service's address.
+pub(super) fn home(state: &AppState) -> Response<Body> {
+    let mut resp = text(
+        pages::home(&state.renderer(), state.signer.enabled()),
+        "text/html; charset=utf-8",
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    resp
+}
+
 /// `/robots.txt`: crawlers may fetch share pages and cards.
 pub(super) fn robots() -> Response<Body> {
     let mut resp = text(pages::ROBOTS_TXT.to_owned(), "text/plain; charset=utf-8");

@@ -1,0 +1,138 @@
+//! The command line tells the truth: `sign` refuses cards the service
+//! would refuse, each flag's help is its own, `render` writes the file its
+//! help names, `warm` counts cards and passes on the server's reasons, and
+//! a busy port says which flag to change.
+
+use crate::helpers::*;
+
+const KEY: &str = "test-key-0123456789abcdef";
+
+fn sharecard(args: &[&str]) -> std::process::Output {
+    sharecard_binary().args(args).output().expect("binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn sign_refuses_urls_the_service_would_refuse() {
+    for (url, words) in [
+        ("/cards/report.png?role=A&risk=480", "`risk`"),
+        ("/cards/banner.png?role=A&risk=48", "report, square, story"),
+        ("/share/report?risk=48", "`role`"),
+        (
+            "/cards/report.png?role=a&risk=1&threat=%E0%B8%81&threat_risk=1",
+            "U+0E01",
+        ),
+        ("/preview", "only /cards/"),
+    ] {
+        let out = sharecard(&["sign", "--signing-key", KEY, url]);
+        assert_eq!(out.status.code(), Some(2), "{url}: {out:?}");
+        assert!(out.stdout.is_empty(), "{url}: printed a URL anyway");
+        let err = text(&out.stderr);
+        assert!(err.contains(words), "{url}: {err}");
+    }
+}
+
+#[test]
+fn each_subcommand_describes_its_own_flags() {
+    for sub in ["sign", "warm"] {
+        let help = text(&sharecard(&[sub, "--help"]).stdout);
+        assert!(help.contains("--signing-key-file"), "{sub}: {help}");
+        assert!(
+            !help.contains("With none, unsigned URLs are served"),
+            "{sub} --help describes serve's behaviour: {help}"
+        );
+    }
+    let help = text(&sharecard(&["render", "--help"]).stdout);
+    for flag in [
+        "--role",
+        "--tagline",
+        "--risk",
+        "--level",
+        "--threat",
+        "--threat-risk",
+        "--theme",
+        "--scale",
+    ] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{flag} <")))
+            .unwrap_or_else(|| panic!("{flag} in {help}"));
+        let own = line.split_once('>').unwrap().1.trim();
+        assert!(!own.is_empty(), "{flag} has no help of its own: {help}");
+    }
+}
+
+#[test]
+fn render_writes_the_file_its_help_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = text(&sharecard(&["render", "--help"]).stdout);
+    assert!(help.contains("ml-engineer-report-light@2x.png"), "{help}");
+    let out = sharecard_binary()
+        .current_dir(dir.path())
+        .args([
+            "render",
+            "--role",
+            "ML Engineer",
+            "--risk",
+            "48",
+            "--theme",
+            "light",
+            "--scale",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out.stdout).trim(), "ml-engineer-report-light@2x.png");
+    let file = dir.path().join("ml-engineer-report-light@2x.png");
+    assert_eq!(png_size(&std::fs::read(file).unwrap()), (2400, 1260));
+}
+
+#[tokio::test]
+async fn warm_counts_cards_and_passes_on_the_servers_reason() {
+    let app = spawn_app().await;
+    // The container's health check warms /readyz: wait for the self-test.
+    while app.get("/readyz").await.status != hyper::StatusCode::OK {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cards.txt");
+    std::fs::write(
+        &file,
+        "/readyz\n/cards/report.png?role=Warm&risk=5\n/cards/report.png?role=Warm&risk=abc\n",
+    )
+    .unwrap();
+    let target = format!("http://{}", app.addr);
+    let file_arg = file.display().to_string();
+    let out =
+        tokio::task::spawn_blocking(move || sharecard(&["warm", "--target", &target, &file_arg]))
+            .await
+            .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("1 cards warmed, 1 other path fetched, 1 failed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 3: HTTP 400")
+            && err.contains("`risk`")
+            && err.contains("invalid_percent"),
+        "the server's reason: {err}"
+    );
+}
+
+#[test]
+fn a_busy_port_names_the_flag_to_change() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = sharecard(&["serve", "--listen", &addr]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains(&addr) && err.contains("--listen"), "{err}");
+    // Nothing unrelated comes first.
+    assert!(!text(&out.stdout).contains("--public-url"), "{out:?}");
+}
