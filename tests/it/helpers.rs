@@ -262,3 +262,21 @@ pub fn metrics(text: &str) -> std::collections::HashMap<String, f64> {
         })
         .collect()
 }
+
+/// Panics with the install command unless `program --version` runs: for
+/// tests marked `#[ignore]` that need it (`.ci/run` installs it and runs
+/// them).
+pub fn need(program: &str) {
+    let runs = std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let package = match program {
+        "node" => "nodejs",
+        p => p,
+    };
+    assert!(
+        runs,
+        "this test needs {program}: apt-get install {package} (.ci/run installs it)"
+    );
+}
