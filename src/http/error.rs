@@ -13,6 +13,38 @@ use sharecard_render::error::CardError;
 use crate::cache::RenderError;
 use crate::signing::Denied;
 
+/// Every `code` an error body can carry, with its status: the OpenAPI
+/// document's enum (`openapi.rs`), and what the integration tests check
+/// each error they see against.
+pub const ERROR_CODES: &[(u16, &str)] = &[
+    (400, "empty_field"),
+    (400, "invalid_character"),
+    (400, "invalid_download"),
+    (400, "invalid_encoding"),
+    (400, "invalid_level"),
+    (400, "invalid_percent"),
+    (400, "invalid_scale"),
+    (400, "invalid_theme"),
+    (400, "missing_field"),
+    (400, "repeated_parameter"),
+    (400, "too_long"),
+    (400, "too_many_marks"),
+    (400, "too_many_parameters"),
+    (403, "signature_missing"),
+    (403, "signature_malformed"),
+    (403, "signature_invalid"),
+    (403, "signature_expired"),
+    (404, "not_found"),
+    (405, "method_not_allowed"),
+    (414, "uri_too_long"),
+    (416, "range_not_satisfiable"),
+    (422, "unsupported_characters"),
+    (500, "internal"),
+    (503, "overloaded"),
+    (503, "render_timeout"),
+    (503, "not_ready"),
+];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: u16,

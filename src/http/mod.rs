@@ -6,6 +6,7 @@
 mod conditional;
 pub mod error;
 mod freshness;
+mod openapi;
 mod pages;
 mod response;
 mod routes;

@@ -51,6 +51,14 @@ impl Reply {
         let j = self.json();
         let e = &j["error"];
         assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{j}");
+        // Every code a test sees is one the OpenAPI document lists, with
+        // its status.
+        let code = e["code"].as_str().unwrap_or_default();
+        assert!(
+            sharecard::http::error::ERROR_CODES.contains(&(self.status.as_u16(), code)),
+            "{} {code} is not in ERROR_CODES",
+            self.status
+        );
         (
             e["code"].as_str().expect("code").to_owned(),
             e["field"].as_str().map(str::to_owned),

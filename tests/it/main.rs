@@ -5,6 +5,7 @@
 
 mod api;
 mod cli;
+mod contract;
 mod delivery;
 mod fast_path;
 mod helpers;

@@ -42,6 +42,7 @@ pub(crate) enum Route {
     Robots,
     Favicon,
     Templates,
+    OpenApi,
     Preview,
     /// `/cards/{template}.png`
     Card,
@@ -61,6 +62,7 @@ impl Route {
             "/robots.txt" => Route::Robots,
             "/favicon.ico" => Route::Favicon,
             "/templates" => Route::Templates,
+            "/openapi.json" => Route::OpenApi,
             "/preview" => Route::Preview,
             p if p.starts_with("/cards/") => Route::Card,
             p if p.starts_with("/share/") => Route::Share,
@@ -84,6 +86,7 @@ impl Route {
             Route::Robots => "robots",
             Route::Favicon => "favicon",
             Route::Templates => "templates",
+            Route::OpenApi => "openapi",
             Route::Preview => "preview",
             Route::Card => "card",
             Route::Share => "share",
@@ -233,6 +236,7 @@ async fn route<B>(
         Route::Robots => Ok(ops::robots()),
         Route::Favicon => Ok(ops::favicon()),
         Route::Templates => Ok(ops::templates(state)),
+        Route::OpenApi => Ok(ops::openapi(state)),
         Route::Preview => Ok(share::preview(state).await),
         Route::Share => share::share(state, req),
         Route::Card => card::card(state, req, outcome).await,
@@ -241,7 +245,7 @@ async fn route<B>(
 }
 
 /// What a 404 lists.
-const ROUTES: &str = "/, /cards/{template}.png, /share/{template}, /templates, /preview, \
+const ROUTES: &str = "/, /cards/{template}.png, /share/{template}, /templates, /openapi.json, /preview, \
                       /robots.txt, /healthz, /readyz and /metrics";
 
 /// A known route written with a trailing slash (`/cards/report.png/`):

@@ -97,7 +97,19 @@ pub(super) fn favicon() -> Response<Body> {
 pub(super) fn templates(state: &AppState) -> Response<Body> {
     let renderer = state.renderer();
     let list: Vec<_> = renderer.templates().infos().collect();
-    let body =
-        serde_json::to_string(&serde_json::json!({ "templates": list })).expect("serialisable");
+    let body = serde_json::to_string(&serde_json::json!({
+        "templates": list,
+        "parameters": crate::http::openapi::card_parameters(),
+    }))
+    .expect("serialisable");
     json(StatusCode::OK, body)
+}
+
+/// `/openapi.json`: the API in OpenAPI 3.1, for the templates loaded now.
+pub(super) fn openapi(state: &AppState) -> Response<Body> {
+    let doc = crate::http::openapi::document(&state.renderer());
+    json(
+        StatusCode::OK,
+        serde_json::to_string_pretty(&doc).expect("serialisable"),
+    )
 }
