@@ -84,20 +84,20 @@ fn query_parameters(with_download: bool) -> Vec<Value> {
         json!({
             "name": "v",
             "in": "query",
-            "schema": { "type": "string", "maxLength": 64 },
+            "schema": { "type": "string" },
             "description": "The template's version (`/templates`). Not part of the card: a URL with the current version gets an immutable lifetime.",
         }),
         json!({
             "name": "exp",
             "in": "query",
-            "schema": { "type": "integer", "minimum": 0 },
-            "description": "With signing on: Unix seconds after which the signed URL is refused.",
+            "schema": { "type": "string" },
+            "description": "With signing on: Unix seconds after which the signed URL is refused (signed with the rest; anything but a number is a 403). Ignored with signing off.",
         }),
         json!({
             "name": "sig",
             "in": "query",
-            "schema": { "type": "string", "pattern": "^[A-Za-z0-9_-]{43}$" },
-            "description": "With signing on, required: the URL's HMAC-SHA256 signature (README, \"Signed URLs\").",
+            "schema": { "type": "string" },
+            "description": "With signing on, required: the URL's HMAC-SHA256 signature, 43 characters of unpadded base64url (README, \"Signed URLs\"); anything else is a 403. Ignored with signing off.",
         }),
     ]);
     params
