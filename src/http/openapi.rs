@@ -263,6 +263,10 @@ pub(crate) fn document(renderer: &Renderer) -> Value {
                         "description": "Each card parameter's JSON Schema: type and limits.",
                         "additionalProperties": { "type": "object" },
                     },
+                    "reload_error": {
+                        "type": "string",
+                        "description": "With --templates-dir: why the files there do not load now (the last good templates are served).",
+                    },
                 },
             },
         } },

@@ -331,3 +331,57 @@ async fn cjk_renders_with_fonts_added_by_the_operator() {
     let problems = sharecard_render::render::text_violations(&doc, &tree);
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// `--templates-dir` needs only its own cards (the bundled partials fill
+/// in), and the next card after an edit is drawn from the edited file.
+#[tokio::test]
+async fn templates_dir_edits_reach_the_next_card_without_a_page_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let report = dir.path().join("report.svg");
+    std::fs::copy(root.join("report.svg"), &report).unwrap();
+    let path = dir.path().to_path_buf();
+    let app = spawn_app_with(move |a| a.card.templates_dir = Some(path)).await;
+    let card = format!("/cards/report.png?{ML_ENGINEER}");
+    let before = app.get(&card).await;
+    assert_eq!(
+        before.status,
+        StatusCode::OK,
+        "no _text.svg in the directory"
+    );
+    let listed: serde_json::Value = app.get("/templates").await.json();
+    assert_eq!(listed["templates"].as_array().unwrap().len(), 1);
+
+    // An edit that changes pixels: the accent colour.
+    let src = std::fs::read_to_string(&report).unwrap();
+    let edited = src.replacen(
+        "</svg>",
+        "<rect x=\"0\" y=\"0\" width=\"40\" height=\"40\" fill=\"#ff00ff\"/></svg>",
+        1,
+    );
+    assert_ne!(edited, src);
+    std::fs::write(&report, edited).unwrap();
+    let after = app.get(&card).await;
+    assert_eq!(after.status, StatusCode::OK);
+    assert_ne!(after.header("etag"), before.header("etag"), "a new version");
+    let (_, _, px) = decode_rgba(&after.body);
+    assert_eq!(&px[..4], &[255, 0, 255, 255], "drawn from the edited file");
+
+    // A broken edit keeps the last good templates, and /templates says why
+    // (the gallery polls it to refresh itself).
+    std::fs::write(&report, "{% if %}").unwrap();
+    assert_eq!(app.get(&card).await.status, StatusCode::OK);
+    let listed: serde_json::Value = app.get("/templates").await.json();
+    assert!(
+        listed["reload_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("report.svg")),
+        "{listed}"
+    );
+    let gallery = app.get("/preview").await;
+    let html = std::str::from_utf8(&gallery.body).unwrap();
+    assert!(
+        html.contains("location.reload()"),
+        "the gallery refreshes itself"
+    );
+}

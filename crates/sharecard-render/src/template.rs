@@ -113,7 +113,8 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// The bundled templates, or every `*.svg` in `dir` instead.
+    /// The bundled templates, or every `*.svg` in `dir` instead (with the
+    /// bundled partials it lacks).
     pub fn load(dir: Option<&Path>, fonts: Arc<Fonts>) -> anyhow::Result<Templates> {
         let sources: Vec<(String, String)> = match dir {
             None => BUNDLED
@@ -133,6 +134,13 @@ impl Templates {
                         let src = std::fs::read_to_string(&path)
                             .with_context(|| format!("reading template {}", path.display()))?;
                         out.push((name.to_owned(), src));
+                    }
+                }
+                // Partials the directory does not have (`_text.svg`) are
+                // the bundled ones: a directory needs only its own cards.
+                for (name, src) in BUNDLED.iter().filter(|(n, _)| n.starts_with('_')) {
+                    if !out.iter().any(|(n, _)| n == name) {
+                        out.push((name.to_string(), src.to_string()));
                     }
                 }
                 out.sort();

@@ -228,6 +228,12 @@ async fn route<B>(
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return Err(method_not_allowed());
     }
+    // --templates-dir (a development aid): the next card, page or list
+    // after an edit uses the edited templates. A stat of the directory's
+    // files per request; nothing without the flag.
+    if state.args.card.templates_dir.is_some() && matches!(route, Route::Card | Route::Share) {
+        state.reload_templates_if_changed().await;
+    }
     match route {
         Route::Home => Ok(ops::home(state)),
         Route::Healthz => Ok(ops::healthz()),
@@ -235,7 +241,7 @@ async fn route<B>(
         Route::Metrics => Ok(ops::metrics(state, req).await),
         Route::Robots => Ok(ops::robots()),
         Route::Favicon => Ok(ops::favicon()),
-        Route::Templates => Ok(ops::templates(state)),
+        Route::Templates => Ok(ops::templates(state).await),
         Route::OpenApi => Ok(ops::openapi(state)),
         Route::Preview => Ok(share::preview(state).await),
         Route::Share => share::share(state, req),

@@ -94,14 +94,19 @@ pub(super) fn favicon() -> Response<Body> {
 }
 
 /// `/templates`: each template's size, fields and version.
-pub(super) fn templates(state: &AppState) -> Response<Body> {
+pub(super) async fn templates(state: &std::sync::Arc<AppState>) -> Response<Body> {
     let renderer = state.renderer();
     let list: Vec<_> = renderer.templates().infos().collect();
-    let body = serde_json::to_string(&serde_json::json!({
+    let mut doc = serde_json::json!({
         "templates": list,
         "parameters": crate::http::openapi::card_parameters(),
-    }))
-    .expect("serialisable");
+    });
+    // With --templates-dir: why the current files do not load (the
+    // gallery polls this to refresh itself).
+    if let Some(error) = state.reload_templates_if_changed().await {
+        doc["reload_error"] = error.into();
+    }
+    let body = serde_json::to_string(&doc).expect("serialisable");
     json(StatusCode::OK, body)
 }
 
