@@ -4,6 +4,7 @@
 //! `crates/sharecard-render/tests/`.
 
 mod api;
+mod authoring;
 mod cli;
 mod contract;
 mod delivery;

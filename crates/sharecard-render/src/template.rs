@@ -44,8 +44,9 @@ const TEMPLATE_FUEL: u64 = 200_000;
 /// same for every card (it may use `theme`, never `card`) and lies beneath
 /// everything it draws while `layer == "foreground"`. The renderer then
 /// rasterises the background once per template × theme × scale and draws
-/// only the foreground per card. Tests and `sharecard check` compare the
-/// composite with a one-pass (`"all"`) render, pixel by pixel.
+/// only the foreground per card. The `layered` tests compare the composite
+/// with a one-pass (`"all"`) render, pixel by pixel, for the bundled
+/// templates; `sharecard check` does not (templates/README.md says so).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layer {
     All,

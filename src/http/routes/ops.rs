@@ -95,15 +95,16 @@ pub(super) fn favicon() -> Response<Body> {
 
 /// `/templates`: each template's size, fields and version.
 pub(super) async fn templates(state: &std::sync::Arc<AppState>) -> Response<Body> {
+    // With --templates-dir: the files as they are now, or why they do not
+    // load (the gallery polls this to refresh itself).
+    let reload_error = state.reload_templates_if_changed().await;
     let renderer = state.renderer();
     let list: Vec<_> = renderer.templates().infos().collect();
     let mut doc = serde_json::json!({
         "templates": list,
         "parameters": crate::http::openapi::card_parameters(),
     });
-    // With --templates-dir: why the current files do not load (the
-    // gallery polls this to refresh itself).
-    if let Some(error) = state.reload_templates_if_changed().await {
+    if let Some(error) = reload_error {
         doc["reload_error"] = error.into();
     }
     let body = serde_json::to_string(&doc).expect("serialisable");
