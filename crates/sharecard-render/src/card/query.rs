@@ -5,7 +5,7 @@
 //! not silently print replacement characters on an image someone shares, so
 //! this decoder rejects both and tells the client which parameter was wrong.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::error::CardError;
 
@@ -70,27 +70,39 @@ impl Params {
 
 /// Decodes one key or value: `+` is a space, `%XX` a byte; the bytes must be
 /// UTF-8. Returns a phrase completing "`field` …" on failure.
+///
+/// By hand, in one pass, where the rest of this module uses the
+/// `percent-encoding` crate: that crate passes a malformed escape through
+/// (this must refuse it) and collects its output a byte at a time, which
+/// made `stage/parse_query_to_card` (the pipeline bench) 0.6 µs slower.
 fn decode_component(raw: &str) -> Result<String, &'static str> {
-    // `percent_decode` passes a malformed escape through literally; reject
-    // it first. A valid escape holds no `%` or `+`, so every `%` in `raw`
-    // starts one and splitting at `+` below never cuts one in half.
-    for (i, _) in raw.match_indices('%') {
-        let hex = raw
-            .as_bytes()
-            .get(i + 1..i + 3)
-            .ok_or("has a truncated %-escape")?;
-        if !hex.iter().all(u8::is_ascii_hexdigit) {
-            return Err("has an invalid %-escape");
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).ok_or("has a truncated %-escape")?;
+                let hi = hex_val(hex[0]).ok_or("has an invalid %-escape")?;
+                let lo = hex_val(hex[1]).ok_or("has an invalid %-escape")?;
+                out.push(hi << 4 | lo);
+                i += 2;
+            }
+            b => out.push(b),
         }
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    for (n, piece) in raw.split('+').enumerate() {
-        if n > 0 {
-            out.push(b' ');
-        }
-        out.extend(percent_decode_str(piece));
+        i += 1;
     }
     String::from_utf8(out).map_err(|_| "is not valid UTF-8 after %-decoding")
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// What [`encode_component`] escapes: every byte but the unreserved
