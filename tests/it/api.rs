@@ -499,7 +499,11 @@ async fn the_front_door_says_what_exists() {
     let page = std::str::from_utf8(&home.body).unwrap();
     let doc = scraper::Html::parse_document(page);
     assert!(doc.errors.is_empty(), "{:?}", doc.errors);
-    for link in ["href=\"/preview\"", "href=\"/templates\""] {
+    for link in [
+        "href=\"/preview\"",
+        "href=\"/templates\"",
+        "href=\"/openapi.json\"",
+    ] {
         assert!(page.contains(link), "{link} in {page}");
     }
     for name in ["report", "square", "story"] {
