@@ -115,6 +115,16 @@ impl Signer {
         })
     }
 
+    /// The URL to hand out for `path` and `query`: signed when signing is
+    /// on ([`sign_url`](Self::sign_url)), as it is otherwise.
+    pub fn url(&self, path: &str, query: &str) -> Result<String, SignUrlError> {
+        if self.enabled() {
+            self.sign_url(path, query)
+        } else {
+            Ok(format!("{path}?{query}"))
+        }
+    }
+
     /// Checks `sig` (and `exp`) of a request. `now` is Unix seconds.
     /// Returns when the URL stops being accepted: its `exp`, or `u64::MAX`
     /// for a URL without one or when signing is off.

@@ -73,13 +73,9 @@ fn targets(text: &str, signer: &Signer) -> anyhow::Result<Targets> {
     for c in cards {
         let path = format!("/cards/{}.png", c.request.template);
         let query = c.request.canonical_query();
-        let url = if signer.enabled() {
-            signer
-                .sign_url(&path, &query)
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-        } else {
-            format!("{path}?{query}")
-        };
+        let url = signer
+            .url(&path, &query)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         paths.push((c.line, url));
     }
     paths.sort();

@@ -18,13 +18,7 @@ pub(crate) fn card_url(
     if download {
         query += "&download=1";
     }
-    if signer.enabled() {
-        signer
-            .sign_url(&path, &query)
-            .expect("canonical queries parse")
-    } else {
-        format!("{path}?{query}")
-    }
+    signer.url(&path, &query).expect("canonical queries parse")
 }
 
 /// Path and query of a card's share page, as og:url and canonical give
@@ -43,11 +37,5 @@ pub(crate) fn share_url(signer: &Signer, card: &CardRequest, expires: u64) -> St
     if expires != u64::MAX {
         query += &format!("&exp={expires}");
     }
-    if signer.enabled() {
-        signer
-            .sign_url(&path, &query)
-            .expect("canonical queries parse")
-    } else {
-        format!("{path}?{query}")
-    }
+    signer.url(&path, &query).expect("canonical queries parse")
 }

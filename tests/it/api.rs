@@ -375,33 +375,11 @@ async fn sample_cards_over_the_limits_are_refused_clearly() {
 /// JSON object, and that SIGTERM writes out what is left.
 #[test]
 fn the_binary_logs_json_lines_promptly_and_flushes_on_sigterm() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::sync::mpsc;
+    use std::io::{Read, Write};
 
     let mut child = serve_binary("json");
-    let (tx, lines) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // Lines until one satisfies `want`, each parsed as JSON.
-    let next_until = |want: &dyn Fn(&serde_json::Value) -> bool| -> serde_json::Value {
-        loop {
-            let line = lines
-                .recv_timeout(Duration::from_secs(10))
-                .expect("the line arrives within 10 s");
-            let v: serde_json::Value =
-                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-            if want(&v) {
-                return v;
-            }
-        }
-    };
+    let lines = log_lines(&mut child);
+    let next_until = |want: &dyn Fn(&serde_json::Value) -> bool| next_json(&lines, want);
     let listening = next_until(&|v| v["message"] == "listening");
     let addr = listening["addr"].as_str().unwrap().to_owned();
 

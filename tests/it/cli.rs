@@ -7,10 +7,6 @@ use crate::helpers::*;
 
 const KEY: &str = "test-key-0123456789abcdef";
 
-fn sharecard(args: &[&str]) -> std::process::Output {
-    sharecard_binary().args(args).output().expect("binary runs")
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

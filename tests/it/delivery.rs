@@ -15,14 +15,6 @@ const KEY: &str = "test-key-0123456789abcdef";
 const PUBLIC: &str = "https://cards.example.com";
 const SITE: &str = "https://site.example";
 
-/// The one `content` of `<meta {attr}="{name}">`.
-fn meta(doc: &Html, attr: &str, name: &str) -> String {
-    let sel = Selector::parse(&format!("meta[{attr}=\"{name}\"]")).unwrap();
-    let found: Vec<_> = doc.select(&sel).collect();
-    assert_eq!(found.len(), 1, "one {name} tag");
-    found[0].value().attr("content").unwrap().to_owned()
-}
-
 fn canonical(doc: &Html) -> String {
     let sel = Selector::parse("link[rel=\"canonical\"]").unwrap();
     let found: Vec<_> = doc.select(&sel).collect();

@@ -288,3 +288,51 @@ pub fn need(program: &str) {
         "this test needs {program}: apt-get install {package} (.ci/run installs it)"
     );
 }
+
+/// `sharecard ARGS…`, run to the end.
+pub fn sharecard(args: &[&str]) -> std::process::Output {
+    sharecard_binary().args(args).output().expect("binary runs")
+}
+
+/// The `content` of the one `<meta {attr}="{name}">` in `doc`.
+pub fn meta(doc: &scraper::Html, attr: &str, name: &str) -> String {
+    let sel = scraper::Selector::parse(&format!("meta[{attr}=\"{name}\"]")).unwrap();
+    let mut found = doc.select(&sel);
+    let el = found.next().unwrap_or_else(|| panic!("no {name} meta tag"));
+    assert!(found.next().is_none(), "one {name} tag");
+    el.value().attr("content").unwrap().to_owned()
+}
+
+/// The lines a `serve_binary` child writes to stdout, on a channel.
+pub fn log_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// JSON log lines from `lines` until one satisfies `want`, each waited for
+/// at most 10 s.
+pub fn next_json(
+    lines: &std::sync::mpsc::Receiver<String>,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the line arrives within 10 s");
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if want(&v) {
+            return v;
+        }
+    }
+}

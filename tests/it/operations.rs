@@ -3,7 +3,7 @@
 //! the client, signing keys from a file, and a configuration table in the
 //! README that matches `--help`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
@@ -126,37 +126,6 @@ async fn a_miss_says_where_its_time_went() {
         .request(Method::GET, path, &[("if-none-match", &etag)])
         .await;
     assert!(not_modified.headers.get("server-timing").is_none());
-}
-
-/// Lines of a `serve_binary` child's stdout, on a channel.
-fn log_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn next_json(
-    lines: &std::sync::mpsc::Receiver<String>,
-    want: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a log line within 10 s");
-        let v: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        if want(&v) {
-            return v;
-        }
-    }
 }
 
 /// The access log line of one request sent with `headers` to a binary

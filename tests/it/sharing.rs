@@ -201,14 +201,6 @@ async fn the_node_snippet_signs_urls_the_server_accepts() {
     snippet_signs_urls_the_server_accepts("node", "node", &driver).await;
 }
 
-fn meta(doc: &Html, attr: &str, name: &str) -> String {
-    let sel = Selector::parse(&format!("meta[{attr}=\"{name}\"]")).unwrap();
-    let mut found = doc.select(&sel);
-    let el = found.next().unwrap_or_else(|| panic!("no {name} meta tag"));
-    assert!(found.next().is_none(), "one {name} tag");
-    el.value().attr("content").unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn share_page_has_every_tag_crawlers_need() {
     let app = spawn_app_with(|a| {
@@ -404,10 +396,6 @@ async fn range_requests() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body.len(), len);
-}
-
-fn sharecard(args: &[&str]) -> std::process::Output {
-    sharecard_binary().args(args).output().expect("binary runs")
 }
 
 #[test]
