@@ -62,21 +62,8 @@ impl SharePage {
 /// `GET /`: what this service is, its routes and templates, and where to
 /// look next.
 pub(crate) fn home(renderer: &Renderer, signed: bool) -> String {
-    #[derive(Serialize)]
-    struct Template<'a> {
-        name: &'a str,
-        width: u32,
-        height: u32,
-    }
-    let templates: Vec<Template> = renderer
-        .templates()
-        .infos()
-        .map(|t| Template {
-            name: t.name.as_str(),
-            width: t.width,
-            height: t.height,
-        })
-        .collect();
+    // The same `TemplateInfo` that /templates and the gallery serialise.
+    let templates: Vec<_> = renderer.templates().infos().collect();
     env()
         .get_template("home.html")
         .and_then(|t| {
