@@ -104,13 +104,13 @@ async fn ranges_stay_correct_across_the_switch_to_the_final_bytes() {
 
 #[tokio::test]
 async fn cached_cards_are_sent_from_the_memory_file_intact() {
-    // The largest bundled card (~0.5 MB), so that a response outgrows the
+    // The largest bundled card (~0.35 MB), so that a response outgrows the
     // socket buffers and is sent in several partial `sendfile`s. Every
     // cached body by `sendfile`, however recently it was sent (servers
     // other tests start from now on too: both ways send the same bytes).
     sharecard::zerocopy::set_copy_window(0);
     let app = spawn_app().await;
-    let query = format!("{ML_ENGINEER}&scale=2");
+    let query = format!("{ML_ENGINEER}&scale=3");
     let path = format!("/cards/story.png?{query}");
     let req = request("story", &query);
     let expected = app.state.cache.renderer().render_on(&req, 1).unwrap().bytes;

@@ -6,7 +6,8 @@
 //! ```
 //!
 //! plus the card's own layer drawn from glyphs against usvg parsing it, and
-//! the whole render (`Renderer::render`, warm background). The service's
+//! the whole render (`Renderer::render`, warm background, on one thread and
+//! on two), which includes the first encoding. The service's
 //! side (the card cache, the memory file) is the root crate's `cache`
 //! bench.
 //!
@@ -159,6 +160,12 @@ fn stages(c: &mut Criterion) {
     let mut g = c.benchmark_group("render");
     g.bench_function("end_to_end", |b| {
         b.iter(|| renderer.render(black_box(&req)).expect("render"))
+    });
+    // Two threads, as the server renders when a core is idle: each draws
+    // a band and compresses the rows it drew, the untouched rows are the
+    // background's chunks (src/encode/fast.rs).
+    g.bench_function("end_to_end_2_threads", |b| {
+        b.iter(|| renderer.render_on(black_box(&req), 2).expect("render"))
     });
     g.finish();
 }

@@ -1,33 +1,31 @@
-//! The first, fast PNG encoding of a card, on more than one thread.
+//! The first PNG encoding of a card: small, fast, on more than one thread.
 //!
-//! A PNG holds one zlib stream, and deflate is sequential, so the png crate
-//! encodes on one thread: a quarter of a card's render (`stage/encode_png/1`
-//! against `render/end_to_end` in the `pipeline` bench). Rows filtered with
-//! Sub depend on
-//! nothing above them, so the image can be cut into horizontal pieces, each
-//! compressed on its own thread by fdeflate (the png crate's fast backend),
-//! and the pieces joined into one valid stream. The renderer compresses
-//! each band of a card in the thread that drew it, right after drawing it
-//! (`render::draw`); [`encode`] does the same for a finished pixmap.
+//! A PNG holds one zlib stream, and deflate is sequential. So a card's
+//! rows are compressed in pieces, each a raw deflate stream of its own
+//! (no reference to anything before it) that ends in a sync flush: an
+//! empty stored block that brings the stream to a byte boundary, where the
+//! next piece can start. Pieces are joined by concatenation, closed by an
+//! empty final block, with the Adler-32 of the whole combined from the
+//! pieces' (zlib's `adler32_combine`). The png crate writes the container.
 //!
-//! Joining:
+//! Two kinds of piece make up a card ([`Segment`]):
 //!
-//! - every piece but the last is made non-final (its block header's BFINAL
-//!   bit cleared) and followed by an empty stored block, which brings the
-//!   bit stream back to a byte boundary where the next piece's block can
-//!   start (what zlib calls a sync flush);
-//! - the Adler-32 of the whole is combined from the pieces' checksums.
+//! - **Fresh**: rows the card's layer drew on, Sub-filtered and compressed
+//!   by zlib-rs at [`FRESH_LEVEL`] by the thread that drew them, while
+//!   they are in its cache;
+//! - **Kept**: rows the layer left as the background was. A layered
+//!   template's background is the same for every card of its kind, so it
+//!   is compressed once, in [`CHUNK_ROWS`]-row chunks, unfiltered at level
+//!   9 (flat colour and smooth gradients repeat exactly only unfiltered),
+//!   and every card reuses the chunks it leaves untouched ([`Kept`]).
 //!
-//! Placing the stored block needs to know where the piece's end-of-block
-//! code stops within its last byte. fdeflate pads with zero bits after it,
-//! so this is the last byte's highest set bit *if* the end-of-block code
-//! ends in a 1 bit. That depends on fdeflate's fixed Huffman table, not on
-//! the data, so [`can_join`] checks it once per process by encoding,
-//! joining and decoding a test image; if it ever fails (a new fdeflate),
-//! cards are encoded on one thread as before. The png crate writes the
-//! container (signature, IHDR, the IDAT chunk, IEND and CRCs).
+//! zlib-rs hashes the same way on every CPU (its SIMD paths only compare
+//! and slide), so a card's bytes are the same on every instance: the draft
+//! ETag names one body.
 
 use std::sync::{Mutex, OnceLock};
+
+use flate2::{Compress, Compression, FlushCompress};
 
 /// Pieces an image is compressed in: as many as the 2-core machine can
 /// use. Fixed, not taken from the threads a render has, so that a card's
@@ -38,30 +36,121 @@ pub const PIECES: usize = 2;
 /// not worth it.
 const MIN_SPLIT_BYTES: usize = 256 * 1024;
 
-/// A run of an image's rows compressed on its own: a complete fdeflate
-/// zlib stream of the rows, Sub-filtered, straight alpha.
+/// Rows in a chunk of a background compressed once ([`Kept`]). Smaller
+/// chunks fit closer around the card's text, but each starts without
+/// history and with its own Huffman tables; 16 rows is where the two
+/// balance for the report card (`examples/deflate_choices.rs` prints the
+/// bytes for 8 to 64).
+pub const CHUNK_ROWS: usize = 16;
+
+/// zlib level of the rows a card drew on: the lightest with real match
+/// finding. Level 1 is zlib-rs's "quick" strategy (static codes), 1.4×
+/// the bytes; level 3 saves little for much more time
+/// (`examples/deflate_choices.rs`).
+pub const FRESH_LEVEL: u32 = 2;
+
+/// zlib level of a background's chunks: compressed once per template,
+/// theme and scale, so the smallest.
+const KEPT_LEVEL: u32 = 9;
+
+/// A PNG row filter (the byte that starts each row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    None = 0,
+    Sub = 1,
+}
+
+/// A run of an image's rows compressed on its own: raw deflate ending in a
+/// sync flush, with the Adler-32 and length of the filtered rows it holds.
 pub struct Piece {
-    zlib: Vec<u8>,
+    deflate: Vec<u8>,
+    adler: u32,
+    len: usize,
     rows: usize,
 }
 
-/// Buffers kept between encodes for the compressed pieces and their join.
+/// A run of a card's rows in its PNG: compressed now, or a chunk of its
+/// background compressed once.
+pub enum Segment {
+    Fresh(Piece),
+    /// Chunk `n` of the background's [`Kept`].
+    Kept(usize),
+}
+
+/// A background's chunks, each compressed on first use: a card pays only
+/// for the chunks it keeps, and the next card of its kind for none.
+pub struct Kept {
+    chunks: Vec<OnceLock<Piece>>,
+}
+
+impl Kept {
+    /// Room for the chunks of a `height`-row background; nothing is
+    /// compressed yet.
+    pub fn new(height: u32) -> Kept {
+        Kept {
+            chunks: (0..(height as usize).div_ceil(CHUNK_ROWS))
+                .map(|_| OnceLock::new())
+                .collect(),
+        }
+    }
+
+    /// Chunk `n` of `background` (premultiplied, `stride` bytes a row),
+    /// compressed now if no card has needed it before. Two threads may
+    /// both compress it; they get the same bytes.
+    pub fn chunk(
+        &self,
+        n: usize,
+        background: &[u8],
+        stride: usize,
+        opaque: bool,
+    ) -> std::io::Result<&Piece> {
+        if let Some(piece) = self.chunks[n].get() {
+            return Ok(piece);
+        }
+        let rows = &background[n * CHUNK_ROWS * stride..];
+        let rows = &rows[..rows.len().min(CHUNK_ROWS * stride)];
+        let mut compressor = Compress::new(Compression::new(KEPT_LEVEL), false);
+        let piece = deflate_rows(
+            rows,
+            stride,
+            opaque,
+            Filter::None,
+            &mut compressor,
+            Vec::new(),
+        )?;
+        let _ = self.chunks[n].set(piece);
+        Ok(self.chunks[n].get().expect("just set"))
+    }
+
+    /// Compressed bytes held.
+    pub fn bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .filter_map(|c| c.get())
+            .map(|p| p.deflate.capacity())
+            .sum()
+    }
+}
+
+/// Buffers and compressors kept between encodes.
 ///
-/// They are 64 KiB and more, which the server's allocator takes straight
-/// from the kernel and gives back on free (`sys::tune_allocator`, for the
-/// sake of RSS): allocated fresh, each is pages the kernel zeroes and
-/// faults in one at a time, and freeing it costs every core a TLB flush.
-/// Kept, with the PNG allocated once at its size, a cold card takes less
-/// than half the page faults (`perf stat` over `bench/loadtest.sh`'s cold
-/// phase). Only the finished PNG, which the cache keeps, is a fresh
-/// allocation.
+/// Buffers of 64 KiB and more the server's allocator takes straight from
+/// the kernel and gives back on free (`sys::tune_allocator`, for the sake
+/// of RSS): allocated fresh, each is pages the kernel zeroes and faults in
+/// one at a time, and freeing it costs every core a TLB flush. A zlib-rs
+/// compressor is ~300 KiB of such buffers. Kept, with the PNG allocated
+/// once at its size, a cold card takes less than half the page faults
+/// (`perf stat` over `bench/loadtest.sh`'s cold phase). Only the finished
+/// PNG, which the cache keeps, is a fresh allocation.
 #[derive(Default)]
 pub struct Scratch {
     free: Mutex<Vec<Vec<u8>>>,
+    compressors: Mutex<Vec<Compress>>,
 }
 
-/// Buffers a [`Scratch`] keeps: one per piece and one for their join.
-const SCRATCH_BUFFERS: usize = PIECES + 1;
+/// Buffers a [`Scratch`] keeps: a card has a few fresh pieces a band
+/// (text lines with background between them) and one join.
+const SCRATCH_BUFFERS: usize = 4 * PIECES + 1;
 
 /// Larger buffers (from the rare huge card) are not kept.
 const MAX_SCRATCH_BYTES: usize = 4 * 1024 * 1024;
@@ -85,6 +174,22 @@ impl Scratch {
             free.push(buf);
         }
     }
+
+    fn compressor(&self) -> Compress {
+        self.compressors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_else(|| Compress::new(Compression::new(FRESH_LEVEL), false))
+    }
+
+    fn give_compressor(&self, mut compressor: Compress) {
+        compressor.reset();
+        let mut kept = self.compressors.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < PIECES {
+            kept.push(compressor);
+        }
+    }
 }
 
 /// Whether every pixel of premultiplied RGBA is opaque. ANDs whole pixels
@@ -102,23 +207,45 @@ pub fn all_opaque(rgba: &[u8]) -> bool {
 }
 
 /// Compresses rows of tiny-skia's premultiplied RGBA (`stride` bytes a
-/// row) into a [`Piece`], in a buffer from `scratch`. Rows with
-/// translucent pixels are converted to the straight alpha PNG wants (an
-/// opaque pixel is the same either way); `opaque` says the caller knows
-/// there are none, and skips looking.
+/// row) into a fresh [`Piece`], with a compressor and buffer from
+/// `scratch`. Rows with translucent pixels are converted to the straight
+/// alpha PNG wants (an opaque pixel is the same either way); `opaque` says
+/// the caller knows there are none, and skips looking.
 pub fn compress_rows(
     premultiplied: &[u8],
     stride: usize,
     opaque: bool,
     scratch: &Scratch,
 ) -> std::io::Result<Piece> {
-    let mut out = scratch.take();
-    out.reserve(premultiplied.len() / 8);
-    let mut compressor = fdeflate::Compressor::new(out)?;
+    let mut compressor = scratch.compressor();
+    let piece = deflate_rows(
+        premultiplied,
+        stride,
+        opaque,
+        Filter::Sub,
+        &mut compressor,
+        scratch.take(),
+    );
+    scratch.give_compressor(compressor);
+    piece
+}
+
+/// The rows, filtered, through `compressor` (fresh or reset) into `out`.
+fn deflate_rows(
+    premultiplied: &[u8],
+    stride: usize,
+    opaque: bool,
+    filter: Filter,
+    compressor: &mut Compress,
+    mut out: Vec<u8>,
+) -> std::io::Result<Piece> {
+    out.clear();
+    out.reserve(premultiplied.len() / 16 + 64);
     let mut line = vec![0u8; stride + 1];
-    line[0] = 1; // Sub
+    line[0] = filter as u8;
     let mut straight = Vec::new();
-    let mut rows = 0;
+    let mut adler = simd_adler32::Adler32::new();
+    let rows = premultiplied.len() / stride.max(1);
     for row in premultiplied.chunks_exact(stride) {
         let row = if opaque || all_opaque(row) {
             row
@@ -126,14 +253,45 @@ pub fn compress_rows(
             demultiply(row, &mut straight);
             &straight
         };
-        sub_filter(row, &mut line[1..]);
-        compressor.write_data(&line)?;
-        rows += 1;
+        match filter {
+            Filter::Sub => sub_filter(row, &mut line[1..]),
+            Filter::None => line[1..].copy_from_slice(row),
+        }
+        adler.write(&line);
+        feed(compressor, &line, &mut out, FlushCompress::None)?;
     }
+    feed(compressor, &[], &mut out, FlushCompress::Sync)?;
+    compressor.reset();
     Ok(Piece {
-        zlib: compressor.finish()?,
+        deflate: out,
+        adler: adler.finish(),
+        len: rows * (stride + 1),
         rows,
     })
+}
+
+/// Gives `input` to the compressor, growing `out` as needed, until it is
+/// all taken and, for a flush, the flush is complete (zlib's rule: a call
+/// that leaves output space unused has written everything).
+fn feed(
+    compressor: &mut Compress,
+    mut input: &[u8],
+    out: &mut Vec<u8>,
+    flush: FlushCompress,
+) -> std::io::Result<()> {
+    loop {
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity().max(4096));
+        }
+        let before = compressor.total_in();
+        compressor
+            .compress_vec(input, out, flush)
+            .map_err(std::io::Error::other)?;
+        input = &input[(compressor.total_in() - before) as usize..];
+        if input.is_empty() && out.len() < out.capacity() {
+            return Ok(());
+        }
+    }
 }
 
 fn demultiply(row: &[u8], out: &mut Vec<u8>) {
@@ -161,31 +319,31 @@ fn sub_filter(row: &[u8], out: &mut [u8]) {
 /// IDAT's length, type and CRC, and IEND.
 const CONTAINER_BYTES: usize = 8 + 25 + 12 + 12;
 
+/// A zlib header: deflate with a 32 KiB window, "fast" level (only
+/// informative), and the check bits that make it a multiple of 31.
+const ZLIB_HEADER: [u8; 2] = [0x78, 0x5e];
+
+/// An empty final block with fixed codes: what zlib writes for
+/// `Z_FINISH` after a sync flush.
+const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
+
 /// The PNG (8-bit RGBA) of `width` × `height` whose rows, top to bottom,
-/// are the pieces' rows. The pieces' buffers go back to `scratch`; the PNG
-/// is allocated once, at its exact size.
+/// are the segments' rows (`Kept` ones from `kept`, which must hold them).
+/// Fresh pieces' buffers go back to `scratch`; the PNG is allocated once,
+/// at its exact size.
 pub fn to_png(
-    pieces: Vec<Piece>,
+    segments: Vec<Segment>,
+    kept: Option<&Kept>,
     width: u32,
     height: u32,
     scratch: &Scratch,
 ) -> anyhow::Result<Vec<u8>> {
-    let stride = width as usize * 4;
-    let rows: usize = pieces.iter().map(|p| p.rows).sum();
     let mut zlib = scratch.take();
-    let joined = if width > 0 && rows == height as usize {
-        join(
-            &pieces.iter().map(|p| p.zlib.as_slice()).collect::<Vec<_>>(),
-            pieces.iter().map(|p| p.rows * (stride + 1)),
-            &mut zlib,
-        )
-    } else {
-        Err(anyhow::anyhow!(
-            "pieces of {rows} rows for a {width}×{height} image"
-        ))
-    };
-    for piece in pieces {
-        scratch.give(piece.zlib);
+    let joined = join(&segments, kept, width, height, &mut zlib);
+    for segment in segments {
+        if let Segment::Fresh(piece) = segment {
+            scratch.give(piece.deflate);
+        }
     }
     let png = joined.and_then(|()| {
         let mut out = Vec::with_capacity(zlib.len() + CONTAINER_BYTES);
@@ -201,9 +359,46 @@ pub fn to_png(
     png
 }
 
+/// The zlib stream of the segments, in `out` (cleared).
+fn join(
+    segments: &[Segment],
+    kept: Option<&Kept>,
+    width: u32,
+    height: u32,
+    out: &mut Vec<u8>,
+) -> anyhow::Result<()> {
+    let pieces = segments
+        .iter()
+        .map(|segment| match segment {
+            Segment::Fresh(piece) => Ok(piece),
+            Segment::Kept(n) => kept
+                .and_then(|k| k.chunks.get(*n))
+                .and_then(|c| c.get())
+                .ok_or_else(|| anyhow::anyhow!("background chunk {n} is not compressed")),
+        })
+        .collect::<anyhow::Result<Vec<&Piece>>>()?;
+    let rows: usize = pieces.iter().map(|p| p.rows).sum();
+    let stride = width as usize * 4 + 1;
+    anyhow::ensure!(
+        width > 0 && rows == height as usize && pieces.iter().all(|p| p.len == p.rows * stride),
+        "pieces of {rows} rows for a {width}×{height} image"
+    );
+    out.clear();
+    out.reserve(pieces.iter().map(|p| p.deflate.len()).sum::<usize>() + 8);
+    out.extend_from_slice(&ZLIB_HEADER);
+    let mut adler = 1;
+    for piece in pieces {
+        out.extend_from_slice(&piece.deflate);
+        adler = adler32_combine(adler, piece.adler, piece.len);
+    }
+    out.extend_from_slice(&FINAL_BLOCK);
+    out.extend_from_slice(&adler.to_be_bytes());
+    Ok(())
+}
+
 /// Encodes tiny-skia's premultiplied RGBA (`width * height * 4` bytes) as
-/// a PNG, in [`PIECES`] pieces on up to `threads` threads (one piece when
-/// the image is small or joining is unavailable).
+/// a PNG, in [`PIECES`] fresh pieces on up to `threads` threads (one piece
+/// when the image is small).
 pub fn encode(
     premultiplied: &[u8],
     width: u32,
@@ -217,7 +412,7 @@ pub fn encode(
         "{} bytes are not {width}×{height} RGBA",
         premultiplied.len()
     );
-    let pieces = if premultiplied.len() >= MIN_SPLIT_BYTES && can_join() {
+    let pieces = if premultiplied.len() >= MIN_SPLIT_BYTES {
         PIECES.min(height as usize)
     } else {
         1
@@ -227,62 +422,57 @@ pub fn encode(
     let compressed = crate::parallel::map_in_order(chunks, threads, |rows| {
         compress_rows(rows, stride, false, scratch)
     });
-    let pieces = compressed
+    let segments = compressed
         .into_iter()
+        .map(|piece| piece.map(Segment::Fresh))
         .collect::<std::io::Result<Vec<_>>>()?;
-    to_png(pieces, width, height, scratch)
+    to_png(segments, None, width, height, scratch)
 }
 
-/// Joins complete zlib streams (as fdeflate writes them: a 2-byte header,
-/// one block, zero padding, a big-endian Adler-32) of data of the given
-/// lengths into one stream of the concatenated data, in `out` (cleared).
-fn join(
-    streams: &[&[u8]],
-    lengths: impl Iterator<Item = usize>,
-    out: &mut Vec<u8>,
-) -> anyhow::Result<()> {
-    out.clear();
-    if let [only] = streams {
-        out.extend_from_slice(only);
-        return Ok(());
-    }
-    let total: usize = streams.iter().map(|s| s.len()).sum();
-    out.reserve(total + 5 * streams.len());
-    out.extend_from_slice(&streams[0][..2]);
-    let mut adler: Option<u32> = None;
-    for ((i, stream), len) in streams.iter().enumerate().zip(lengths) {
-        anyhow::ensure!(
-            stream.len() > 6,
-            "a zlib stream has a header and a checksum"
-        );
-        let (body, trailer) = stream[2..].split_at(stream.len() - 6);
-        let piece_adler = u32::from_be_bytes(trailer.try_into().expect("four bytes"));
-        adler = Some(match adler {
-            None => piece_adler,
-            Some(a) => adler32_combine(a, piece_adler, len),
-        });
-        let start = out.len();
-        out.extend_from_slice(body);
-        if i + 1 < streams.len() {
-            // Not the last block any more.
-            out[start] &= !1;
-            // The padding after the end-of-block code: zeros above the
-            // last byte's highest set bit (see the module comment).
-            let last = *body.last().expect("a block has bytes");
-            anyhow::ensure!(last != 0, "the block ends in a zero byte");
-            let padding = last.leading_zeros();
-            // An empty stored block: a 3-bit header (not final, type 00),
-            // zeros to the byte boundary, LEN 0 and its complement. Its
-            // header fits in the padding when there are 3 bits of it;
-            // otherwise one more zero byte completes it.
-            if padding < 3 {
-                out.push(0);
-            }
-            out.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+/// The segments of a band of a layered card: rows `top..` of the image,
+/// drawn over `background` (the whole image's). A chunk of rows wholly in
+/// the band that is still exactly the background's is [`Segment::Kept`];
+/// runs of the others are compressed fresh.
+pub fn band_segments(
+    band: &[u8],
+    top: usize,
+    background: &[u8],
+    stride: usize,
+    opaque: bool,
+    kept: &Kept,
+    scratch: &Scratch,
+) -> std::io::Result<Vec<Segment>> {
+    let rows = band.len() / stride;
+    let height = background.len() / stride;
+    let mut segments = Vec::new();
+    let mut fresh_from = None;
+    let fresh = |from: &mut Option<usize>, to: usize, segments: &mut Vec<Segment>| {
+        if let Some(from) = from.take() {
+            let piece = compress_rows(&band[from * stride..to * stride], stride, opaque, scratch)?;
+            segments.push(Segment::Fresh(piece));
         }
+        std::io::Result::Ok(())
+    };
+    let mut r = 0;
+    while r < rows {
+        let row = top + r;
+        let chunk = row / CHUNK_ROWS;
+        let chunk_end = ((chunk + 1) * CHUNK_ROWS).min(height);
+        let end = chunk_end.min(top + rows) - top;
+        let whole = row.is_multiple_of(CHUNK_ROWS) && chunk_end <= top + rows;
+        let untouched =
+            whole && band[r * stride..end * stride] == background[row * stride..chunk_end * stride];
+        if untouched {
+            fresh(&mut fresh_from, r, &mut segments)?;
+            kept.chunk(chunk, background, stride, opaque)?;
+            segments.push(Segment::Kept(chunk));
+        } else {
+            fresh_from.get_or_insert(r);
+        }
+        r = end;
     }
-    out.extend_from_slice(&adler.expect("at least one stream").to_be_bytes());
-    Ok(())
+    fresh(&mut fresh_from, rows, &mut segments)?;
+    Ok(segments)
 }
 
 /// The Adler-32 of `a ++ b` from those of `a` and `b` (`b` is `len_b`
@@ -295,61 +485,6 @@ fn adler32_combine(adler_a: u32, adler_b: u32, len_b: usize) -> u32 {
     let sum1 = (a1 + a2 + BASE - 1) % BASE;
     let sum2 = (rem * a1 + b1 + b2 + BASE - rem) % BASE;
     (sum1 | (sum2 << 16)) as u32
-}
-
-/// Whether an image's rows may be compressed in several pieces and joined
-/// by [`to_png`]; when not, compress all rows as one piece. Checked once
-/// per process: joined pieces of a test image must inflate to its rows.
-pub fn can_join() -> bool {
-    static WORKS: OnceLock<bool> = OnceLock::new();
-    *WORKS.get_or_init(|| {
-        let (w, h) = (97, 64);
-        let rgba: Vec<u8> = (0..w * h * 4)
-            .map(|i: usize| {
-                if i % 4 == 3 {
-                    255
-                } else {
-                    (i.wrapping_mul(2_654_435_761) >> 13) as u8
-                }
-            })
-            .collect();
-        (2..=4).all(|pieces| {
-            zlib_of(&rgba, w * 4, pieces)
-                .ok()
-                .and_then(|z| fdeflate::decompress_to_vec(&z).ok())
-                .is_some_and(|raw| raw == filtered(&rgba, w * 4))
-        })
-    })
-}
-
-/// The rows of `rgba` compressed in `pieces` pieces and joined.
-fn zlib_of(rgba: &[u8], stride: usize, pieces: usize) -> anyhow::Result<Vec<u8>> {
-    let rows = rgba.len() / stride;
-    let scratch = Scratch::default();
-    let pieces = rgba
-        .chunks(rows.div_ceil(pieces) * stride)
-        .map(|c| compress_rows(c, stride, false, &scratch))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    let mut out = Vec::new();
-    join(
-        &pieces.iter().map(|p| p.zlib.as_slice()).collect::<Vec<_>>(),
-        pieces.iter().map(|p| p.rows * (stride + 1)),
-        &mut out,
-    )?;
-    Ok(out)
-}
-
-/// What inflating should give for opaque `rgba`: each row with its filter
-/// byte, Sub-filtered.
-fn filtered(rgba: &[u8], stride: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rgba.len() / stride * (stride + 1));
-    let mut line = vec![0u8; stride];
-    for row in rgba.chunks_exact(stride) {
-        sub_filter(row, &mut line);
-        out.push(1);
-        out.extend_from_slice(&line);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -367,9 +502,25 @@ mod tests {
         (info.width, info.height, buf)
     }
 
-    /// Opaque images whose pieces end on every padding length (noise
-    /// compresses to blocks of unpredictable bit length, flat and
-    /// repeating ones to runs), and a translucent premultiplied one.
+    /// The IDAT data of a PNG that has one, inflated by flate2 (which
+    /// checks the Adler-32).
+    fn inflate_idat(png_bytes: &[u8]) -> Vec<u8> {
+        let (mut at, mut idat) = (8, None);
+        while at + 8 <= png_bytes.len() {
+            let len = u32::from_be_bytes(png_bytes[at..at + 4].try_into().unwrap()) as usize;
+            if &png_bytes[at + 4..at + 8] == b"IDAT" {
+                idat = Some(&png_bytes[at + 8..at + 8 + len]);
+            }
+            at += 12 + len;
+        }
+        let mut raw = Vec::new();
+        let mut z = flate2::read::ZlibDecoder::new(idat.expect("an IDAT chunk"));
+        std::io::Read::read_to_end(&mut z, &mut raw).expect("a valid zlib stream");
+        raw
+    }
+
+    /// Opaque images of several kinds (noise, flat, repeating), and a
+    /// translucent premultiplied one.
     fn image(kind: &str, w: usize, h: usize, seed: usize) -> Vec<u8> {
         let mut x = seed.wrapping_mul(0x9e37_79b9) | 1;
         let mut noise = move || {
@@ -402,43 +553,31 @@ mod tests {
     }
 
     #[test]
-    fn any_number_of_pieces_decodes_to_the_same_pixels() {
-        assert!(
-            can_join(),
-            "joining fdeflate pieces must work with this fdeflate"
-        );
-        let mut paddings = [0usize; 8];
+    fn any_image_in_any_number_of_pieces_decodes_to_its_pixels() {
         let scratch = Scratch::default();
         for kind in ["noise", "flat", "gradient", "stripes", "translucent"] {
             for (w, h) in [(1, 1), (1, 7), (3, 2), (97, 64), (130, 131), (1200, 33)] {
-                for seed in 0..6 {
+                for seed in 0..4 {
                     let rgba = image(kind, w, h, seed);
                     let stride = w * 4;
                     for pieces in 1..=4.min(h) {
-                        let zlib = zlib_of(&rgba, stride, pieces).expect("compressed");
-                        let raw = fdeflate::decompress_to_vec(&zlib).unwrap_or_else(|e| {
-                            panic!("{kind} {w}×{h} seed {seed}, {pieces} pieces: {e:?}")
-                        });
+                        let segments = rgba
+                            .chunks(h.div_ceil(pieces) * stride)
+                            .map(|rows| compress_rows(rows, stride, false, &scratch))
+                            .map(|p| p.map(Segment::Fresh))
+                            .collect::<std::io::Result<Vec<_>>>()
+                            .expect("compressed");
+                        let png =
+                            to_png(segments, None, w as u32, h as u32, &scratch).expect("joined");
                         assert_eq!(
-                            raw,
-                            filtered(&straight(&rgba), stride),
+                            decode(&png),
+                            (w as u32, h as u32, straight(&rgba)),
                             "{kind} {w}×{h} seed {seed}, {pieces} pieces"
                         );
-                        if pieces == 2 {
-                            let first = compress_rows(
-                                &rgba[..h.div_ceil(2) * stride],
-                                stride,
-                                false,
-                                &Scratch::default(),
-                            )
-                            .expect("compressed");
-                            let last = first.zlib[first.zlib.len() - 5];
-                            paddings[last.leading_zeros() as usize] += 1;
-                        }
+                        assert_eq!(inflate_idat(&png).len(), h * (stride + 1));
                     }
-                    // Through the PNG container, read by the png crate.
-                    // One scratch for every image: reused buffers must not
-                    // carry anything from the last image into the next.
+                    // One scratch for every image: reused buffers and
+                    // compressors must carry nothing from one to the next.
                     for threads in [1, 2] {
                         let png =
                             encode(&rgba, w as u32, h as u32, threads, &scratch).expect("encoded");
@@ -450,9 +589,6 @@ mod tests {
                 }
             }
         }
-        // Both ways of placing the stored block were exercised.
-        assert!(paddings[..3].iter().sum::<usize>() > 0, "{paddings:?}");
-        assert!(paddings[3..].iter().sum::<usize>() > 0, "{paddings:?}");
     }
 
     #[test]
@@ -464,7 +600,10 @@ mod tests {
         assert_eq!(one, two);
         assert_eq!(decode(&one).2, rgba);
         let single = to_png(
-            vec![compress_rows(&rgba, 4800, false, &scratch).expect("compressed")],
+            vec![Segment::Fresh(
+                compress_rows(&rgba, 4800, false, &scratch).expect("compressed"),
+            )],
+            None,
             1200,
             630,
             &scratch,
@@ -476,6 +615,111 @@ mod tests {
             "a card-sized image should be joined from pieces"
         );
         assert_eq!(decode(&single).2, rgba);
+    }
+
+    /// A background, and a card: the background with a few rows drawn on
+    /// (the first, some across a chunk boundary, the last).
+    fn background_and_card(w: usize, h: usize, opaque: bool) -> (Vec<u8>, Vec<u8>) {
+        let kind = if opaque { "gradient" } else { "translucent" };
+        let background = image(kind, w, h, 1);
+        let mut card = background.clone();
+        let stride = w * 4;
+        for row in [0, 20, 31, 32, 33, 110, h - 1] {
+            for px in card[row * stride..(row + 1) * stride]
+                .chunks_exact_mut(4)
+                .step_by(7)
+            {
+                px.copy_from_slice(&[0, 0, 0, 255]);
+            }
+        }
+        (background, card)
+    }
+
+    /// Joins the segments of a card drawn in bands of `band_rows` rows.
+    fn banded(
+        card: &[u8],
+        background: &[u8],
+        (w, h): (usize, usize),
+        band_rows: usize,
+        opaque: bool,
+        kept: &Kept,
+        scratch: &Scratch,
+    ) -> (Vec<u8>, usize) {
+        let stride = w * 4;
+        let mut segments = Vec::new();
+        for (i, band) in card.chunks(band_rows * stride).enumerate() {
+            segments.extend(
+                band_segments(
+                    band,
+                    i * band_rows,
+                    background,
+                    stride,
+                    opaque,
+                    kept,
+                    scratch,
+                )
+                .expect("compressed"),
+            );
+        }
+        let kept_count = segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Kept(_)))
+            .count();
+        let png = to_png(segments, Some(kept), w as u32, h as u32, scratch).expect("joined");
+        (png, kept_count)
+    }
+
+    #[test]
+    fn untouched_chunks_of_the_background_are_reused_and_decode_exactly() {
+        let scratch = Scratch::default();
+        for opaque in [true, false] {
+            let (w, h) = (300, 157);
+            let (background, card) = background_and_card(w, h, opaque);
+            let kept = Kept::new(h as u32);
+            // Bands of 79 rows (two, the second starting mid-chunk) and of
+            // 48 (aligned to chunks).
+            for band_rows in [79, 48] {
+                let (png, kept_count) = banded(
+                    &card,
+                    &background,
+                    (w, h),
+                    band_rows,
+                    opaque,
+                    &kept,
+                    &scratch,
+                );
+                assert_eq!(decode(&png).2, straight(&card), "bands of {band_rows}");
+                // Chunks 3, 4, 5, 7 and 8 are untouched (rows 48..96 and
+                // 112..144); with 79-row bands, chunk 4 (64..80) crosses a
+                // band edge and is compressed fresh.
+                let expected = if band_rows == 79 { 4 } else { 5 };
+                assert_eq!(kept_count, expected, "bands of {band_rows}");
+                // The next card reuses the chunks: the same bytes again.
+                let (again, _) = banded(
+                    &card,
+                    &background,
+                    (w, h),
+                    band_rows,
+                    opaque,
+                    &kept,
+                    &scratch,
+                );
+                assert_eq!(again, png);
+            }
+            assert!(kept.bytes() > 0);
+            // A card that is all background is all chunks.
+            let (png, kept_count) = banded(
+                &background,
+                &background,
+                (w, h),
+                48,
+                opaque,
+                &kept,
+                &scratch,
+            );
+            assert_eq!(kept_count, h.div_ceil(CHUNK_ROWS));
+            assert_eq!(decode(&png).2, straight(&background));
+        }
     }
 
     #[test]
@@ -490,6 +734,7 @@ mod tests {
                 "cut at {cut}"
             );
         }
+        assert_eq!(adler32_combine(1, adler(&data), data.len()), whole);
     }
 
     fn adler(data: &[u8]) -> u32 {
@@ -507,8 +752,10 @@ mod tests {
         assert!(encode(&[0; 15], 2, 2, 2, &scratch).is_err());
         assert!(encode(&[], 0, 0, 1, &scratch).is_err());
         let piece = compress_rows(&[255; 16], 8, false, &scratch).expect("compressed");
-        assert!(to_png(vec![piece], 2, 3, &scratch).is_err());
-        // The piece's buffer and the join buffer went back all the same.
+        assert!(to_png(vec![Segment::Fresh(piece)], None, 2, 3, &scratch).is_err());
+        // A chunk no one compressed is an error, not a panic.
+        assert!(to_png(vec![Segment::Kept(0)], Some(&Kept::new(2)), 2, 2, &scratch).is_err());
+        // The piece's buffer and the join buffers went back all the same.
         assert_eq!(scratch.free.lock().unwrap().len(), 2);
     }
 

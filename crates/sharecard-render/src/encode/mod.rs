@@ -22,10 +22,13 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    /// What the encoding adds to a card's ETag, inside the quotes.
+    /// What the encoding adds to a card's ETag, inside the quotes. The
+    /// fast encoder's generation is part of it: a new fast encoder writes
+    /// other bytes for the same pixels, and a cache revalidating a draft
+    /// of the old one must not be told it still has them.
     fn tag_suffix(self) -> &'static str {
         match self {
-            Encoding::Fast => "-fast",
+            Encoding::Fast => "-z2-fast",
             Encoding::Small => "",
         }
     }
@@ -91,11 +94,8 @@ impl Png {
 }
 
 /// Encodes a pixmap as PNG for the first response, on up to `threads`
-/// threads: speed over size (see [`fast`]). Rows are Sub-filtered: Paeth
-/// is smaller but slower (1.9 ms against 1.2 for the ML Engineer card,
-/// `stage/encode_png` in the `pipeline` bench, run with each filter),
-/// [`recompress`] soon makes the cached copy small anyway, and Sub rows
-/// can be compressed in independent pieces.
+/// threads (see [`fast`]): what a template without a cached background
+/// gets, where the card's rows are not drawn band by band.
 pub fn encode_png(pixmap: &tiny_skia::Pixmap, threads: usize) -> anyhow::Result<Vec<u8>> {
     let scratch = fast::Scratch::default();
     fast::encode(
@@ -210,7 +210,7 @@ mod tests {
             etag: etag("0a1b", Encoding::Fast).into(),
             timings: Timings::default(),
         };
-        assert_eq!(&*fast.etag, "\"0a1b-fast\"");
+        assert_eq!(&*fast.etag, "\"0a1b-z2-fast\"");
         let small = fast.reencoded(Bytes::from_static(b"small"), Encoding::Small);
         assert_eq!(&*small.etag, "\"0a1b\"");
         assert!(small.is_final && small.encoding == Encoding::Small);

@@ -6,16 +6,17 @@ use resvg::usvg;
 
 use super::BANDS;
 use super::glyphs::Item;
-use crate::encode::fast::Piece;
+use crate::encode::fast::{Kept, Segment};
 
 /// Where a card's layer is drawn.
 pub(super) struct Canvas<'a> {
     pub(super) pixmap: &'a mut tiny_skia::Pixmap,
     /// A background of the pixmap's size, copied into each band just
     /// before the band is drawn: the rows are then in the drawing core's
-    /// cache, and the copy is split between the threads. `None`: the
-    /// pixmap already holds what the layer is drawn over.
-    pub(super) under: Option<&'a tiny_skia::Pixmap>,
+    /// cache, and the copy is split between the threads. With it, its
+    /// rows compressed once, for the chunks the layer leaves untouched.
+    /// `None`: the pixmap already holds what the layer is drawn over.
+    pub(super) under: Option<(&'a tiny_skia::Pixmap, &'a Kept)>,
     /// Every pixel is opaque after drawing (an opaque background), so
     /// compressing need not look for translucent rows.
     pub(super) opaque: bool,
@@ -32,18 +33,16 @@ pub(super) struct Canvas<'a> {
 /// looks different because the server was busy.
 ///
 /// With `compress` (buffers to compress in), each band's rows are then
-/// compressed as a piece of the PNG by the thread that drew them, while
-/// they are still in its cache (`None` when pieces cannot be joined; see
-/// [`crate::encode::fast`]).
+/// compressed as segments of the PNG by the thread that drew them, while
+/// they are still in its cache (see [`crate::encode::fast`]).
 pub(super) fn draw(
     items: &[Item],
     scale: u8,
     canvas: Canvas<'_>,
     threads: usize,
     compress: Option<&crate::encode::fast::Scratch>,
-) -> anyhow::Result<Option<Vec<Piece>>> {
+) -> anyhow::Result<Option<Vec<Segment>>> {
     const _: () = assert!(BANDS as usize == crate::encode::fast::PIECES);
-    let compress = compress.filter(|_| crate::encode::fast::can_join());
     let s = f32::from(scale);
     let Canvas {
         pixmap,
@@ -53,8 +52,8 @@ pub(super) fn draw(
     let (width, height) = (pixmap.width(), pixmap.height());
     let rows = height.div_ceil(BANDS);
     let stride = width as usize * 4;
-    let draw_band = |band: &mut [u8], top: u32| -> std::io::Result<Option<Piece>> {
-        if let Some(under) = under {
+    let draw_band = |band: &mut [u8], top: u32| -> std::io::Result<Option<Vec<Segment>>> {
+        if let Some((under, _)) = under {
             let start = top as usize * stride;
             band.copy_from_slice(&under.data()[start..start + band.len()]);
         }
@@ -64,9 +63,24 @@ pub(super) fn draw(
         for item in items {
             item.draw(transform, &mut canvas);
         }
-        compress
-            .map(|scratch| crate::encode::fast::compress_rows(band, stride, opaque, scratch))
-            .transpose()
+        let Some(scratch) = compress else {
+            return Ok(None);
+        };
+        let segments = match under {
+            Some((under, kept)) => crate::encode::fast::band_segments(
+                band,
+                top as usize,
+                under.data(),
+                stride,
+                opaque,
+                kept,
+                scratch,
+            )?,
+            None => vec![Segment::Fresh(crate::encode::fast::compress_rows(
+                band, stride, opaque, scratch,
+            )?)],
+        };
+        Ok(Some(segments))
     };
     let bands: Vec<(&mut [u8], u32)> = pixmap
         .data_mut()
@@ -74,11 +88,11 @@ pub(super) fn draw(
         .zip((0..).map(|i| i * rows))
         .collect();
     // The calling thread draws the first band while the others draw theirs.
-    let pieces = crate::parallel::map_in_order(bands, threads, |(band, top)| draw_band(band, top));
-    let pieces = pieces
+    let bands = crate::parallel::map_in_order(bands, threads, |(band, top)| draw_band(band, top));
+    let bands = bands
         .into_iter()
         .collect::<std::io::Result<Option<Vec<_>>>>()?;
-    Ok(pieces)
+    Ok(bands.map(|bands| bands.into_iter().flatten().collect()))
 }
 
 pub fn rasterize(tree: &usvg::Tree, scale: u8) -> anyhow::Result<tiny_skia::Pixmap> {

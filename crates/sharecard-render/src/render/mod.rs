@@ -14,7 +14,7 @@ use resvg::tiny_skia;
 use resvg::usvg;
 
 use crate::card::{Card, CardRequest, Theme};
-use crate::encode::fast::Piece;
+use crate::encode::fast::{Kept, Segment};
 use crate::encode::is_opaque;
 pub use crate::encode::{Encoding, Png, Timings};
 use crate::error::CardError;
@@ -37,14 +37,21 @@ const MAX_CACHED_BACKGROUND: usize = 13 * 1024 * 1024;
 
 type BackgroundKey = (String, Theme, u8);
 /// A rasterised background and whether every pixel of it is opaque.
-type Background = (Arc<tiny_skia::Pixmap>, bool);
+/// A rasterised background layer, cached per template, theme and scale.
+struct Background {
+    pixmap: tiny_skia::Pixmap,
+    /// Every pixel is opaque.
+    opaque: bool,
+    /// Its rows compressed once, for the cards that leave them untouched.
+    kept: Kept,
+}
 
 pub struct Renderer {
     templates: Templates,
     options: usvg::Options<'static>,
     brand: String,
     /// Rasterised background layers of layered templates.
-    backgrounds: Mutex<HashMap<BackgroundKey, Background>>,
+    backgrounds: Mutex<HashMap<BackgroundKey, Arc<Background>>>,
     /// Pixel buffers of finished renders, for the next render to copy its
     /// background into: a fresh allocation of a few MiB is fresh pages,
     /// which the kernel zeroes and faults in one by one.
@@ -53,6 +60,20 @@ pub struct Renderer {
     scratch: crate::encode::fast::Scratch,
     /// Glyph outlines the card's text is drawn with.
     outlines: Outlines,
+}
+
+/// A card drawn by [`Renderer::pixmap_and_opacity`].
+struct Drawn {
+    pixmap: tiny_skia::Pixmap,
+    /// Known to be opaque without looking (drawing over an opaque cached
+    /// background keeps every pixel opaque); `None`: not known.
+    opaque: Option<bool>,
+    /// When compressing was asked for and the layered path drew the card:
+    /// the PNG's rows, compressed (see [`draw`]).
+    segments: Option<Vec<Segment>>,
+    /// The cached background drawn over, which holds the segments'
+    /// [`Kept`] chunks.
+    background: Option<Arc<Background>>,
 }
 
 /// Spare pixel buffers kept, each at most [`MAX_CACHED_BACKGROUND`] bytes.
@@ -237,12 +258,20 @@ impl Renderer {
     /// cut one card's latency. The pixels do not depend on `threads`.
     pub fn render_on(&self, req: &CardRequest, threads: usize) -> anyhow::Result<Png> {
         let mut timings = Timings::default();
-        let (pixmap, opaque, pieces) = self.pixmap_and_opacity(req, threads, true, &mut timings)?;
+        let Drawn {
+            pixmap,
+            opaque,
+            segments,
+            background,
+        } = self.pixmap_and_opacity(req, threads, true, &mut timings)?;
         let encoding = std::time::Instant::now();
         let opaque = opaque.unwrap_or_else(|| is_opaque(&pixmap));
         let (width, height) = (pixmap.width(), pixmap.height());
-        let mut bytes = match pieces {
-            Some(pieces) => crate::encode::fast::to_png(pieces, width, height, &self.scratch)?,
+        let kept = background.as_ref().map(|bg| &bg.kept);
+        let mut bytes = match segments {
+            Some(segments) => {
+                crate::encode::fast::to_png(segments, kept, width, height, &self.scratch)?
+            }
             None => {
                 crate::encode::fast::encode(pixmap.data(), width, height, threads, &self.scratch)?
             }
@@ -268,7 +297,7 @@ impl Renderer {
     pub fn pixmap(&self, req: &CardRequest) -> anyhow::Result<tiny_skia::Pixmap> {
         Ok(self
             .pixmap_and_opacity(req, 1, false, &mut Timings::default())?
-            .0)
+            .pixmap)
     }
 
     /// The card's pixels drawn on up to `threads` threads (see
@@ -280,7 +309,7 @@ impl Renderer {
     ) -> anyhow::Result<tiny_skia::Pixmap> {
         Ok(self
             .pixmap_and_opacity(req, threads, false, &mut Timings::default())?
-            .0)
+            .pixmap)
     }
 
     /// Drops every cached background and spare buffer.
@@ -311,17 +340,14 @@ impl Renderer {
         }
     }
 
-    /// The pixels, whether they are known to be opaque without looking
-    /// (drawing over an opaque cached background keeps every pixel opaque),
-    /// and, when `compress` asks for them and the layered path drew the
-    /// card, the PNG's compressed pieces (see [`draw`]).
+    /// The card drawn (see [`Drawn`]).
     fn pixmap_and_opacity(
         &self,
         req: &CardRequest,
         threads: usize,
         compress: bool,
         timings: &mut Timings,
-    ) -> anyhow::Result<(tiny_skia::Pixmap, Option<bool>, Option<Vec<Piece>>)> {
+    ) -> anyhow::Result<Drawn> {
         let started = std::time::Instant::now();
         let layered = self
             .templates
@@ -332,7 +358,12 @@ impl Renderer {
             timings.fit = started.elapsed();
             let pixmap = rasterize(&self.tree(&doc.svg)?, req.scale.get())?;
             timings.render = started.elapsed() - timings.fit;
-            return Ok((pixmap, None, None));
+            return Ok(Drawn {
+                pixmap,
+                opaque: None,
+                segments: None,
+                background: None,
+            });
         }
         let scale = req.scale.get();
         let fg = self
@@ -354,7 +385,11 @@ impl Renderer {
         let (mut pixmap, under, opaque) = match &background {
             // Each band copies its rows of the background just before
             // drawing over them (see `draw`).
-            Some((bg, opaque)) => (self.buffer_like(bg), Some(&**bg), opaque.then_some(true)),
+            Some(bg) => (
+                self.buffer_like(&bg.pixmap),
+                Some(&**bg),
+                bg.opaque.then_some(true),
+            ),
             None => {
                 let bg = self
                     .templates
@@ -365,12 +400,17 @@ impl Renderer {
         let scratch = compress.then_some(&self.scratch);
         let canvas = Canvas {
             pixmap: &mut pixmap,
-            under,
+            under: under.map(|bg| (&bg.pixmap, &bg.kept)),
             opaque: opaque == Some(true),
         };
-        let pieces = draw(&items, scale, canvas, threads, scratch)?;
+        let segments = draw(&items, scale, canvas, threads, scratch)?;
         timings.render = started.elapsed() - timings.fit;
-        Ok((pixmap, opaque, pieces))
+        Ok(Drawn {
+            pixmap,
+            opaque,
+            segments,
+            background,
+        })
     }
 
     /// The whole template in one pass, no caching: the reference the
@@ -382,7 +422,7 @@ impl Renderer {
 
     /// The cached background for `req`'s template, theme and scale, drawn
     /// on first use; `None` when it is too large to keep.
-    fn background(&self, req: &CardRequest) -> anyhow::Result<Option<Background>> {
+    fn background(&self, req: &CardRequest) -> anyhow::Result<Option<Arc<Background>>> {
         let (w, h) = self.dimensions(req).expect("template exists");
         if (w as usize) * (h as usize) * 4 > MAX_CACHED_BACKGROUND {
             return Ok(None);
@@ -397,8 +437,11 @@ impl Renderer {
             .templates
             .render_layer(req, &self.brand, Layer::Background)?;
         let pixmap = rasterize(&self.tree(&doc.svg)?, req.scale.get())?;
-        let bg = (Arc::new(pixmap), false);
-        let bg = (bg.0.clone(), is_opaque(&bg.0));
+        let bg = Arc::new(Background {
+            opaque: is_opaque(&pixmap),
+            kept: Kept::new(pixmap.height()),
+            pixmap,
+        });
         self.backgrounds
             .lock()
             .expect("not poisoned")
