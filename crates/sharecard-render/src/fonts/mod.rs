@@ -16,6 +16,9 @@ use anyhow::{Context, bail};
 use crate::card::is_invisible;
 use resvg::usvg::fontdb;
 
+mod metrics;
+pub use metrics::FaceMetrics;
+
 /// The family templates name. Anything that does not resolve falls back to
 /// it rather than silently dropping text (resvg#515).
 pub const PRIMARY_FAMILY: &str = "Inter";
@@ -24,29 +27,29 @@ pub const PRIMARY_FAMILY: &str = "Inter";
 const BUNDLED: &[(&str, &[u8])] = &[
     (
         "Inter-Regular.otf",
-        include_bytes!("../../../fonts/Inter-Regular.otf"),
+        include_bytes!("../../../../fonts/Inter-Regular.otf"),
     ),
     (
         "Inter-Bold.otf",
-        include_bytes!("../../../fonts/Inter-Bold.otf"),
+        include_bytes!("../../../../fonts/Inter-Bold.otf"),
     ),
     // Scripts Inter lacks; they draw only what Inter cannot (see
     // fonts/README.md).
     (
         "NotoSansDevanagari-Regular.ttf",
-        include_bytes!("../../../fonts/NotoSansDevanagari-Regular.ttf"),
+        include_bytes!("../../../../fonts/NotoSansDevanagari-Regular.ttf"),
     ),
     (
         "NotoSansDevanagari-Bold.ttf",
-        include_bytes!("../../../fonts/NotoSansDevanagari-Bold.ttf"),
+        include_bytes!("../../../../fonts/NotoSansDevanagari-Bold.ttf"),
     ),
     (
         "NotoSansArabic-Regular.ttf",
-        include_bytes!("../../../fonts/NotoSansArabic-Regular.ttf"),
+        include_bytes!("../../../../fonts/NotoSansArabic-Regular.ttf"),
     ),
     (
         "NotoSansArabic-Bold.ttf",
-        include_bytes!("../../../fonts/NotoSansArabic-Bold.ttf"),
+        include_bytes!("../../../../fonts/NotoSansArabic-Bold.ttf"),
     ),
 ];
 
@@ -125,83 +128,22 @@ impl Face {
     }
 }
 
-/// What the fitter asks fontdue about a face, read once at load: which
-/// characters it covers, its line metrics and each glyph's ink bounds and
-/// advance, all in ems. The `fontdue::Font` itself is dropped at once: it
-/// keeps every glyph's outline as line segments for rasterising (45 MiB
-/// for the bundled six faces, `bench/loadtest.sh`'s peak RSS), which a
-/// service that only measures has no use for.
-pub struct FaceMetrics {
-    /// Every character the face maps to a glyph, sorted.
-    chars: Vec<char>,
-    /// Ink bounds by glyph id, in ems.
-    bounds: Vec<fontdue::OutlineBounds>,
-    /// Horizontal advance by glyph id, in ems.
-    advances: Vec<f32>,
-    /// Ascent, descent (negative) and line gap, in ems.
-    line: fontdue::LineMetrics,
-    /// fontdue's glyph id for each of `chars`, same order.
-    glyph_ids: Vec<u16>,
-}
-
-impl FaceMetrics {
-    fn from_fontdue(font: &fontdue::Font) -> FaceMetrics {
-        let mut mapped: Vec<(char, u16)> =
-            font.chars().iter().map(|(c, g)| (*c, g.get())).collect();
-        mapped.sort_unstable();
-        let (chars, glyph_ids) = mapped.into_iter().unzip();
-        let glyphs = font.glyph_count();
-        let (bounds, advances) = (0..glyphs)
-            .map(|id| {
-                let m = font.metrics_indexed(id, 1.0);
-                (m.bounds, m.advance_width)
-            })
-            .unzip();
-        FaceMetrics {
-            chars,
-            bounds,
-            advances,
-            line: font
-                .horizontal_line_metrics(1.0)
-                .unwrap_or(fontdue::LineMetrics {
-                    ascent: 0.0,
-                    descent: 0.0,
-                    line_gap: 0.0,
-                    new_line_size: 0.0,
-                }),
-            glyph_ids,
+/// The metrics the build script read from bundled font `name` with
+/// fontdue (see [`metrics`]), if it did.
+fn embedded_metrics(name: &str) -> Option<FaceMetrics> {
+    static TABLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/face_metrics.bin"));
+    let mut rest = TABLE;
+    while !rest.is_empty() {
+        let (len, tail) = rest.split_first_chunk::<2>()?;
+        let (file, tail) = tail.split_at_checked(usize::from(u16::from_le_bytes(*len)))?;
+        let (len, tail) = tail.split_first_chunk::<4>()?;
+        let (mut encoded, tail) = tail.split_at_checked(u32::from_le_bytes(*len) as usize)?;
+        if file == name.as_bytes() {
+            return FaceMetrics::decode(&mut encoded).filter(|_| encoded.is_empty());
         }
+        rest = tail;
     }
-
-    /// Whether the face has a glyph for `c` (fontdue's `has_glyph`).
-    pub fn has_glyph(&self, c: char) -> bool {
-        self.chars.binary_search(&c).is_ok()
-    }
-
-    /// Ink bounds of glyph `id`, in ems; empty for an id the face lacks.
-    pub fn bounds(&self, id: u16) -> fontdue::OutlineBounds {
-        self.bounds
-            .get(usize::from(id))
-            .copied()
-            .unwrap_or_default()
-    }
-
-    /// Horizontal advance of `c`'s glyph, in ems, if the face has one.
-    pub fn advance(&self, c: char) -> Option<f32> {
-        let i = self.chars.binary_search(&c).ok()?;
-        self.advances.get(usize::from(self.glyph_ids[i])).copied()
-    }
-
-    /// Line metrics at `size` pixels per em.
-    pub fn line_metrics(&self, size: f32) -> fontdue::LineMetrics {
-        let l = &self.line;
-        fontdue::LineMetrics {
-            ascent: l.ascent * size,
-            descent: l.descent * size,
-            line_gap: l.line_gap * size,
-            new_line_size: l.new_line_size * size,
-        }
-    }
+    None
 }
 
 /// All loaded faces, in fallback order: bundled first, then `--fonts-dir`.
@@ -254,6 +196,8 @@ impl Fonts {
         Fonts::from_files(files)
     }
 
+    /// `files` are (name, bytes); a bundled font's name is its file name,
+    /// which finds its metrics in the embedded table.
     fn from_files(files: Vec<(String, Vec<u8>)>) -> anyhow::Result<Fonts> {
         use sha2::Digest;
         let mut db = fontdb::Database::new();
@@ -280,9 +224,12 @@ impl Fonts {
                     collection_index: index,
                     ..Default::default()
                 };
-                let metrics = fontdue::Font::from_bytes(data.as_slice(), settings)
-                    .map(|font| FaceMetrics::from_fontdue(&font))
-                    .map_err(|e| anyhow::anyhow!("{name}: fontdue cannot read it: {e}"))?;
+                let metrics = match embedded_metrics(&name).filter(|_| index == 0) {
+                    Some(metrics) => metrics,
+                    None => fontdue::Font::from_bytes(data.as_slice(), settings)
+                        .map(|font| FaceMetrics::from_fontdue(&font))
+                        .map_err(|e| anyhow::anyhow!("{name}: fontdue cannot read it: {e}"))?,
+                };
                 faces.push(Face {
                     id,
                     family,
@@ -528,6 +475,8 @@ mod tests {
         for (name, bytes) in BUNDLED {
             let font = fontdue::Font::from_bytes(*bytes, Default::default()).unwrap();
             let kept = FaceMetrics::from_fontdue(&font);
+            // What the build script embedded is what fontdue says now.
+            assert_eq!(embedded_metrics(name).as_ref(), Some(&kept), "{name}");
             for c in [
                 'A',
                 'Å',
