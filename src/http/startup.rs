@@ -1,5 +1,6 @@
 //! Start-up work done in the background once the server listens: the
-//! self-test render that gates `/readyz`, and `--warm`.
+//! self-test render that gates `/readyz` (every stage, at a small size:
+//! `Renderer::self_test`), and `--warm`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,13 +21,10 @@ pub(super) async fn self_test(state: Arc<AppState>) {
                 scale: Scale::ONE,
                 card: sharecard_render::template::sample_card(),
             };
-            if let Err(e) = renderer.render(&req) {
+            if let Err(e) = renderer.self_test(&req) {
                 failures.push(format!("{}: {e:#}", info.name));
             }
         }
-        // Backgrounds are drawn again on first use: templates nobody asks
-        // for should not hold MiBs of pixels.
-        renderer.forget_backgrounds();
         failures
     })
     .await;

@@ -293,6 +293,50 @@ impl Renderer {
         })
     }
 
+    /// Every stage of rendering `req`, at an eighth of its size: the
+    /// template filled, the card's layer made ready to draw from its
+    /// glyphs, the whole SVG parsed by usvg, drawn by resvg and encoded.
+    /// What a server checks before it says it is ready: a full-size render
+    /// would draw each template's background (tens of ms a template), which
+    /// the first card of its kind does anyway.
+    pub fn self_test(&self, req: &CardRequest) -> anyhow::Result<()> {
+        const SHRINK: f32 = 8.0;
+        let layered = self
+            .templates
+            .info(req.template.as_str())
+            .is_some_and(|i| i.layered);
+        if layered {
+            let fg = self
+                .templates
+                .render_layer(req, &self.brand, Layer::Foreground)?;
+            glyphs::layer_items(
+                &fg.svg,
+                self.templates.shaper(),
+                &self.outlines,
+                &self.options,
+            )?;
+        }
+        let tree = self.tree(&self.svg(req)?.svg)?;
+        let size = tree.size().to_int_size();
+        let (w, h) = (
+            (size.width() as f32 / SHRINK).ceil() as u32,
+            (size.height() as f32 / SHRINK).ceil() as u32,
+        );
+        let mut pixmap = tiny_skia::Pixmap::new(w, h)
+            .ok_or_else(|| anyhow::anyhow!("cannot allocate {w}×{h}"))?;
+        resvg::render(
+            &tree,
+            tiny_skia::Transform::from_scale(1.0 / SHRINK, 1.0 / SHRINK),
+            &mut pixmap.as_mut(),
+        );
+        anyhow::ensure!(
+            pixmap.pixels().iter().any(|p| p.alpha() > 0),
+            "the card drew nothing"
+        );
+        encode_png(&pixmap, 1)?;
+        Ok(())
+    }
+
     /// The card's pixels, by the fastest path the template allows.
     pub fn pixmap(&self, req: &CardRequest) -> anyhow::Result<tiny_skia::Pixmap> {
         Ok(self
@@ -310,12 +354,6 @@ impl Renderer {
         Ok(self
             .pixmap_and_opacity(req, threads, false, &mut Timings::default())?
             .pixmap)
-    }
-
-    /// Drops every cached background and spare buffer.
-    pub fn forget_backgrounds(&self) {
-        self.backgrounds.lock().expect("not poisoned").clear();
-        self.spare.lock().expect("not poisoned").clear();
     }
 
     /// A pixmap of `bg`'s size, in a spare buffer when there is one. Its
