@@ -7,7 +7,11 @@ Every subcommand prints one JSON object on stdout.
       N requests one at a time on one keep-alive connection; per-request
       wall time from sending the request to reading the last body byte.
       --cold: cards OFFSET .. OFFSET+N-1 (each new); --hot: the ML card.
-      --samples: every time too (samples_ms).
+      --samples: every time too (samples_ms). --scale S: the cards at
+      scale S (their URLs end in &scale=S).
+  ready BIN -n N [--args "SERVE FLAGS"]
+      Starts `BIN serve` N times on a free port and times each from exec to
+      the first 200 from /readyz (polled every 0.5 ms), then stops it.
   merge FILE
       Median and p99 over the samples_ms of every JSON line in FILE (blocks
       of one measurement, from latency --samples or bench/takumi.mjs),
@@ -31,6 +35,7 @@ import http.client
 import json
 import math
 import re
+import shlex
 import sys
 import threading
 import time
@@ -85,6 +90,8 @@ def fetch(conn, path):
 def cmd_latency(a):
     conn = connect(a.base)
     paths = [ML_CARD] * a.n if a.hot else [card_path(a.cold + i) for i in range(a.n)]
+    if a.scale != 1:
+        paths = [f"{p}&scale={a.scale}" for p in paths]
     if a.hot:
         fetch(conn, ML_CARD)  # make sure it is cached and the connection is up
     else:
@@ -254,6 +261,44 @@ def cmd_merge(a):
     }))
 
 
+def cmd_ready(a):
+    import socket
+    import subprocess
+    times = []
+    for _ in range(a.n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [a.bin, "serve", "--listen", f"127.0.0.1:{port}",
+             *shlex.split(a.args)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while True:
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                    status, _ = fetch(conn, "/readyz")
+                    conn.close()
+                    if status == 200:
+                        break
+                except OSError:
+                    pass
+                if proc.poll() is not None:
+                    sys.exit(f"{a.bin} exited with {proc.returncode} before it was ready")
+                if time.perf_counter() - t0 > 30:
+                    sys.exit("not ready after 30 s")
+                time.sleep(0.0005)
+            times.append((time.perf_counter() - t0) * 1000)
+        finally:
+            proc.terminate()
+            proc.wait()
+    s = sorted(times)
+    print(json.dumps({"n": len(s), "median_ms": percentile(s, 50), "max_ms": s[-1],
+                      "samples_ms": times}))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -264,6 +309,11 @@ def main():
     g.add_argument("--hot", action="store_true")
     s.add_argument("-n", type=int, default=200)
     s.add_argument("--samples", action="store_true", help="also print every time (samples_ms)")
+    s.add_argument("--scale", type=int, default=1)
+    s = sub.add_parser("ready")
+    s.add_argument("bin")
+    s.add_argument("-n", type=int, default=10)
+    s.add_argument("--args", default="", help="more `serve` flags, one string")
     s = sub.add_parser("fill")
     s.add_argument("base")
     s.add_argument("--offset", type=int, default=0)
@@ -284,7 +334,8 @@ def main():
     s.add_argument("--from-line", type=int, default=0)
     a = p.parse_args()
     {"latency": cmd_latency, "fill": cmd_fill, "stampede": cmd_stampede,
-     "metric": cmd_metric, "logstats": cmd_logstats, "merge": cmd_merge}[a.cmd](a)
+     "metric": cmd_metric, "logstats": cmd_logstats, "merge": cmd_merge,
+     "ready": cmd_ready}[a.cmd](a)
 
 
 if __name__ == "__main__":
