@@ -33,7 +33,7 @@ const BUNDLED: &[(&str, &str)] = &[
 
 /// Bumped when the rendering code changes in a way that alters pixels, so
 /// that every ETag and versioned URL changes with it.
-const RENDERER_EPOCH: &str = "1";
+const RENDERER_EPOCH: &str = "2";
 
 /// A bound on template work: a template with a runaway loop fails instead of
 /// spinning a render thread forever.

@@ -67,6 +67,15 @@ pub struct Piece {
     adler: u32,
     len: usize,
     rows: usize,
+    /// Every pixel of its rows is opaque.
+    opaque: bool,
+}
+
+impl Piece {
+    /// Every pixel of the piece's rows is opaque.
+    pub fn opaque(&self) -> bool {
+        self.opaque
+    }
 }
 
 /// A run of a card's rows in its PNG: compressed now, or a chunk of its
@@ -104,22 +113,76 @@ impl Kept {
         stride: usize,
         opaque: bool,
     ) -> std::io::Result<&Piece> {
+        let rows = &background[n * CHUNK_ROWS * stride..];
+        let rows = &rows[..rows.len().min(CHUNK_ROWS * stride)];
+        self.chunk_of(n, rows, stride, opaque)
+    }
+
+    /// Chunk `n`, compressed from `rows` (its rows of the background) if
+    /// no card has needed it before.
+    pub fn chunk_of(
+        &self,
+        n: usize,
+        rows: &[u8],
+        stride: usize,
+        opaque: bool,
+    ) -> std::io::Result<&Piece> {
         if let Some(piece) = self.chunks[n].get() {
             return Ok(piece);
         }
-        let rows = &background[n * CHUNK_ROWS * stride..];
-        let rows = &rows[..rows.len().min(CHUNK_ROWS * stride)];
         let mut compressor = Compress::new(Compression::new(KEPT_LEVEL), false);
-        let piece = deflate_rows(
-            rows,
-            stride,
-            opaque,
-            Filter::None,
-            &mut compressor,
-            Vec::new(),
-        )?;
+        let mut run = RowDeflater::new(stride, Filter::None, &mut compressor, Vec::new());
+        run.push(rows, opaque)?;
+        let piece = run.finish()?;
         let _ = self.chunks[n].set(piece);
         Ok(self.chunks[n].get().expect("just set"))
+    }
+
+    /// Chunk `n` if it has been compressed.
+    pub fn get(&self, n: usize) -> Option<&Piece> {
+        self.chunks.get(n).and_then(|c| c.get())
+    }
+
+    /// Chunks in all.
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Whether there are no chunks (a background with no rows).
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Writes chunk `n`'s rows, premultiplied, into `out` (`stride` bytes
+    /// a row, as many rows as the chunk has), if the chunk is compressed
+    /// and opaque (its straight alpha is then its premultiplied alpha):
+    /// inflating a chunk is much cheaper than drawing its background again.
+    pub fn inflate_into(&self, n: usize, out: &mut [u8], stride: usize) -> bool {
+        let Some(piece) = self.get(n).filter(|p| p.opaque) else {
+            return false;
+        };
+        if out.len() != piece.rows * stride {
+            return false;
+        }
+        let mut raw = vec![0u8; piece.len];
+        let mut inflater = flate2::Decompress::new(false);
+        let ok = inflater
+            .decompress(&piece.deflate, &mut raw, flate2::FlushDecompress::Sync)
+            .is_ok()
+            && inflater.total_out() as usize == raw.len();
+        if !ok {
+            return false;
+        }
+        for (row, line) in out
+            .chunks_exact_mut(stride)
+            .zip(raw.chunks_exact(stride + 1))
+        {
+            if line[0] != Filter::None as u8 {
+                return false;
+            }
+            row.copy_from_slice(&line[1..]);
+        }
+        true
     }
 
     /// Compressed bytes held.
@@ -217,57 +280,187 @@ pub fn compress_rows(
     opaque: bool,
     scratch: &Scratch,
 ) -> std::io::Result<Piece> {
-    let mut compressor = scratch.compressor();
-    let piece = deflate_rows(
-        premultiplied,
-        stride,
-        opaque,
-        Filter::Sub,
-        &mut compressor,
-        scratch.take(),
-    );
-    scratch.give_compressor(compressor);
-    piece
+    let mut run = FreshRun::new(stride, scratch);
+    run.push(premultiplied, opaque)?;
+    Ok(run.finish()?.expect("rows were pushed"))
 }
 
-/// The rows, filtered, through `compressor` (fresh or reset) into `out`.
-fn deflate_rows(
-    premultiplied: &[u8],
+/// A fresh piece built from runs of rows given in turn (a band's drawn
+/// strips), compressed as one stream: no history is lost between them.
+pub struct FreshRun<'s> {
+    scratch: &'s Scratch,
+    deflater: Option<RowDeflater<'static>>,
     stride: usize,
+}
+
+impl<'s> FreshRun<'s> {
+    pub fn new(stride: usize, scratch: &'s Scratch) -> FreshRun<'s> {
+        FreshRun {
+            scratch,
+            deflater: None,
+            stride,
+        }
+    }
+
+    /// Appends rows of premultiplied RGBA (see [`compress_rows`]).
+    pub fn push(&mut self, premultiplied: &[u8], opaque: bool) -> std::io::Result<()> {
+        if self.deflater.is_none() {
+            let compressor = Box::new(self.scratch.compressor());
+            self.deflater = Some(RowDeflater::owning(
+                self.stride,
+                Filter::Sub,
+                compressor,
+                self.scratch.take(),
+            ));
+        }
+        self.deflater
+            .as_mut()
+            .expect("just made")
+            .push(premultiplied, opaque)
+    }
+
+    /// Rows pushed so far.
+    pub fn rows(&self) -> usize {
+        self.deflater.as_ref().map_or(0, |d| d.rows)
+    }
+
+    /// The piece of every row pushed, `None` if there were none; the
+    /// compressor goes back to the scratch.
+    pub fn finish(mut self) -> std::io::Result<Option<Piece>> {
+        let Some(mut deflater) = self.deflater.take() else {
+            return Ok(None);
+        };
+        let piece = deflater.flush();
+        if let Some(compressor) = deflater.take_owned() {
+            self.scratch.give_compressor(*compressor);
+        }
+        piece.map(Some)
+    }
+}
+
+/// Where a [`RowDeflater`]'s compressor lives.
+enum CompressorRef<'a> {
+    Borrowed(&'a mut Compress),
+    Owned(Box<Compress>),
+}
+
+/// Rows filtered and fed to a compressor, with their checksum.
+struct RowDeflater<'a> {
+    compressor: Option<CompressorRef<'a>>,
+    out: Vec<u8>,
+    line: Vec<u8>,
+    straight: Vec<u8>,
+    adler: simd_adler32::Adler32,
+    rows: usize,
     opaque: bool,
     filter: Filter,
-    compressor: &mut Compress,
-    mut out: Vec<u8>,
-) -> std::io::Result<Piece> {
-    out.clear();
-    out.reserve(premultiplied.len() / 16 + 64);
-    let mut line = vec![0u8; stride + 1];
-    line[0] = filter as u8;
-    let mut straight = Vec::new();
-    let mut adler = simd_adler32::Adler32::new();
-    let rows = premultiplied.len() / stride.max(1);
-    for row in premultiplied.chunks_exact(stride) {
-        let row = if opaque || all_opaque(row) {
-            row
-        } else {
-            demultiply(row, &mut straight);
-            &straight
-        };
-        match filter {
-            Filter::Sub => sub_filter(row, &mut line[1..]),
-            Filter::None => line[1..].copy_from_slice(row),
-        }
-        adler.write(&line);
-        feed(compressor, &line, &mut out, FlushCompress::None)?;
+    stride: usize,
+}
+
+impl<'a> RowDeflater<'a> {
+    fn new(
+        stride: usize,
+        filter: Filter,
+        compressor: &'a mut Compress,
+        out: Vec<u8>,
+    ) -> RowDeflater<'a> {
+        RowDeflater::with(stride, filter, CompressorRef::Borrowed(compressor), out)
     }
-    feed(compressor, &[], &mut out, FlushCompress::Sync)?;
-    compressor.reset();
-    Ok(Piece {
-        deflate: out,
-        adler: adler.finish(),
-        len: rows * (stride + 1),
-        rows,
-    })
+
+    fn owning(
+        stride: usize,
+        filter: Filter,
+        compressor: Box<Compress>,
+        out: Vec<u8>,
+    ) -> RowDeflater<'static> {
+        RowDeflater::with(stride, filter, CompressorRef::Owned(compressor), out)
+    }
+
+    fn with(
+        stride: usize,
+        filter: Filter,
+        compressor: CompressorRef<'a>,
+        mut out: Vec<u8>,
+    ) -> RowDeflater<'a> {
+        out.clear();
+        let mut line = vec![0u8; stride + 1];
+        line[0] = filter as u8;
+        RowDeflater {
+            compressor: Some(compressor),
+            out,
+            line,
+            straight: Vec::new(),
+            adler: simd_adler32::Adler32::new(),
+            rows: 0,
+            opaque: true,
+            filter,
+            stride,
+        }
+    }
+
+    fn compressor(&mut self) -> &mut Compress {
+        match self.compressor.as_mut().expect("not finished") {
+            CompressorRef::Borrowed(c) => c,
+            CompressorRef::Owned(c) => c,
+        }
+    }
+
+    fn push(&mut self, premultiplied: &[u8], opaque: bool) -> std::io::Result<()> {
+        let stride = self.stride;
+        if self.out.capacity() - self.out.len() < premultiplied.len() / 16 + 64 {
+            self.out.reserve(premultiplied.len() / 16 + 64);
+        }
+        for row in premultiplied.chunks_exact(stride) {
+            let row_opaque = opaque || all_opaque(row);
+            self.opaque &= row_opaque;
+            let row = if row_opaque {
+                row
+            } else {
+                demultiply(row, &mut self.straight);
+                &self.straight
+            };
+            match self.filter {
+                Filter::Sub => sub_filter(row, &mut self.line[1..]),
+                Filter::None => self.line[1..].copy_from_slice(row),
+            }
+            self.adler.write(&self.line);
+            let (line, mut out) = (
+                std::mem::take(&mut self.line),
+                std::mem::take(&mut self.out),
+            );
+            let fed = feed(self.compressor(), &line, &mut out, FlushCompress::None);
+            (self.line, self.out) = (line, out);
+            fed?;
+            self.rows += 1;
+        }
+        Ok(())
+    }
+
+    /// Ends the piece with a sync flush; the compressor is reset.
+    fn flush(&mut self) -> std::io::Result<Piece> {
+        let mut out = std::mem::take(&mut self.out);
+        let fed = feed(self.compressor(), &[], &mut out, FlushCompress::Sync);
+        self.compressor().reset();
+        fed?;
+        Ok(Piece {
+            deflate: out,
+            adler: self.adler.finish(),
+            len: self.rows * (self.stride + 1),
+            rows: self.rows,
+            opaque: self.opaque,
+        })
+    }
+
+    fn finish(mut self) -> std::io::Result<Piece> {
+        self.flush()
+    }
+
+    fn take_owned(&mut self) -> Option<Box<Compress>> {
+        match self.compressor.take()? {
+            CompressorRef::Owned(c) => Some(c),
+            CompressorRef::Borrowed(_) => None,
+        }
+    }
 }
 
 /// Gives `input` to the compressor, growing `out` as needed, until it is

@@ -29,11 +29,17 @@ pub use draw::rasterize;
 mod check;
 mod draw;
 pub mod glyphs;
+mod strips;
 use crate::template::{Layer, SvgDoc, Templates};
 
-/// Backgrounds up to this size (bytes of RGBA) are kept; larger ones (a
-/// story at 3×) are drawn per card rather than held in memory.
-const MAX_CACHED_BACKGROUND: usize = 13 * 1024 * 1024;
+/// Bytes of drawn backgrounds kept at once, least recently used dropped
+/// first: the six 1× backgrounds of the bundled templates take 32 MB, and
+/// the memory bound (`bench/memory.sh`) leaves room for about this much.
+const BACKGROUNDS_BUDGET: usize = 24 * 1024 * 1024;
+
+/// The largest background kept drawn: cards larger than this are drawn in
+/// strips ([`strips`]) and keep theirs compressed only.
+const MAX_CACHED_BACKGROUND: usize = strips::FULL_PIXMAP_MAX;
 
 type BackgroundKey = (String, Theme, u8);
 /// A rasterised background and whether every pixel of it is opaque.
@@ -51,7 +57,14 @@ pub struct Renderer {
     options: usvg::Options<'static>,
     brand: String,
     /// Rasterised background layers of layered templates.
-    backgrounds: Mutex<HashMap<BackgroundKey, Arc<Background>>>,
+    /// With when each was last used, within [`BACKGROUNDS_BUDGET`].
+    backgrounds: Mutex<HashMap<BackgroundKey, (Arc<Background>, u64)>>,
+    /// Background layers parsed, for large cards (any scale).
+    large_trees: Mutex<HashMap<(String, Theme), Arc<usvg::Tree>>>,
+    /// Large cards' backgrounds, compressed: all they keep of them.
+    large_kept: Mutex<HashMap<BackgroundKey, Arc<Kept>>>,
+    /// A clock for `backgrounds`' last uses.
+    uses: std::sync::atomic::AtomicU64,
     /// Pixel buffers of finished renders, for the next render to copy its
     /// background into: a fresh allocation of a few MiB is fresh pages,
     /// which the kernel zeroes and faults in one by one.
@@ -61,6 +74,10 @@ pub struct Renderer {
     /// Glyph outlines the card's text is drawn with.
     outlines: Outlines,
 }
+
+/// A large card's items, what they are drawn over, and its background's
+/// chunks ([`Renderer::large_parts`]).
+type LargeParts = (Vec<Item>, Arc<usvg::Tree>, Option<Arc<Kept>>);
 
 /// A card drawn by [`Renderer::pixmap_and_opacity`].
 struct Drawn {
@@ -77,7 +94,7 @@ struct Drawn {
 }
 
 /// Spare pixel buffers kept, each at most [`MAX_CACHED_BACKGROUND`] bytes.
-const SPARE_BUFFERS: usize = 2;
+const SPARE_BUFFERS: usize = 1;
 
 /// Horizontal bands a card's layer is drawn in (see [`draw`]).
 const BANDS: u32 = 2;
@@ -117,6 +134,9 @@ impl Renderer {
             options,
             brand: brand.to_owned(),
             backgrounds: Mutex::new(HashMap::new()),
+            large_trees: Mutex::new(HashMap::new()),
+            large_kept: Mutex::new(HashMap::new()),
+            uses: std::sync::atomic::AtomicU64::new(0),
             spare: Mutex::new(Vec::new()),
             scratch: crate::encode::fast::Scratch::default(),
             outlines: Outlines::new(&fonts),
@@ -258,6 +278,9 @@ impl Renderer {
     /// cut one card's latency. The pixels do not depend on `threads`.
     pub fn render_on(&self, req: &CardRequest, threads: usize) -> anyhow::Result<Png> {
         let mut timings = Timings::default();
+        if self.is_large(req) {
+            return self.render_large(req, threads, timings);
+        }
         let Drawn {
             pixmap,
             opaque,
@@ -378,6 +401,115 @@ impl Renderer {
         }
     }
 
+    /// Whether `req`'s card is drawn in strips ([`strips`]).
+    fn is_large(&self, req: &CardRequest) -> bool {
+        self.dimensions(req)
+            .is_some_and(|(w, h)| w as usize * h as usize * 4 > strips::FULL_PIXMAP_MAX)
+    }
+
+    /// What drawing a large card in strips needs: the card's items over
+    /// its background's tree and compressed chunks (one-pass templates:
+    /// the whole card's tree, no items).
+    fn large_parts(&self, req: &CardRequest) -> anyhow::Result<LargeParts> {
+        let layered = self
+            .templates
+            .info(req.template.as_str())
+            .is_some_and(|i| i.layered);
+        if !layered {
+            let tree = Arc::new(self.tree(&self.svg(req)?.svg)?);
+            return Ok((Vec::new(), tree, None));
+        }
+        let items = self.layer_items(req)?;
+        let key = (req.template.as_str().to_owned(), req.theme);
+        let found = self
+            .large_trees
+            .lock()
+            .expect("not poisoned")
+            .get(&key)
+            .cloned();
+        let tree = match found {
+            Some(tree) => tree,
+            None => {
+                let doc = self
+                    .templates
+                    .render_layer(req, &self.brand, Layer::Background)?;
+                let tree = Arc::new(self.tree(&doc.svg)?);
+                self.large_trees
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(key.clone(), tree.clone());
+                tree
+            }
+        };
+        let (_, h) = self.dimensions(req).expect("template exists");
+        let kept = self
+            .large_kept
+            .lock()
+            .expect("not poisoned")
+            .entry((key.0, key.1, req.scale.get()))
+            .or_insert_with(|| Arc::new(Kept::new(h)))
+            .clone();
+        Ok((items, tree, Some(kept)))
+    }
+
+    /// [`render_on`](Self::render_on) for a large card: strip by strip,
+    /// no whole pixmap.
+    fn render_large(
+        &self,
+        req: &CardRequest,
+        threads: usize,
+        mut timings: Timings,
+    ) -> anyhow::Result<Png> {
+        let started = std::time::Instant::now();
+        let (items, under, kept) = self.large_parts(req)?;
+        timings.fit = started.elapsed();
+        let (width, height) = self.dimensions(req).expect("template exists");
+        let large = strips::Large {
+            items: &items,
+            under: &under,
+            kept: kept.as_deref(),
+            scale: req.scale.get(),
+            width,
+            height,
+        };
+        let (segments, opaque) = strips::encode(&large, threads, &self.scratch)?;
+        timings.render = started.elapsed() - timings.fit;
+        let encoding = std::time::Instant::now();
+        let mut bytes =
+            crate::encode::fast::to_png(segments, kept.as_deref(), width, height, &self.scratch)?;
+        bytes.shrink_to_fit();
+        timings.encode = encoding.elapsed();
+        Ok(Png {
+            bytes: Bytes::from(bytes),
+            width,
+            height,
+            is_final: false,
+            opaque,
+            encoding: Encoding::Fast,
+            etag: self.etag(req, Encoding::Fast).into(),
+            timings,
+        })
+    }
+
+    /// The card's layer as items to draw: its text from shaped glyphs
+    /// (src/render/glyphs.rs), usvg's parse of the rest.
+    fn layer_items(&self, req: &CardRequest) -> anyhow::Result<Vec<Item>> {
+        let fg = self
+            .templates
+            .render_layer(req, &self.brand, Layer::Foreground)?;
+        Ok(
+            match glyphs::layer_items(
+                &fg.svg,
+                self.templates.shaper(),
+                &self.outlines,
+                &self.options,
+            )? {
+                Some(items) => items,
+                None => vec![Item::Svg(Box::new(self.tree(&fg.svg)?))],
+            },
+        )
+    }
+
     /// The card drawn (see [`Drawn`]).
     fn pixmap_and_opacity(
         &self,
@@ -387,6 +519,24 @@ impl Renderer {
         timings: &mut Timings,
     ) -> anyhow::Result<Drawn> {
         let started = std::time::Instant::now();
+        if self.is_large(req) {
+            let (items, under, kept) = self.large_parts(req)?;
+            let (width, height) = self.dimensions(req).expect("template exists");
+            let pixmap = strips::pixmap(&strips::Large {
+                items: &items,
+                under: &under,
+                kept: kept.as_deref(),
+                scale: req.scale.get(),
+                width,
+                height,
+            })?;
+            return Ok(Drawn {
+                pixmap,
+                opaque: None,
+                segments: None,
+                background: None,
+            });
+        }
         let layered = self
             .templates
             .info(req.template.as_str())
@@ -404,20 +554,7 @@ impl Renderer {
             });
         }
         let scale = req.scale.get();
-        let fg = self
-            .templates
-            .render_layer(req, &self.brand, Layer::Foreground)?;
-        // The card's text is drawn from its shaped glyphs (src/glyphs.rs);
-        // usvg parses only the rest.
-        let items = match glyphs::layer_items(
-            &fg.svg,
-            self.templates.shaper(),
-            &self.outlines,
-            &self.options,
-        )? {
-            Some(items) => items,
-            None => vec![Item::Svg(Box::new(self.tree(&fg.svg)?))],
-        };
+        let items = self.layer_items(req)?;
         timings.fit = started.elapsed();
         let background = self.background(req)?;
         let (mut pixmap, under, opaque) = match &background {
@@ -466,7 +603,9 @@ impl Renderer {
             return Ok(None);
         }
         let key = (req.template.as_str().to_owned(), req.theme, req.scale.get());
-        if let Some(bg) = self.backgrounds.lock().expect("not poisoned").get(&key) {
+        let now = self.uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some((bg, used)) = self.backgrounds.lock().expect("not poisoned").get_mut(&key) {
+            *used = now;
             return Ok(Some(bg.clone()));
         }
         // Drawn outside the lock: two threads may both draw the first
@@ -480,10 +619,21 @@ impl Renderer {
             kept: Kept::new(pixmap.height()),
             pixmap,
         });
-        self.backgrounds
-            .lock()
-            .expect("not poisoned")
-            .insert(key, bg.clone());
+        let mut backgrounds = self.backgrounds.lock().expect("not poisoned");
+        backgrounds.insert(key, (bg.clone(), now));
+        // Over the budget: the least recently used go (a render still
+        // drawing over one holds its own reference).
+        let bytes = |m: &HashMap<BackgroundKey, (Arc<Background>, u64)>| -> usize {
+            m.values().map(|(b, _)| b.pixmap.data().len()).sum()
+        };
+        while bytes(&backgrounds) > BACKGROUNDS_BUDGET && backgrounds.len() > 1 {
+            let oldest = backgrounds
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+                .expect("not empty");
+            backgrounds.remove(&oldest);
+        }
         Ok(Some(bg))
     }
 }

@@ -9,6 +9,61 @@ use sharecard_render::template::Layer;
 use crate::golden::{decode_rgba, renderer};
 use crate::support::*;
 
+/// Cards larger than a 1× story are drawn and encoded in strips, with no
+/// whole pixmap (src/render/strips.rs): at 3×, every template and theme
+/// still matches the one-pass render within the golden tolerance, and the
+/// PNG holds exactly the strips' pixels, in the same bytes on any number of
+/// threads, whether the background's chunks were there before or not.
+#[test]
+fn large_cards_drawn_in_strips_match_one_pass() {
+    let samples = samples();
+    for info in renderer().templates().infos() {
+        for s in samples
+            .iter()
+            .filter(|s| matches!(s.slug.as_str(), "ml-engineer" | "data-entry-clerk"))
+        {
+            for theme in Theme::ALL {
+                let q = format!("{}&theme={}&scale=3", s.query, theme.as_str());
+                let req: CardRequest = crate::golden::request(&info.name, &q);
+                // A renderer of its own: its first card draws the chunks.
+                let r =
+                    sharecard_render::render::Renderer::load(sharecard_render::render::Sources {
+                        brand: "willaireplace.me",
+                        ..Default::default()
+                    })
+                    .unwrap();
+                let first = r.render_on(&req, 1).unwrap();
+                let again = r.render_on(&req, 2).unwrap();
+                let label = format!("{} {} {theme:?} @3", info.name, s.slug);
+                assert!(first.bytes == again.bytes, "{label}: bytes differ");
+                let strips = r.pixmap(&req).unwrap();
+                let (w, h, rgba) = decode_rgba(&first.bytes);
+                assert_eq!((w, h), (strips.width(), strips.height()));
+                assert!(
+                    rgba == straight_rgba(&strips),
+                    "{label}: not the strips' pixels"
+                );
+                let one_pass = r.pixmap_one_pass(&req).unwrap();
+                let bad = strips
+                    .data()
+                    .chunks_exact(4)
+                    .zip(one_pass.data().chunks_exact(4))
+                    .filter(|(a, b)| {
+                        a.iter()
+                            .zip(*b)
+                            .any(|(x, y)| x.abs_diff(*y) > crate::golden::TOLERANCE)
+                    })
+                    .count();
+                let fraction = bad as f64 / f64::from(w * h);
+                assert!(
+                    fraction <= crate::golden::MAX_BAD_FRACTION,
+                    "{label}: {bad} pixels off the one-pass render"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn layered_banded_rendering_matches_one_pass() {
     let r = renderer();
