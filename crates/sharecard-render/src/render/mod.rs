@@ -33,9 +33,10 @@ mod strips;
 use crate::template::{Layer, SvgDoc, Templates};
 
 /// Bytes of drawn backgrounds kept at once, least recently used dropped
-/// first: the six 1× backgrounds of the bundled templates take 32 MB, and
-/// the memory bound (`bench/memory.sh`) leaves room for about this much.
-const BACKGROUNDS_BUDGET: usize = 24 * 1024 * 1024;
+/// first: room for four the size of a 1× report card's (both themes of
+/// the bundled one take 6 MB), within the memory bound `bench/soak.sh`
+/// checks.
+const BACKGROUNDS_BUDGET: usize = 16 * 1024 * 1024;
 
 /// The largest background kept drawn: cards larger than this are drawn in
 /// strips ([`strips`]) and keep theirs compressed only.
