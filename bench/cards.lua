@@ -24,6 +24,26 @@ function card_path(n)
     role, TAGLINE, risk, level, threat_risk)
 end
 
+-- Card n of the mixed stream: every template × scale × theme in turn
+-- (18 kinds), each a distinct card of its kind. Mirrors mixed_path() in
+-- client.py.
+local TEMPLATES = { "report", "square", "story" }
+local THEMES = { "dark", "light" }
+function mixed_path(n)
+  local template = TEMPLATES[n % 3 + 1]
+  local scale = math.floor(n / 3) % 3 + 1
+  local theme = THEMES[math.floor(n / 9) % 2 + 1]
+  local base = (card_path_plain or card_path)(math.floor(n / 18))
+  return string.gsub(base, "^/cards/report.png", "/cards/" .. template .. ".png", 1)
+    .. string.format("&scale=%d&theme=%s", scale, theme)
+end
+
+-- MIX (environment): "1" makes the scripts ask for mixed_path() cards.
+if os.getenv("MIX") == "1" then
+  card_path_plain = card_path
+  card_path = mixed_path
+end
+
 -- Status counting shared by the scripts that define response().
 statuses = {}
 function count_status(status)

@@ -34,6 +34,7 @@ import hashlib
 import http.client
 import json
 import math
+import os
 import re
 import shlex
 import sys
@@ -65,6 +66,20 @@ def card_path(n: int) -> str:
         f"/cards/report.png?role={role}&tagline={TAGLINE}&risk={risk}"
         f"&level={level}&threat=Model%20Fine-Tuning&threat_risk={threat_risk}"
     )
+
+
+def mixed_path(n: int) -> str:
+    """Same as mixed_path() in cards.lua: every template x scale x theme."""
+    template = ("report", "square", "story")[n % 3]
+    scale = n // 3 % 3 + 1
+    theme = ("dark", "light")[n // 9 % 2]
+    base = card_path(n // 18).replace("/cards/report.png", f"/cards/{template}.png", 1)
+    return f"{base}&scale={scale}&theme={theme}"
+
+
+def path_of(n: int) -> str:
+    """card_path, or mixed_path when MIX=1 (as cards.lua)."""
+    return mixed_path(n) if os.environ.get("MIX") == "1" else card_path(n)
 
 
 def percentile(sorted_values, p):
@@ -133,7 +148,7 @@ def cmd_fill(a):
                 n = state["next"]
                 state["next"] += 1
             try:
-                status, _ = fetch(conn, card_path(n))
+                status, _ = fetch(conn, path_of(n))
             except Exception:  # noqa: BLE001 - counted and reported
                 with lock:
                     state["errors"] += 1

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Soak ("Ready for production"): mixed hit/miss load held for SOAK_S seconds
-# with new cards offered at MISS_FACTOR × what the machine can render.
+# with new cards offered at MISS_FACTOR × what the machine can render, over
+# every template × scale (1×–3×) × theme, and the memory bound checked.
 #
-#   bench/soak.sh               # ~1.5 minutes after the build
+#   bench/soak.sh                                    # ~11 minutes after the build
+#   SOAK_S=60 SHARECARD_BIN=target/debug/sharecard bench/soak.sh   # .ci/run's short form
 #
 # 1. Starts a release build with production defaults (render threads =
 #    cores, queue = 4 × threads, recompression on, 5 s render timeout) and
@@ -13,23 +15,31 @@
 #    plus hits on HOT_N cached cards, HIT_SHARE of all requests.
 # 4. Reports the 503 rate, p99 of served (200) requests (server-side, from
 #    the request log; wrk's client-side percentiles are over all responses),
-#    peak RSS (VmHWM) plus the cached cards' memory file against the cache
-#    budget, and errors other than 503.
+#    RSS plus the cached cards' memory file sampled every second (its peak,
+#    VmHWM, and the slope of the curve after warm-up, the first quarter),
+#    against --cache-mb + 96 MiB, and errors other than 503.
 #    Afterwards checks the service still answers and renders.
 #
-# Environment: SOAK_S (60), CACHE_MB (64), MISS_FACTOR (2), HIT_SHARE (0.8),
-# HOT_N (50), CONNS (64), SKIP_BUILD=1 (use target/release/sharecard as it
-# is), KEEP_WORK=1.
+# Cards: MIX=1 (the default here) cycles template × scale × theme over
+# distinct cards (mixed_path in cards.lua); MIX=0 asks for 1× report cards.
+#
+# Environment: SOAK_S (600), CACHE_MB (64), MISS_FACTOR (2), HIT_SHARE (0.8),
+# HOT_N (54), CONNS (64), MIX (1), SKIP_BUILD=1 (use target/release/sharecard
+# as it is), SHARECARD_BIN (use this binary, no build), KEEP_WORK=1.
 # Exit status: 1 if any error other than 503 (HTTP status, socket error,
-# client timeout) occurred or the service did not recover; else 0.
+# client timeout) occurred, the peak passed the memory bound, the curve
+# rose after warm-up (soaks of 5 minutes or more), or the service did not
+# recover; else 0.
 
 source "$(dirname "$0")/lib.sh"
 
-SOAK_S=${SOAK_S:-60}
+SOAK_S=${SOAK_S:-600}
 CACHE_MB=${CACHE_MB:-64}
 MISS_FACTOR=${MISS_FACTOR:-2}
 HIT_SHARE=${HIT_SHARE:-0.8}
-HOT_N=${HOT_N:-50}
+HOT_N=${HOT_N:-54}
+export MIX=${MIX:-1}
+BOUND_MB=$((CACHE_MB + 96))
 CONNS=${CONNS:-64}
 CAP_S=${CAP_S:-5}
 
@@ -82,6 +92,21 @@ shed1=$(metric "$BASE" sharecard_shed_requests_total)
 renders1=$(metric "$BASE" sharecard_renders_total)
 cache_bytes=$(metric "$BASE" sharecard_cache_bytes)
 sealed_kb=$(awk '$4 + 0 > m { m = $4 + 0 } END { print int(m / 1024) }' "$WORK/rss.txt")
+# Per second: RSS + memory file, MiB. The peak is the larger of the sampled
+# sums and VmHWM + the file's largest size (a peak between samples).
+awk 'NR == 1 { t0 = $1 } $4 + 0 == $4 { printf "%d %.2f\n", $1 - t0, $2 / 1024 + $4 / 1048576 }' "$WORK/rss.txt" >"$WORK/sum.txt"
+peak_sum=$(awk -v hwm="$hwm_kb" -v file="$sealed_kb" '$2 > m { m = $2 } END { b = (hwm + file) / 1024; printf "%.1f", (b > m ? b : m) }' "$WORK/sum.txt")
+bound_verdict=$(verdict "$peak_sum <= $BOUND_MB")
+# Least-squares slope of the sum after the first quarter (warm-up: the
+# cache and the backgrounds filling), in MiB a minute.
+warm_s=$((SOAK_S / 4))
+read -r slope slope_n < <(awk -v w="$warm_s" '$1 >= w { n++; sx += $1; sy += $2; sxx += $1 * $1; sxy += $1 * $2 }
+  END { d = n * sxx - sx * sx; if (n < 3 || d == 0) print "0 " n + 0; else printf "%.3f %d\n", 60 * (n * sxy - sx * sy) / d, n }' "$WORK/sum.txt")
+if ((SOAK_S >= 300)); then
+  slope_verdict=$(verdict "$slope <= 0.5")
+else
+  slope_verdict="info (shorter than 5 minutes)"
+fi
 
 # Recovery: the service answers and renders a new card at once.
 sleep 1
@@ -111,7 +136,7 @@ echo
 cat "$WORK/machine.txt"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine skews every figure)"
 echo "run time: $(($(date +%s) - T0)) s; $(date -u +%FT%TZ); commit $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet || echo ' + uncommitted changes')"
-echo "config: $THREADS render threads, queue $QUEUE, --cache-mb $CACHE_MB, recompression on; wrk -t2 -c$CONNS, ${SOAK_S}s"
+echo "config: $THREADS render threads, queue $QUEUE, --cache-mb $CACHE_MB, recompression on; wrk -t2 -c$CONNS, ${SOAK_S}s; cards: $([[ $MIX == 1 ]] && echo 'every template x scale x theme' || echo '1x report')"
 echo
 {
   echo "figure|measured|reference"
@@ -124,14 +149,17 @@ echo
   echo "503 rate|$(calc "round(100 * $s503 / max($total, 1), 2)")% of all, $(calc "round(100 * $s503 / max($sent_m, 1), 1)")% of new cards (${kinds%, })|shedding expected: misses offered at ${MISS_FACTOR}x capacity"
   echo "served (200) p99, server-side|$(jget "$srv" 'd["served_p99_ms"]') ms (p50 $(jget "$srv" 'd["served_p50_ms"]'), max $(jget "$srv" 'd["served_max_ms"]'); rendered p99 $(jget "$srv" 'd["rendered_p99_ms"]'), hits p99 $(jget "$srv" 'd["hit_p99_ms"]'))|render timeout 5000 ms"
   echo "all responses p99, client-side (wrk)|$wrk_p99 ms (max $wrk_max ms)|"
-  echo "peak RSS + memory file|$(calc "round(($hwm_kb + $sealed_kb) / 1024, 1)") MiB (VmHWM $(calc "round($hwm_kb / 1024, 1)"), file at most $(calc "round($sealed_kb / 1024, 1)"); VmRSS now $(calc "round($rss_kb / 1024, 1)"), cache $(calc "round($cache_bytes / 1048576, 1)") MiB)|budget $CACHE_MB MiB (+50 MiB: $(verdict "($hwm_kb + $sealed_kb) / 1024 <= $CACHE_MB + 50"))"
+  echo "peak RSS + memory file (sampled 1/s)|$peak_sum MiB (VmHWM $(calc "round($hwm_kb / 1024, 1)"), file at most $(calc "round($sealed_kb / 1024, 1)"); VmRSS now $(calc "round($rss_kb / 1024, 1)"), cache $(calc "round($cache_bytes / 1048576, 1)") MiB)|<= $BOUND_MB MiB (--cache-mb + 96): $bound_verdict"
+  echo "RSS + memory file after warm-up|slope $slope MiB/min over $slope_n samples (from ${warm_s}s)|flat (<= 0.5 MiB/min): $slope_verdict"
   echo "errors other than 503|$((other_status + socket_errors)) (statuses $other_status; connect $e_connect, read $e_read, write $e_write, timeout $e_timeout)|0 ($( ((other_status + socket_errors == 0)) && echo pass || echo FAIL))"
   echo "after the soak|healthz $health; new cards $(jget "$after" 'd["statuses"]') median $(jget "$after" 'round(d["median_ms"], 1)') ms|200s"
 } | column -t -s '|'
 echo
-echo "RSS timeline (s, VmRSS MiB): $(awk 'NR == 1 { t0 = $1 } { printf "%d:%d ", $1 - t0, $2 / 1024 }' "$WORK/rss.txt" | fold -s -w 100)"
+echo "RSS + memory file timeline (s:MiB, every 10 s): $(awk 'NR % 10 == 1 { printf "%d:%.0f ", $1, $2 }' "$WORK/sum.txt" | fold -s -w 100)"
 
 status=0
 ((other_status + socket_errors == 0)) || status=1
+[[ $bound_verdict == pass ]] || status=1
+[[ $slope_verdict != FAIL ]] || status=1
 [[ $health == 200 && $(jget "$after" 'd["statuses"]') == "{'200': 5}" ]] || status=1
 exit "$status"
