@@ -15,7 +15,10 @@
 #   (e) operations: the request id nginx sends is in the instance's access
 #       log with the client's address and user agent, and a real Prometheus
 #       scraping the instances' --metrics-listen ports sees them up, can
-#       query the render counter and reports its type as a counter.
+#       query the render counter and reports its type as a counter;
+#   (f) SIGKILL of an instance while it recompresses cards, under load
+#       through the tier: no request fails, the restarted instance is ready
+#       within a second, and --warm refills its cache.
 #
 # Usage: deploy/test-tier.sh
 #   SHARECARD_BIN      binary to test (default: target/release/sharecard in
@@ -571,6 +574,73 @@ check "the render counter is queryable through PromQL" test "${e_renders:-0}" -g
 check "Prometheus's metadata API reports it as a counter" test "$e_type" = counter
 check "sharecard_build_info and the process metrics arrive too" test -n "$e_build" -a "${e_rss:-0}" -gt 0
 
+# --- (f) SIGKILL mid-recompression, restart with --warm ------------------------
+echo
+note "(f) B back, load through the tier, SIGKILL B while it recompresses, restart it with --warm"
+metric_of() { # metric_of NAME METRIC: an unlabelled metric of a running instance
+  curl -fsS --max-time 5 "http://127.0.0.1:${SC_MPORT[$1]}/metrics" | awk -v m="$2" '$1 == m { print int($2) }'
+}
+start_instance B "${SC_PORT[B]}" "${SC_MPORT[B]}"
+wait_ready B
+for i in $(seq 1 60); do
+  fetch "$WORK/f-probe.txt" "$(card ProbeF "$i")"
+  [[ $(renders B) -gt 0 ]] && break
+  sleep 0.25
+done
+load_end=$(($(date +%s) + 6))
+load_pids=()
+for w in 1 2 3 4; do
+  : >"$WORK/c-load.$w"
+  load_worker "$w" "$load_end" &
+  load_pids+=($!)
+done
+# New 3x cards straight to B: each is recompressed in the background after
+# it is served, a few hundred ms apiece, so B is killed with that work
+# queued or under way.
+f_urls=()
+for k in $(seq 1 6); do f_urls+=("$(card Recompress "$k" 3)"); done
+fetch_from "http://127.0.0.1:${SC_PORT[B]}" "$WORK/f-direct.txt" "${f_urls[@]}"
+f_rendered=$(renders B)
+f_recompressed=$(metric_of B sharecard_recompressed_total)
+kill -KILL "${SC_PID[B]}"
+wait "${SC_PID[B]}" 2>/dev/null || true
+note "B killed after $f_rendered renders, $f_recompressed recompressed"
+# The warm list: the (a) cards, as JSON lines.
+: >"$WORK/warm.jsonl"
+for n in $(seq 1 "$N_CARDS"); do
+  printf '{"role": "Tier %d", "risk": %d, "threat": {"task": "Task %d", "risk": %d}}\n' \
+    "$n" $((n % 101)) "$n" $(((n * 7 + 13) % 101)) >>"$WORK/warm.jsonl"
+done
+restart_at=$(date +%s%N)
+"$BIN" serve --listen "127.0.0.1:${SC_PORT[B]}" --metrics-listen "127.0.0.1:${SC_MPORT[B]}" \
+  --trusted-proxy 127.0.0.1 --cache-mb 64 --render-queue 64 --warm "$WORK/warm.jsonl" \
+  --shutdown-grace 10s --log-format text >>"$WORK/sc-B.log" 2>&1 &
+SC_PID[B]=$!
+f_ready_ms=""
+for i in $(seq 1 500); do
+  if curl -fsS --max-time 1 -o /dev/null "http://127.0.0.1:${SC_PORT[B]}/readyz" 2>/dev/null; then
+    f_ready_ms=$((($(date +%s%N) - restart_at) / 1000000))
+    break
+  fi
+  sleep 0.01
+done
+for pid in "${load_pids[@]}"; do wait "$pid" || true; done
+cat "$WORK"/c-load.* >"$WORK/f.txt"
+f_total=$(wc -l <"$WORK/f.txt")
+f_ok=$(count "$WORK/f.txt" '^200 ')
+f_entries=0
+for i in $(seq 1 100); do
+  f_entries=$(metric_of B sharecard_cache_entries)
+  ((${f_entries:-0} >= N_CARDS)) && break
+  sleep 0.2
+done
+echo "  B killed with $((f_rendered - f_recompressed)) of its cards not yet recompressed; tier load meanwhile: $f_ok/$f_total answered 200"
+echo "  B restarted: ready ${f_ready_ms:-(never)} ms after exec; --warm put ${f_entries:-0} cards in its cache ($N_CARDS listed)"
+check "B was killed mid-recompression" test "$f_recompressed" -lt "$f_rendered"
+check "the tier kept serving through the kill ($f_ok/$f_total)" test "$f_ok" -eq "$f_total" -a "$f_total" -gt 0
+check "the restarted instance is ready within a second" test -n "$f_ready_ms" -a "${f_ready_ms:-9999}" -lt 1000
+check "--warm refills its cache" test "${f_entries:-0}" -ge "$N_CARDS"
+
 # --- summary -------------------------------------------------------------------
 echo
 echo "summary:"
@@ -579,6 +649,7 @@ echo "  (b) A killed: $b_ok/$b_total 200 ($N_CARDS cached, $n_new new; $failed_o
 echo "  (c) B terminated under load: $c_ok/$c_total 200, drained in ${drain_ms} ms, exit status $b_rc after ${exit_ms} ms"
 echo "  (d) Twitterbot's new card: final bytes at the edge after ${d_final_after:-(never)} ms; $d_pairs ETag/body pairs for $d_tags ETags"
 echo "  (e) request id ${e_id:-(none)} in the instance's log; Prometheus: up ${e_up:-?}, renders ${e_renders:-?}, type ${e_type:-?}"
+echo "  (f) B killed mid-recompression: $f_ok/$f_total 200 meanwhile; restarted ready in ${f_ready_ms:-?} ms, $f_entries cards warmed"
 echo "  took $(($(date +%s) - T0))s"
 if ((${#FAILED[@]})); then
   echo "FAIL: ${#FAILED[@]} check(s) failed: ${FAILED[*]}"
