@@ -167,6 +167,12 @@ fn stages(c: &mut Criterion) {
     g.bench_function("end_to_end_2_threads", |b| {
         b.iter(|| renderer.render_on(black_box(&req), 2).expect("render"))
     });
+    // At 3×, drawn and compressed in strips (src/render/strips.rs): its
+    // time against the 1× one is the cost of its 9× pixels.
+    let req3 = parse(&format!("{QUERY}&scale=3"));
+    g.bench_function("end_to_end_3x_2_threads", |b| {
+        b.iter(|| renderer.render_on(black_box(&req3), 2).expect("render"))
+    });
     g.finish();
 }
 
