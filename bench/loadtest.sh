@@ -493,5 +493,5 @@ echo
 echo
 echo "notes: every load generator shares the machine's cores with the server. Cold"
 echo "throughput and hits over N cards ran with --recompress false (cards all in the"
-echo "same fast encoding, ~135 KB); the largest N is what the prefill cached."
+echo "same fast encoding, ~53 KB); the largest N is what the prefill cached."
 exit "$FAILED"
