@@ -130,10 +130,10 @@ impl Kept {
         if let Some(piece) = self.chunks[n].get() {
             return Ok(piece);
         }
-        let mut compressor = Compress::new(Compression::new(KEPT_LEVEL), false);
-        let mut run = RowDeflater::new(stride, Filter::None, &mut compressor, Vec::new());
+        let compressor = Compress::new(Compression::new(KEPT_LEVEL), false);
+        let mut run = RowDeflater::new(stride, Filter::None, compressor, Vec::new());
         run.push(rows, opaque)?;
-        let piece = run.finish()?;
+        let (piece, _) = run.finish()?;
         let _ = self.chunks[n].set(piece);
         Ok(self.chunks[n].get().expect("just set"))
     }
@@ -141,16 +141,6 @@ impl Kept {
     /// Chunk `n` if it has been compressed.
     pub fn get(&self, n: usize) -> Option<&Piece> {
         self.chunks.get(n).and_then(|c| c.get())
-    }
-
-    /// Chunks in all.
-    pub fn len(&self) -> usize {
-        self.chunks.len()
-    }
-
-    /// Whether there are no chunks (a background with no rows).
-    pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
     }
 
     /// Writes chunk `n`'s rows, premultiplied, into `out` (`stride` bytes
@@ -246,8 +236,9 @@ impl Scratch {
             .unwrap_or_else(|| Compress::new(Compression::new(FRESH_LEVEL), false))
     }
 
-    fn give_compressor(&self, mut compressor: Compress) {
-        compressor.reset();
+    /// Keeps `compressor`, already reset ([`RowDeflater::finish`] resets
+    /// it: a reset clears its hash table, not worth doing twice).
+    fn give_compressor(&self, compressor: Compress) {
         let mut kept = self.compressors.lock().unwrap_or_else(|e| e.into_inner());
         if kept.len() < PIECES {
             kept.push(compressor);
@@ -289,7 +280,7 @@ pub fn compress_rows(
 /// strips), compressed as one stream: no history is lost between them.
 pub struct FreshRun<'s> {
     scratch: &'s Scratch,
-    deflater: Option<RowDeflater<'static>>,
+    deflater: Option<RowDeflater>,
     stride: usize,
 }
 
@@ -304,49 +295,29 @@ impl<'s> FreshRun<'s> {
 
     /// Appends rows of premultiplied RGBA (see [`compress_rows`]).
     pub fn push(&mut self, premultiplied: &[u8], opaque: bool) -> std::io::Result<()> {
-        if self.deflater.is_none() {
-            let compressor = Box::new(self.scratch.compressor());
-            self.deflater = Some(RowDeflater::owning(
-                self.stride,
-                Filter::Sub,
-                compressor,
-                self.scratch.take(),
-            ));
-        }
+        let (stride, scratch) = (self.stride, self.scratch);
         self.deflater
-            .as_mut()
-            .expect("just made")
+            .get_or_insert_with(|| {
+                RowDeflater::new(stride, Filter::Sub, scratch.compressor(), scratch.take())
+            })
             .push(premultiplied, opaque)
-    }
-
-    /// Rows pushed so far.
-    pub fn rows(&self) -> usize {
-        self.deflater.as_ref().map_or(0, |d| d.rows)
     }
 
     /// The piece of every row pushed, `None` if there were none; the
     /// compressor goes back to the scratch.
-    pub fn finish(mut self) -> std::io::Result<Option<Piece>> {
-        let Some(mut deflater) = self.deflater.take() else {
+    pub fn finish(self) -> std::io::Result<Option<Piece>> {
+        let Some(deflater) = self.deflater else {
             return Ok(None);
         };
-        let piece = deflater.flush();
-        if let Some(compressor) = deflater.take_owned() {
-            self.scratch.give_compressor(*compressor);
-        }
-        piece.map(Some)
+        let (piece, compressor) = deflater.finish()?;
+        self.scratch.give_compressor(compressor);
+        Ok(Some(piece))
     }
 }
 
-/// Where a [`RowDeflater`]'s compressor lives.
-enum CompressorRef<'a> {
-    Borrowed(&'a mut Compress),
-    Owned(Box<Compress>),
-}
-
 /// Rows filtered and fed to a compressor, with their checksum.
-struct RowDeflater<'a> {
-    compressor: Option<CompressorRef<'a>>,
+struct RowDeflater {
+    compressor: Compress,
     out: Vec<u8>,
     line: Vec<u8>,
     straight: Vec<u8>,
@@ -357,36 +328,14 @@ struct RowDeflater<'a> {
     stride: usize,
 }
 
-impl<'a> RowDeflater<'a> {
-    fn new(
-        stride: usize,
-        filter: Filter,
-        compressor: &'a mut Compress,
-        out: Vec<u8>,
-    ) -> RowDeflater<'a> {
-        RowDeflater::with(stride, filter, CompressorRef::Borrowed(compressor), out)
-    }
-
-    fn owning(
-        stride: usize,
-        filter: Filter,
-        compressor: Box<Compress>,
-        out: Vec<u8>,
-    ) -> RowDeflater<'static> {
-        RowDeflater::with(stride, filter, CompressorRef::Owned(compressor), out)
-    }
-
-    fn with(
-        stride: usize,
-        filter: Filter,
-        compressor: CompressorRef<'a>,
-        mut out: Vec<u8>,
-    ) -> RowDeflater<'a> {
+impl RowDeflater {
+    /// Rows to `compressor` (fresh or reset), compressed into `out`.
+    fn new(stride: usize, filter: Filter, compressor: Compress, mut out: Vec<u8>) -> RowDeflater {
         out.clear();
         let mut line = vec![0u8; stride + 1];
         line[0] = filter as u8;
         RowDeflater {
-            compressor: Some(compressor),
+            compressor,
             out,
             line,
             straight: Vec::new(),
@@ -395,13 +344,6 @@ impl<'a> RowDeflater<'a> {
             opaque: true,
             filter,
             stride,
-        }
-    }
-
-    fn compressor(&mut self) -> &mut Compress {
-        match self.compressor.as_mut().expect("not finished") {
-            CompressorRef::Borrowed(c) => c,
-            CompressorRef::Owned(c) => c,
         }
     }
 
@@ -424,42 +366,35 @@ impl<'a> RowDeflater<'a> {
                 Filter::None => self.line[1..].copy_from_slice(row),
             }
             self.adler.write(&self.line);
-            let (line, mut out) = (
-                std::mem::take(&mut self.line),
-                std::mem::take(&mut self.out),
-            );
-            let fed = feed(self.compressor(), &line, &mut out, FlushCompress::None);
-            (self.line, self.out) = (line, out);
-            fed?;
+            feed(
+                &mut self.compressor,
+                &self.line,
+                &mut self.out,
+                FlushCompress::None,
+            )?;
             self.rows += 1;
         }
         Ok(())
     }
 
-    /// Ends the piece with a sync flush; the compressor is reset.
-    fn flush(&mut self) -> std::io::Result<Piece> {
-        let mut out = std::mem::take(&mut self.out);
-        let fed = feed(self.compressor(), &[], &mut out, FlushCompress::Sync);
-        self.compressor().reset();
+    /// Ends the piece with a sync flush; the compressor comes back reset.
+    fn finish(mut self) -> std::io::Result<(Piece, Compress)> {
+        let fed = feed(
+            &mut self.compressor,
+            &[],
+            &mut self.out,
+            FlushCompress::Sync,
+        );
+        self.compressor.reset();
         fed?;
-        Ok(Piece {
-            deflate: out,
+        let piece = Piece {
+            deflate: self.out,
             adler: self.adler.finish(),
             len: self.rows * (self.stride + 1),
             rows: self.rows,
             opaque: self.opaque,
-        })
-    }
-
-    fn finish(mut self) -> std::io::Result<Piece> {
-        self.flush()
-    }
-
-    fn take_owned(&mut self) -> Option<Box<Compress>> {
-        match self.compressor.take()? {
-            CompressorRef::Owned(c) => Some(c),
-            CompressorRef::Borrowed(_) => None,
-        }
+        };
+        Ok((piece, self.compressor))
     }
 }
 
