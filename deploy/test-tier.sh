@@ -426,13 +426,16 @@ load_worker() { # load_worker ID END: batches of 8 requests until END
     i=$((i + 1))
   done
 }
-load_end=$(($(date +%s) + LOAD_SECONDS))
-load_pids=()
-for w in 1 2 3 4; do
-  : >"$WORK/c-load.$w"
-  load_worker "$w" "$load_end" &
-  load_pids+=($!)
-done
+start_load() { # start_load SECONDS: 4 load workers into c-load.*, pids in load_pids
+  local end=$(($(date +%s) + $1)) w
+  load_pids=()
+  for w in 1 2 3 4; do
+    : >"$WORK/c-load.$w"
+    load_worker "$w" "$end" &
+    load_pids+=($!)
+  done
+}
+start_load "$LOAD_SECONDS"
 sleep $((LOAD_SECONDS / 3))
 before_term=$(cat "$WORK"/c-load.* | wc -l)
 # Make sure B has work in flight when the signal comes: 3x cards (a few
@@ -587,13 +590,7 @@ for i in $(seq 1 60); do
   [[ $(renders B) -gt 0 ]] && break
   sleep 0.25
 done
-load_end=$(($(date +%s) + 6))
-load_pids=()
-for w in 1 2 3 4; do
-  : >"$WORK/c-load.$w"
-  load_worker "$w" "$load_end" &
-  load_pids+=($!)
-done
+start_load 6
 # New 3x cards straight to B: each is recompressed in the background after
 # it is served, a few hundred ms apiece, so B is killed with that work
 # queued or under way.

@@ -15,8 +15,7 @@ pub(super) struct Canvas<'a> {
     /// before the band is drawn: the rows are then in the drawing core's
     /// cache, and the copy is split between the threads. With it, its
     /// rows compressed once, for the chunks the layer leaves untouched.
-    /// `None`: the pixmap already holds what the layer is drawn over.
-    pub(super) under: Option<(&'a tiny_skia::Pixmap, &'a Kept)>,
+    pub(super) under: (&'a tiny_skia::Pixmap, &'a Kept),
     /// Every pixel is opaque after drawing (an opaque background), so
     /// compressing need not look for translucent rows.
     pub(super) opaque: bool,
@@ -53,10 +52,9 @@ pub(super) fn draw(
     let rows = height.div_ceil(BANDS);
     let stride = width as usize * 4;
     let draw_band = |band: &mut [u8], top: u32| -> std::io::Result<Option<Vec<Segment>>> {
-        if let Some((under, _)) = under {
-            let start = top as usize * stride;
-            band.copy_from_slice(&under.data()[start..start + band.len()]);
-        }
+        let (under, kept) = under;
+        let start = top as usize * stride;
+        band.copy_from_slice(&under.data()[start..start + band.len()]);
         let n = (band.len() / stride) as u32;
         let mut canvas = tiny_skia::PixmapMut::from_bytes(band, width, n).expect("a band of rows");
         let transform = tiny_skia::Transform::from_scale(s, s).post_translate(0.0, -(top as f32));
@@ -66,21 +64,16 @@ pub(super) fn draw(
         let Some(scratch) = compress else {
             return Ok(None);
         };
-        let segments = match under {
-            Some((under, kept)) => crate::encode::fast::band_segments(
-                band,
-                top as usize,
-                under.data(),
-                stride,
-                opaque,
-                kept,
-                scratch,
-            )?,
-            None => vec![Segment::Fresh(crate::encode::fast::compress_rows(
-                band, stride, opaque, scratch,
-            )?)],
-        };
-        Ok(Some(segments))
+        crate::encode::fast::band_segments(
+            band,
+            top as usize,
+            under.data(),
+            stride,
+            opaque,
+            kept,
+            scratch,
+        )
+        .map(Some)
     };
     let bands: Vec<(&mut [u8], u32)> = pixmap
         .data_mut()

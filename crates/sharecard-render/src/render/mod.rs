@@ -43,7 +43,6 @@ const BACKGROUNDS_BUDGET: usize = 16 * 1024 * 1024;
 const MAX_CACHED_BACKGROUND: usize = strips::FULL_PIXMAP_MAX;
 
 type BackgroundKey = (String, Theme, u8);
-/// A rasterised background and whether every pixel of it is opaque.
 /// A rasterised background layer, cached per template, theme and scale.
 struct Background {
     pixmap: tiny_skia::Pixmap,
@@ -292,7 +291,7 @@ impl Renderer {
         let opaque = opaque.unwrap_or_else(|| is_opaque(&pixmap));
         let (width, height) = (pixmap.width(), pixmap.height());
         let kept = background.as_ref().map(|bg| &bg.kept);
-        let mut bytes = match segments {
+        let bytes = match segments {
             Some(segments) => {
                 crate::encode::fast::to_png(segments, kept, width, height, &self.scratch)?
             }
@@ -300,12 +299,24 @@ impl Renderer {
                 crate::encode::fast::encode(pixmap.data(), width, height, threads, &self.scratch)?
             }
         };
+        self.recycle(pixmap);
+        timings.encode = encoding.elapsed();
+        Ok(self.draft(req, bytes, (width, height), opaque, timings))
+    }
+
+    /// The first response's [`Png`] of `req` from its fast-encoded bytes.
+    fn draft(
+        &self,
+        req: &CardRequest,
+        mut bytes: Vec<u8>,
+        (width, height): (u32, u32),
+        opaque: bool,
+        timings: Timings,
+    ) -> Png {
         // The cache weighs PNGs by length; a spare capacity that `Bytes`
         // would keep alive is memory the budget does not see.
         bytes.shrink_to_fit();
-        self.recycle(pixmap);
-        timings.encode = encoding.elapsed();
-        Ok(Png {
+        Png {
             bytes: Bytes::from(bytes),
             width,
             height,
@@ -314,7 +325,7 @@ impl Renderer {
             encoding: Encoding::Fast,
             etag: self.etag(req, Encoding::Fast).into(),
             timings,
-        })
+        }
     }
 
     /// Every stage of rendering `req`, at an eighth of its size: the
@@ -325,20 +336,8 @@ impl Renderer {
     /// the first card of its kind does anyway.
     pub fn self_test(&self, req: &CardRequest) -> anyhow::Result<()> {
         const SHRINK: f32 = 8.0;
-        let layered = self
-            .templates
-            .info(req.template.as_str())
-            .is_some_and(|i| i.layered);
-        if layered {
-            let fg = self
-                .templates
-                .render_layer(req, &self.brand, Layer::Foreground)?;
-            glyphs::layer_items(
-                &fg.svg,
-                self.templates.shaper(),
-                &self.outlines,
-                &self.options,
-            )?;
+        if self.layered(req) {
+            self.layer_items(req)?;
         }
         let tree = self.tree(&self.svg(req)?.svg)?;
         let size = tree.size().to_int_size();
@@ -402,6 +401,14 @@ impl Renderer {
         }
     }
 
+    /// Whether `req`'s template draws the card's layer over a background
+    /// drawn once.
+    fn layered(&self, req: &CardRequest) -> bool {
+        self.templates
+            .info(req.template.as_str())
+            .is_some_and(|i| i.layered)
+    }
+
     /// Whether `req`'s card is drawn in strips ([`strips`]).
     fn is_large(&self, req: &CardRequest) -> bool {
         self.dimensions(req)
@@ -412,11 +419,7 @@ impl Renderer {
     /// its background's tree and compressed chunks (one-pass templates:
     /// the whole card's tree, no items).
     fn large_parts(&self, req: &CardRequest) -> anyhow::Result<LargeParts> {
-        let layered = self
-            .templates
-            .info(req.template.as_str())
-            .is_some_and(|i| i.layered);
-        if !layered {
+        if !self.layered(req) {
             let tree = Arc::new(self.tree(&self.svg(req)?.svg)?);
             return Ok((Vec::new(), tree, None));
         }
@@ -476,20 +479,10 @@ impl Renderer {
         let (segments, opaque) = strips::encode(&large, threads, &self.scratch)?;
         timings.render = started.elapsed() - timings.fit;
         let encoding = std::time::Instant::now();
-        let mut bytes =
+        let bytes =
             crate::encode::fast::to_png(segments, kept.as_deref(), width, height, &self.scratch)?;
-        bytes.shrink_to_fit();
         timings.encode = encoding.elapsed();
-        Ok(Png {
-            bytes: Bytes::from(bytes),
-            width,
-            height,
-            is_final: false,
-            opaque,
-            encoding: Encoding::Fast,
-            etag: self.etag(req, Encoding::Fast).into(),
-            timings,
-        })
+        Ok(self.draft(req, bytes, (width, height), opaque, timings))
     }
 
     /// The card's layer as items to draw: its text from shaped glyphs
@@ -538,11 +531,7 @@ impl Renderer {
                 background: None,
             });
         }
-        let layered = self
-            .templates
-            .info(req.template.as_str())
-            .is_some_and(|i| i.layered);
-        if !layered {
+        if !self.layered(req) {
             let doc = self.svg(req)?;
             timings.fit = started.elapsed();
             let pixmap = rasterize(&self.tree(&doc.svg)?, req.scale.get())?;
@@ -558,26 +547,15 @@ impl Renderer {
         let items = self.layer_items(req)?;
         timings.fit = started.elapsed();
         let background = self.background(req)?;
-        let (mut pixmap, under, opaque) = match &background {
-            // Each band copies its rows of the background just before
-            // drawing over them (see `draw`).
-            Some(bg) => (
-                self.buffer_like(&bg.pixmap),
-                Some(&**bg),
-                bg.opaque.then_some(true),
-            ),
-            None => {
-                let bg = self
-                    .templates
-                    .render_layer(req, &self.brand, Layer::Background)?;
-                (rasterize(&self.tree(&bg.svg)?, scale)?, None, None)
-            }
-        };
+        // Each band copies its rows of the background just before drawing
+        // over them (see `draw`).
+        let mut pixmap = self.buffer_like(&background.pixmap);
+        let opaque = background.opaque.then_some(true);
         let scratch = compress.then_some(&self.scratch);
         let canvas = Canvas {
             pixmap: &mut pixmap,
-            under: under.map(|bg| (&bg.pixmap, &bg.kept)),
-            opaque: opaque == Some(true),
+            under: (&background.pixmap, &background.kept),
+            opaque: background.opaque,
         };
         let segments = draw(&items, scale, canvas, threads, scratch)?;
         timings.render = started.elapsed() - timings.fit;
@@ -585,7 +563,7 @@ impl Renderer {
             pixmap,
             opaque,
             segments,
-            background,
+            background: Some(background),
         })
     }
 
@@ -597,17 +575,14 @@ impl Renderer {
     }
 
     /// The cached background for `req`'s template, theme and scale, drawn
-    /// on first use; `None` when it is too large to keep.
-    fn background(&self, req: &CardRequest) -> anyhow::Result<Option<Arc<Background>>> {
-        let (w, h) = self.dimensions(req).expect("template exists");
-        if (w as usize) * (h as usize) * 4 > MAX_CACHED_BACKGROUND {
-            return Ok(None);
-        }
+    /// on first use. Only cards that are not large ([`strips`]) ask, so it
+    /// is at most [`MAX_CACHED_BACKGROUND`] bytes.
+    fn background(&self, req: &CardRequest) -> anyhow::Result<Arc<Background>> {
         let key = (req.template.as_str().to_owned(), req.theme, req.scale.get());
         let now = self.uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some((bg, used)) = self.backgrounds.lock().expect("not poisoned").get_mut(&key) {
             *used = now;
-            return Ok(Some(bg.clone()));
+            return Ok(bg.clone());
         }
         // Drawn outside the lock: two threads may both draw the first
         // background of a kind; both results are identical.
@@ -635,6 +610,6 @@ impl Renderer {
                 .expect("not empty");
             backgrounds.remove(&oldest);
         }
-        Ok(Some(bg))
+        Ok(bg)
     }
 }
