@@ -12,9 +12,10 @@
 //!   declared box, no tofu, no character dropped, every box drawn.
 //!
 //! Text fields are either raw `arbitrary` strings (mostly characters no
-//! font covers, so mostly 422s) or words from `ALPHABET`, characters the
+//! font covers, so mostly 422s), words from `ALPHABET`, characters the
 //! bundled Inter, Noto Sans Arabic and Noto Sans Devanagari draw, plus the
-//! spaces, joiners and marks that stress wrapping and shaping.
+//! spaces, joiners and marks that stress wrapping and shaping, or emoji
+//! sequences and right-to-left words from `SEQUENCES` mixed with them.
 
 #![no_main]
 
@@ -60,8 +61,19 @@ const ALPHABET: &[char] = &[
     '\u{200D}', '\u{200E}', '\u{200F}', '\u{2060}', '\u{FEFF}', '\u{FE0F}',
 ];
 
+/// Emoji as people type them, and words of right-to-left and mixed text:
+/// each drawn as a piece of its own line (see `Measurer::pieces`).
+const SEQUENCES: &[&str] = &[
+    "🚀", "🤖", "📈", "🙂", "👩\u{200D}💻", "🧑🏽\u{200D}🚀", "👨\u{200D}👩\u{200D}👧\u{200D}👦",
+    "👍🏽", "👋🏿", "🇫🇷", "🇧🇷", "🇺🇳", "1\u{FE0F}\u{20E3}", "#\u{FE0F}\u{20E3}", "❤\u{FE0F}", "❤",
+    "✍\u{FE0F}", "©\u{FE0F}", "🚀\u{FE0E}", "🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}",
+    "مهندس", "الآلة،", "تعلم.", "इंजीनियर", "AI", "Ops", " ", " ", "\u{200F}", "…",
+];
+
 #[derive(Debug, Arbitrary)]
 enum Text {
+    /// Indexes into `SEQUENCES`, with `ALPHABET` characters between.
+    Emoji(Vec<(u8, Option<u8>)>),
     /// Arbitrary Unicode: exercises `check_coverage` and the parser.
     Raw(String),
     /// Indexes into `ALPHABET`.
@@ -75,6 +87,14 @@ impl Text {
         let pick = |b: &u8| ALPHABET[usize::from(*b) % ALPHABET.len()];
         match self {
             Text::Raw(s) => s.clone(),
+            Text::Emoji(v) => v
+                .iter()
+                .map(|(i, c)| {
+                    let mut s = SEQUENCES[usize::from(*i) % SEQUENCES.len()].to_owned();
+                    s.extend(c.as_ref().map(pick));
+                    s
+                })
+                .collect(),
             Text::Chars(v) => v.iter().map(pick).collect(),
             Text::Repeat(v, n) => {
                 let word: String = v.iter().map(pick).collect();

@@ -332,7 +332,8 @@ async fn hostile_inputs_get_clear_4xx_never_5xx() {
         ("role=a&risk=1&threat=x&threat_risk=Infinity".into(), &[400]),
         ("role=a&risk=1&scale=1000000".into(), &[400]),
         ("role=a&risk=1&scale=-1".into(), &[400]),
-        ("role=%F0%9F%98%80&risk=1".into(), &[422]), // emoji: no bundled font
+        ("role=%F0%9F%98%80&risk=1".into(), &[200]), // emoji: bundled Twemoji
+        ("role=%F0%9F%AB%A9&risk=1".into(), &[422]), // Emoji 16.0: not in Twemoji 15
         ("role=%EE%80%80x&risk=1".into(), &[200, 422]), // private use
         ("=&&&=&role=a&risk=1".into(), &[200]),
     ];

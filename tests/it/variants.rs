@@ -122,8 +122,14 @@ async fn downloads_have_a_proper_file_name() {
 #[tokio::test]
 async fn characters_no_font_covers_are_422_not_tofu() {
     let app = spawn_app().await;
+    // Emoji are drawn (bundled Twemoji)…
     let r = app
         .get("/cards/report.png?role=Community%20Manager%20%F0%9F%9A%80&risk=61")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // …up to Emoji 15.0: U+1FAE9 (Emoji 16.0) has no glyph.
+    let r = app
+        .get("/cards/report.png?role=Community%20Manager%20%F0%9F%AB%A9&risk=61")
         .await;
     assert_eq!(r.status.as_u16(), 422);
     let (code, field) = r.error();
@@ -132,7 +138,7 @@ async fn characters_no_font_covers_are_422_not_tofu() {
         ("unsupported_characters", Some("role"))
     );
     let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
-    assert!(msg.contains("U+1F680"), "{msg}");
+    assert!(msg.contains("U+1FAE9"), "{msg}");
     let r = app
         .get("/cards/report.png?role=a&risk=1&threat=%E0%B8%81&threat_risk=1")
         .await;
@@ -161,7 +167,32 @@ async fn characters_no_font_covers_are_422_not_tofu() {
         r.error(),
         ("unsupported_characters".into(), Some("threat".into()))
     );
-    assert_eq!(app.renders(), 0);
+    assert_eq!(app.renders(), 1);
+}
+
+/// The sample, on the page template authors look at: every
+/// template and theme of "Community Manager 🚀" is listed and served.
+#[tokio::test]
+async fn the_emoji_sample_renders_on_preview() {
+    let app = spawn_app().await;
+    let page = app.get("/preview").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = std::str::from_utf8(&page.body).unwrap();
+    let doc = scraper::Html::parse_document(html);
+    let img = scraper::Selector::parse("img").unwrap();
+    let srcs: Vec<String> = doc
+        .select(&img)
+        .filter_map(|i| i.value().attr("src"))
+        .filter(|s| s.contains("Community%20Manager%20%F0%9F%9A%80"))
+        .map(str::to_owned)
+        .collect();
+    let templates = app.state.renderer().templates().infos().count();
+    assert_eq!(srcs.len(), templates * 2, "{srcs:#?}");
+    for src in srcs {
+        let r = app.get(&src).await;
+        assert_eq!(r.status, StatusCode::OK, "{src}");
+        assert_eq!(&r.body[1..4], b"PNG", "{src}");
+    }
 }
 
 fn chromium() -> Option<&'static str> {

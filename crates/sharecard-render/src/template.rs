@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::card::{Card, CardRequest, Theme};
 use crate::fonts::Fonts;
-use crate::text::{FitSpec, Fitted, Measurer, Shaper};
+use crate::text::{FitSpec, Fitted, Measurer, Shaper, Wrap};
 
 /// Templates compiled into the binary. Names starting with `_` are partials
 /// (macros), not cards.
@@ -367,6 +367,18 @@ impl TextKit {
         }
     }
 
+    /// `wrap=`: "pretty" unless a template asks for "balance" (titles) or
+    /// "greedy".
+    fn wrap(kwargs: &Kwargs) -> Result<Wrap, Error> {
+        let wrap: Option<String> = kwargs.get("wrap")?;
+        Ok(match wrap.as_deref().unwrap_or("pretty") {
+            "pretty" => Wrap::Pretty,
+            "balance" => Wrap::Balance,
+            "greedy" => Wrap::Greedy,
+            other => return Err(bad_arg("wrap", other)),
+        })
+    }
+
     fn spec(kwargs: &Kwargs, width: f32, height: f32) -> Result<FitSpec, Error> {
         let size: f32 = kwargs.get("size")?;
         let spec = FitSpec {
@@ -394,12 +406,15 @@ impl TextKit {
     }
 
     /// `text.fit(s, id=, x=, y=, width=, height=, size=, min_size=, lines=,
-    /// weight=, line_height=, align="start|middle|end",
+    /// weight=, line_height=, align="start|middle|end|left|right",
     /// valign="top|middle|bottom")`: fits `s` into the box and returns
     /// `{id, size, weight, x, anchor, width, height, truncated,
-    /// lines: [{text, x, y}]}` where `x` is the anchor point for `anchor`
-    /// (an SVG `text-anchor`), each line's `x` that point moved so the
-    /// line's ink stays inside the box, and each `y` a baseline.
+    /// lines: [{text, x, y, pieces}]}` where `x` is the anchor point for
+    /// `anchor` (an SVG `text-anchor`), each line's `x` that point moved so
+    /// the line's ink stays inside the box, and each `y` a baseline. A line
+    /// with emoji has `pieces: [{text, family, x}]`, each to be drawn as a
+    /// `<tspan>` of its own, anchored at its start, in `family` where set
+    /// (see `Measurer::pieces`); other lines have none.
     fn fit(&self, args: &[Value]) -> Result<Value, Error> {
         let (s, kwargs): (String, Kwargs) = from_args(args)?;
         let id: String = kwargs.get("id")?;
@@ -410,13 +425,17 @@ impl TextKit {
         let align: Option<String> = kwargs.get("align")?;
         let valign: Option<String> = kwargs.get("valign")?;
         let spec = Self::spec(&kwargs, width, height)?;
+        let wrap = Self::wrap(&kwargs)?;
         kwargs.assert_all_used()?;
-        let fitted = Measurer::new(&self.shaper).fit(&s, &spec);
-        let (anchor, ax) = match align.as_deref().unwrap_or("start") {
-            "start" => ("start", x),
-            "middle" => ("middle", x + width / 2.0),
-            "end" => ("end", x + width),
-            other => return Err(bad_arg("align", other)),
+        let fitted = Measurer::new(&self.shaper).fit_with(&s, &spec, wrap);
+        // "start" and "end" follow the text's own direction, as CSS's
+        // `text-align` does: an Arabic role starts at its box's right.
+        // "left" and "right" are for text set in a row with other boxes.
+        let (anchor, ax) = match (align.as_deref().unwrap_or("start"), fitted.rtl) {
+            ("left", _) | ("start", false) | ("end", true) => ("start", x),
+            ("middle", _) => ("middle", x + width / 2.0),
+            ("right", _) | ("end", false) | ("start", true) => ("end", x + width),
+            (other, _) => return Err(bad_arg("align", other)),
         };
         let top = match valign.as_deref().unwrap_or("top") {
             "top" => y,
@@ -458,8 +477,9 @@ impl TextKit {
         let width: f32 = kwargs.get("width")?;
         let height: f32 = kwargs.get("height")?;
         let spec = Self::spec(&kwargs, width, height)?;
+        let wrap = Self::wrap(&kwargs)?;
         kwargs.assert_all_used()?;
-        let fitted = Measurer::new(&self.shaper).fit(&s, &spec);
+        let fitted = Measurer::new(&self.shaper).fit_with(&s, &spec, wrap);
         Ok(fitted_value(&fitted, None, spec.weight))
     }
 
@@ -499,7 +519,30 @@ fn fitted_value(f: &Fitted, placed: Option<(String, &str, f32, f32)>, weight: u1
             .map(|(i, l)| {
                 let y = top + f.ascent + i as f32 * f.line_advance;
                 let lx = f.line_x(i, anchor, x);
-                minijinja::context! { text => l, x => round2(lx), y => round2(y) }
+                // Pieces are placed by their left ends ("start"), from
+                // where the anchor puts the line's.
+                let advance = f.advances.get(i).copied().unwrap_or_default();
+                let left = match anchor {
+                    "end" => lx - advance,
+                    "middle" => lx - advance / 2.0,
+                    _ => lx,
+                };
+                let pieces: Vec<Value> = f
+                    .pieces
+                    .get(i)
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        minijinja::context! {
+                            text => &p.text,
+                            family => &p.family,
+                            x => round2(left + p.start),
+                        }
+                    })
+                    .collect();
+                minijinja::context! {
+                    text => l, x => round2(lx), y => round2(y), pieces => pieces
+                }
             })
             .collect();
         map.insert("lines", Value::from(lines));

@@ -257,12 +257,13 @@ fn mark_run_over(text: &str, max: usize) -> Option<&str> {
 /// Characters that draw nothing and so need no glyph: joiners, variation
 /// selectors, soft hyphen, directional marks, embeddings and isolates
 /// (the fitter starts right-to-left lines with U+2067, see
-/// [`crate::text::RLI`]).
+/// [`crate::text::RLI`]), and tag characters (which spell the region of
+/// a flag like 🏴󠁧󠁢󠁳󠁣󠁴󠁿 inside its one glyph).
 pub fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
         | '\u{2060}'..='\u{2069}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
-        | '\u{E0100}'..='\u{E01EF}')
+        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}' | '\u{E0100}'..='\u{E01EF}')
 }
 
 /// Control characters would be invisible or break lines; bidi overrides and

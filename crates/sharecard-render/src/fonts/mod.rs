@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 use crate::card::is_invisible;
 use resvg::usvg::fontdb;
 
+mod emoji;
 mod metrics;
 pub use metrics::FaceMetrics;
 
@@ -51,6 +52,13 @@ const BUNDLED: &[(&str, &[u8])] = &[
         "NotoSansArabic-Bold.ttf",
         include_bytes!("../../../../fonts/NotoSansArabic-Bold.ttf"),
     ),
+    // Colour emoji (COLR v0: layered outlines in palette colours), last:
+    // text faces draw what they have, and the emoji face draws emoji
+    // clusters (see `emoji.rs`).
+    (
+        "TwemojiMozilla.ttf",
+        include_bytes!("../../../../fonts/TwemojiMozilla.ttf"),
+    ),
 ];
 
 pub struct Face {
@@ -62,6 +70,9 @@ pub struct Face {
     /// Raw font file, for shaping.
     pub data: Arc<Vec<u8>>,
     pub index: u32,
+    /// The face draws colour glyphs (COLR, CBDT, sbix or SVG tables): an
+    /// emoji face.
+    pub colour: bool,
     /// harfrust's per-font tables and caches, built on first use: faces
     /// are immutable, so one is shared by every thread for the life of the
     /// process.
@@ -156,6 +167,8 @@ pub struct Fonts {
     /// The primary family, at each weight, has a glyph for every printable
     /// ASCII character.
     ascii_covered: bool,
+    /// Index in `faces` of the first colour face: what draws emoji.
+    emoji: Option<usize>,
 }
 
 impl std::fmt::Debug for Fonts {
@@ -224,12 +237,13 @@ impl Fonts {
                     collection_index: index,
                     ..Default::default()
                 };
-                let metrics = match embedded_metrics(&name).filter(|_| index == 0) {
+                let mut metrics = match embedded_metrics(&name).filter(|_| index == 0) {
                     Some(metrics) => metrics,
                     None => fontdue::Font::from_bytes(data.as_slice(), settings)
                         .map(|font| FaceMetrics::from_fontdue(&font))
                         .map_err(|e| anyhow::anyhow!("{name}: fontdue cannot read it: {e}"))?,
                 };
+                let colour = emoji::colour_ink(&data, index, &mut metrics);
                 faces.push(Face {
                     id,
                     family,
@@ -238,6 +252,7 @@ impl Fonts {
                     metrics,
                     data: data.clone(),
                     index,
+                    colour,
                     shaper_data: OnceLock::new(),
                     plans: Mutex::new(Vec::new()),
                 });
@@ -258,11 +273,13 @@ impl Fonts {
             .iter()
             .filter(|f| f.family == PRIMARY_FAMILY && !f.italic)
             .all(|f| (' '..='~').all(|c| f.metrics.has_glyph(c)));
+        let emoji = faces.iter().position(|f| f.colour && !f.italic);
         Ok(Fonts {
             db: Arc::new(db),
             faces,
             fingerprint,
             ascii_covered,
+            emoji,
         })
     }
 
@@ -466,7 +483,7 @@ mod tests {
         assert_eq!(fonts.primary(600).weight, 700);
         // Every face shapes with harfrust.
         for face in fonts.faces() {
-            assert!(face.shaper().units_per_em() >= 1000, "{face:?}");
+            assert!(face.shaper().units_per_em() >= 512, "{face:?}");
         }
     }
 

@@ -40,8 +40,8 @@ pub fn text_violations(doc: &SvgDoc, tree: &usvg::Tree) -> Vec<String> {
             }
         };
         // Ink: the outlines actually filled.
-        match t.flattened().abs_bounding_box().to_non_zero_rect() {
-            Some(ink) => inside(ink.to_rect(), "ink", &mut problems),
+        match ink(t.flattened(), t.abs_transform()) {
+            Some(ink) => inside(ink, "ink", &mut problems),
             None => problems.push(format!("{:?}: no glyph outlines drawn", b.id)),
         }
         // Advance box: where the layout put the glyphs (catches trailing
@@ -87,6 +87,42 @@ pub fn text_violations(doc: &SvgDoc, tree: &usvg::Tree) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The bounds of what `group` paints, under `transform`. Not usvg's
+/// `abs_bounding_box`: the groups usvg makes of colour glyphs (COLR
+/// layers, bitmaps) inside flattened text carry their own transform but
+/// not their absolute bounds, which stay in font units.
+fn ink(group: &usvg::Group, transform: usvg::Transform) -> Option<usvg::Rect> {
+    let mut out: Option<usvg::Rect> = None;
+    let mut add = |r: Option<usvg::Rect>| {
+        if let Some(r) = r {
+            out = Some(match out {
+                Some(o) => usvg::Rect::from_ltrb(
+                    o.left().min(r.left()),
+                    o.top().min(r.top()),
+                    o.right().max(r.right()),
+                    o.bottom().max(r.bottom()),
+                )
+                .unwrap_or(o),
+                None => r,
+            });
+        }
+    };
+    for node in group.children() {
+        match node {
+            usvg::Node::Group(g) => add(ink(g, transform.pre_concat(g.transform()))),
+            usvg::Node::Path(p) => add(p
+                .data()
+                .clone()
+                .transform(transform)
+                .map(|d| d.bounds())
+                .and_then(|b| usvg::Rect::from_ltrb(b.left(), b.top(), b.right(), b.bottom()))),
+            usvg::Node::Image(i) => add(i.bounding_box().transform(transform)),
+            usvg::Node::Text(t) => add(ink(t.flattened(), transform)),
+        }
+    }
+    out
 }
 
 fn collect_texts<'t>(group: &'t usvg::Group, out: &mut Vec<&'t usvg::Text>) {

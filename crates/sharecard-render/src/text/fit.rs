@@ -30,6 +30,21 @@ struct WrapRules {
     keep_correct: bool,
 }
 
+/// Where a text's line breaks fall, once its size and number of lines are
+/// chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrap {
+    /// Each line filled as far as it goes (CSS `text-wrap: wrap`).
+    Greedy,
+    /// Lines of similar widths (CSS `text-wrap: balance`): for titles,
+    /// where a last line of one word reads as a widow.
+    Balance,
+    /// Greedy, but a last line of one word, or narrower than a third of
+    /// the widest line, takes words from the line before it, the two
+    /// balanced (after CSS `text-wrap: pretty`): for paragraphs.
+    Pretty,
+}
+
 impl WrapRules {
     /// The last resort at the smallest size: any line, words broken.
     const BREAK_WORDS: WrapRules = WrapRules {
@@ -54,7 +69,16 @@ impl Measurer<'_> {
         )
     }
 
+    /// [`fit_with`](Self::fit_with) greedy: each line filled as far as it
+    /// goes.
     pub fn fit(&self, text: &str, spec: &FitSpec) -> Fitted {
+        self.fit_with(text, spec, Wrap::Greedy)
+    }
+
+    /// The largest size at which `text` fits `spec`, its lines broken as
+    /// `wrap` says (see [`Wrap`]). `wrap` never changes the size or the
+    /// number of lines, only where the breaks fall.
+    pub fn fit_with(&self, text: &str, spec: &FitSpec, wrap: Wrap) -> Fitted {
         let text = text.trim();
         let rtl = is_rtl(text);
         let whole = self.shaped(&shown(text, rtl), spec.weight);
@@ -79,6 +103,7 @@ impl Measurer<'_> {
                 if let Some(lines) = self.wrap(text, size, spec, &para, rules)
                     && lines.len() <= lines_allowed
                 {
+                    let lines = self.rewrap(text, lines, size, spec, &para, rules, wrap);
                     return self.finish(lines, size, spec, &para, false);
                 }
                 if size <= min {
@@ -100,6 +125,94 @@ impl Measurer<'_> {
         let rest = lines.split_off(lines_allowed - 1).join(" ");
         lines.push(self.ellipsize(&rest, size, spec, &para));
         self.finish(lines, size, spec, &para, true)
+    }
+
+    /// `lines` (greedy, at `size`) broken again as `wrap` asks, into as
+    /// many lines, each within the box.
+    #[allow(clippy::too_many_arguments)]
+    fn rewrap(
+        &self,
+        text: &str,
+        lines: Vec<String>,
+        size: f32,
+        spec: &FitSpec,
+        para: &Para,
+        rules: WrapRules,
+        wrap: Wrap,
+    ) -> Vec<String> {
+        let n = lines.len();
+        if n < 2 {
+            return lines;
+        }
+        let width = |l: &str| self.line_width(l, size, spec.weight, para.rtl);
+        match wrap {
+            Wrap::Greedy => lines,
+            Wrap::Balance => self
+                .balanced(text, n, size, spec, para, rules)
+                .unwrap_or(lines),
+            Wrap::Pretty => {
+                let last = &lines[n - 1];
+                let widest = lines.iter().map(|l| width(l)).fold(0.0, f32::max);
+                let short = segments(last).len() < 2 || width(last) < widest / 3.0;
+                if !short {
+                    return lines;
+                }
+                // The text from the second-last line on: lines are
+                // consecutive stretches of it, so each is found after the
+                // one before.
+                let mut from = 0;
+                for l in &lines[..n - 2] {
+                    from += text[from..].find(l.as_str()).unwrap_or(0) + l.len();
+                }
+                let tail = text[from..].trim_start();
+                match self.balanced(tail, 2, size, spec, para, rules) {
+                    Some(pair) if pair.len() == 2 => {
+                        let mut lines = lines;
+                        lines.truncate(n - 2);
+                        lines.extend(pair);
+                        lines
+                    }
+                    _ => lines,
+                }
+            }
+        }
+    }
+
+    /// `text` greedily wrapped at the narrowest width (to half a pixel)
+    /// that still takes no more than `n` lines: lines of similar widths,
+    /// as CSS's `text-wrap: balance`. Greedy wrapping never takes fewer
+    /// lines in a wider box, so the narrowest such width is found by
+    /// bisection.
+    fn balanced(
+        &self,
+        text: &str,
+        n: usize,
+        size: f32,
+        spec: &FitSpec,
+        para: &Para,
+        rules: WrapRules,
+    ) -> Option<Vec<String>> {
+        let at = |width: f32| {
+            let narrower = FitSpec {
+                width,
+                ..spec.clone()
+            };
+            self.wrap(text, size, &narrower, para, rules)
+                .filter(|l| l.len() <= n)
+        };
+        let mut best = at(spec.width)?;
+        let (mut lo, mut hi) = (0.0f32, spec.width);
+        while hi - lo > 0.5 {
+            let mid = (lo + hi) / 2.0;
+            match at(mid) {
+                Some(lines) => {
+                    best = lines;
+                    hi = mid;
+                }
+                None => lo = mid,
+            }
+        }
+        Some(best)
     }
 
     fn lines_allowed(&self, spec: &FitSpec, size: f32, para: &Para) -> usize {
@@ -132,10 +245,18 @@ impl Measurer<'_> {
         let mut para = *para;
         let mut width: f32 = 0.0;
         let mut overhangs = Vec::with_capacity(lines.len());
+        let mut advances = Vec::with_capacity(lines.len());
+        let mut pieces = Vec::with_capacity(lines.len());
         for l in &lines {
             let s = self.shaped(l, spec.weight);
             width = width.max(s.extent() * size);
             overhangs.push((s.over_left * size, s.over_right * size));
+            advances.push(s.em * size);
+            let mut drawn = self.pieces(l, spec.weight).unwrap_or_default();
+            for p in &mut drawn {
+                p.start *= size;
+            }
+            pieces.push(drawn);
             para.ink_top = para.ink_top.max(s.ink_top);
             para.ink_bottom = para.ink_bottom.min(s.ink_bottom);
         }
@@ -151,6 +272,9 @@ impl Measurer<'_> {
             lines,
             overhangs,
             truncated,
+            rtl: para.rtl,
+            advances,
+            pieces,
         }
     }
 

@@ -20,6 +20,8 @@ use crate::fonts::{Face, Fonts};
 mod fit;
 mod shape;
 
+pub use fit::Wrap;
+
 use shape::LineCache;
 
 pub const ELLIPSIS: &str = "…";
@@ -61,6 +63,14 @@ pub struct Fitted {
     pub overhangs: Vec<(f32, f32)>,
     /// Whether text was cut and an ellipsis added.
     pub truncated: bool,
+    /// The text's base direction is right to left (UAX #9 P2–P3): its
+    /// lines start at the right.
+    pub rtl: bool,
+    /// Per line, its advance width, px: what an SVG `text-anchor` places.
+    pub advances: Vec<f32>,
+    /// Per line, the pieces it is drawn as (see [`Measurer::pieces`]),
+    /// with `start` in px; empty for a line drawn as one `<tspan>`.
+    pub pieces: Vec<Vec<Piece>>,
 }
 
 impl Fitted {
@@ -114,6 +124,21 @@ pub struct Run<'f> {
     pub rtl: bool,
     /// Some glyph is `.notdef` (a tofu box).
     pub tofu: bool,
+}
+
+/// A stretch of a line drawn as its own `<tspan>` (see
+/// [`Measurer::pieces`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Piece {
+    /// What the `<tspan>` holds: no spaces at either end, and [`RLI`] in
+    /// front where the stretch is laid out right to left.
+    pub text: String,
+    /// The family the `<tspan>` names, where it is not the text's own:
+    /// the emoji face's.
+    pub family: Option<String>,
+    /// Where its advances start, in em from the line's left end.
+    pub start: f32,
+    shaped: shape::Shaped,
 }
 
 /// One shaped glyph, in visual order.

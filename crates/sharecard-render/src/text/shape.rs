@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::sync::Mutex;
 
 use super::fit::segments;
-use super::{DrawnGlyph, Glyph, Measurer, Run, is_rtl, shown};
+use super::{DrawnGlyph, Glyph, Measurer, Piece, RLI, Run, is_rtl, shown};
 use crate::fonts::Face;
 
 /// Shaped lines by text and weight, shared by every render with the same
@@ -42,7 +42,7 @@ impl LineCache {
 
 /// A line as usvg lays it out, reduced to what fitting needs. Lengths in
 /// em, y up from the baseline.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Shaped {
     /// Sum of the glyph advances.
     pub(super) em: f32,
@@ -128,7 +128,17 @@ impl<'a> Measurer<'a> {
         if let Some(s) = self.lines.get(text, weight) {
             return s;
         }
-        let (glyphs, garbled) = self.shape(text, weight);
+        let shaped = match self.pieces(text, weight) {
+            Some(pieces) => joined(&pieces),
+            None => self.shaped_with(text, self.fonts.primary(weight)),
+        };
+        self.lines.insert(text, weight, shaped);
+        shaped
+    }
+
+    /// `text` shaped as one usvg chunk that starts with `primary`.
+    fn shaped_with(&self, text: &str, primary: &'a Face) -> Shaped {
+        let (glyphs, garbled) = self.shape_from(text, primary);
         let mut shaped = Shaped {
             em: 0.0,
             broken: garbled,
@@ -153,7 +163,84 @@ impl<'a> Measurer<'a> {
             shaped.em += g.advance;
         }
         shaped.over_right = (ink_right - shaped.em).max(0.0);
-        self.lines.insert(text, weight, shaped);
+        shaped
+    }
+
+    /// The line `text` (as drawn: [`shown`]) in the pieces it is drawn as,
+    /// left to right, if it holds an emoji; `None` when it is drawn whole.
+    ///
+    /// usvg falls back from face to face per line, not per cluster (see
+    /// [`shape`](Self::shape)), and gives up where two faces shape a line
+    /// into different numbers of glyphs, as an emoji ZWJ sequence does
+    /// (three characters, one glyph). So a line with emoji is drawn as
+    /// pieces, each its own usvg chunk at a position measured here: the
+    /// line's bidi runs in visual order, split where emoji clusters meet
+    /// text, each shaped alone by the face that draws it. Spaces at a
+    /// piece's ends are left out (usvg would collapse them) and kept as
+    /// distance.
+    pub fn pieces(&self, text: &str, weight: u16) -> Option<Vec<Piece>> {
+        use unicode_segmentation::UnicodeSegmentation;
+        let emoji = self.fonts.emoji_face()?;
+        if text.is_ascii() || !text.graphemes(true).any(|g| self.fonts.is_emoji(g)) {
+            return None;
+        }
+        let info = unicode_bidi::BidiInfo::new(text, Some(unicode_bidi::Level::ltr()));
+        let para = info.paragraphs.first()?;
+        let (levels, runs) = info.visual_runs(para, para.range.clone());
+        let space = self.shaped_with(" ", self.fonts.primary(weight)).em;
+        let mut pieces = Vec::new();
+        let mut x = 0.0;
+        for run in runs.into_iter().filter(|r| !r.is_empty()) {
+            let rtl = levels[run.start].is_rtl();
+            // Stretches of emoji and of text, in logical order.
+            let mut stretches: Vec<(std::ops::Range<usize>, bool)> = Vec::new();
+            for (i, g) in text[run.clone()].grapheme_indices(true) {
+                let (start, is_emoji) = (run.start + i, self.fonts.is_emoji(g));
+                match stretches.last_mut() {
+                    Some((r, e)) if *e == is_emoji => r.end = start + g.len(),
+                    _ => stretches.push((start..start + g.len(), is_emoji)),
+                }
+            }
+            if rtl {
+                stretches.reverse();
+            }
+            for (range, is_emoji) in stretches {
+                let stretch = text[range].replace(RLI, "");
+                let inner = stretch.trim_matches(' ');
+                let leading = stretch.len() - stretch.trim_start_matches(' ').len();
+                let trailing = stretch.len() - stretch.trim_end_matches(' ').len();
+                let left = if rtl { trailing } else { leading } as f32 * space;
+                if inner.is_empty() {
+                    x += (leading + trailing) as f32 * space;
+                    continue;
+                }
+                let drawn = shown(inner, rtl).into_owned();
+                let shaped = if is_emoji {
+                    self.shaped_emoji(&drawn, emoji)
+                } else {
+                    self.shaped(&drawn, weight)
+                };
+                pieces.push(Piece {
+                    text: drawn,
+                    family: is_emoji.then(|| emoji.family.clone()),
+                    start: x + left,
+                    shaped,
+                });
+                x += (leading + trailing) as f32 * space + shaped.em;
+            }
+        }
+        Some(pieces)
+    }
+
+    /// An emoji piece, shaped by the emoji face its `<tspan>` names.
+    fn shaped_emoji(&self, text: &str, emoji: &'a Face) -> Shaped {
+        // Emoji pieces share the cache under a weight no text has.
+        const EMOJI: u16 = u16::MAX;
+        if let Some(s) = self.lines.get(text, EMOJI) {
+            return s;
+        }
+        let shaped = self.shaped_with(text, emoji);
+        self.lines.insert(text, EMOJI, shaped);
         shaped
     }
 
@@ -232,8 +319,12 @@ impl<'a> Measurer<'a> {
     /// position holds (then usvg draws glyphs out of order), or a run was
     /// shaped as the wrong script (see [`misscripted`]).
     pub(super) fn shape(&self, text: &str, weight: u16) -> (Vec<Glyph<'a>>, bool) {
+        self.shape_from(text, self.fonts.primary(weight))
+    }
+
+    /// [`shape`](Self::shape) for a chunk whose family selects `primary`.
+    fn shape_from(&self, text: &str, primary: &'a Face) -> (Vec<Glyph<'a>>, bool) {
         let runs = visual_runs(text);
-        let primary = self.fonts.primary(weight);
         let mut glyphs = shape_with(primary, text, &runs);
         let mut used = vec![primary.id];
         let mut garbled = misscripted(text, &runs);
@@ -263,6 +354,33 @@ impl<'a> Measurer<'a> {
         }
         (glyphs, garbled)
     }
+}
+
+/// A line's pieces measured together: each piece's glyphs where
+/// [`Measurer::pieces`] put it.
+fn joined(pieces: &[Piece]) -> Shaped {
+    let mut line = Shaped {
+        em: 0.0,
+        broken: false,
+        tofu: false,
+        ink_top: 0.0,
+        ink_bottom: 0.0,
+        over_left: 0.0,
+        over_right: 0.0,
+    };
+    let mut ink_right: f32 = 0.0;
+    for p in pieces {
+        let s = p.shaped;
+        line.broken |= s.broken;
+        line.tofu |= s.tofu;
+        line.ink_top = line.ink_top.max(s.ink_top);
+        line.ink_bottom = line.ink_bottom.min(s.ink_bottom);
+        line.over_left = line.over_left.max(s.over_left - p.start);
+        ink_right = ink_right.max(p.start + s.em + s.over_right);
+        line.em = line.em.max(p.start + s.em);
+    }
+    line.over_right = (ink_right - line.em).max(0.0);
+    line
 }
 
 /// The visual runs of `text`'s first bidi paragraph at base level 0, with
