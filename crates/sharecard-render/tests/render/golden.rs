@@ -178,6 +178,8 @@ fn golden_every_template_and_theme() {
             "markup",
             "hindi",
             "arabic",
+            "emoji",
+            "emoji-sequences",
         ] {
             let sample = samples.iter().find(|s| s.slug == slug).unwrap();
             for theme in ["dark", "light"] {

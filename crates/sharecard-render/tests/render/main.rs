@@ -4,6 +4,7 @@
 mod fitting;
 mod golden;
 mod layered;
+mod lines;
 mod scripts;
 mod support;
 mod templates;
