@@ -8,6 +8,7 @@
 //! coverage with the same preference. System fonts are never loaded:
 //! output is identical on every machine.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -67,8 +68,9 @@ pub struct Face {
     pub weight: u16,
     pub italic: bool,
     pub metrics: FaceMetrics,
-    /// Raw font file, for shaping.
-    pub data: Arc<Vec<u8>>,
+    /// Raw font file, for shaping: a bundled font's bytes where the binary
+    /// holds them (no copy on the heap), an operator's as read.
+    pub data: Arc<Cow<'static, [u8]>>,
     pub index: u32,
     /// The face draws colour glyphs (COLR, CBDT, sbix or SVG tables): an
     /// emoji face.
@@ -181,9 +183,9 @@ impl Fonts {
     /// The bundled fonts, plus every `.ttf`, `.otf`, `.ttc` and `.otc` file
     /// directly inside `extra_dir`.
     pub fn load(extra_dir: Option<&Path>) -> anyhow::Result<Fonts> {
-        let mut files: Vec<(String, Vec<u8>)> = BUNDLED
+        let mut files: Vec<(String, Cow<'static, [u8]>)> = BUNDLED
             .iter()
-            .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
+            .map(|(name, bytes)| (name.to_string(), Cow::Borrowed(*bytes)))
             .collect();
         if let Some(dir) = extra_dir {
             let mut paths: Vec<_> = std::fs::read_dir(dir)
@@ -203,7 +205,7 @@ impl Fonts {
             for p in paths {
                 let bytes =
                     std::fs::read(&p).with_context(|| format!("reading font {}", p.display()))?;
-                files.push((p.display().to_string(), bytes));
+                files.push((p.display().to_string(), Cow::Owned(bytes)));
             }
         }
         Fonts::from_files(files)
@@ -211,7 +213,7 @@ impl Fonts {
 
     /// `files` are (name, bytes); a bundled font's name is its file name,
     /// which finds its metrics in the embedded table.
-    fn from_files(files: Vec<(String, Vec<u8>)>) -> anyhow::Result<Fonts> {
+    fn from_files(files: Vec<(String, Cow<'static, [u8]>)>) -> anyhow::Result<Fonts> {
         use sha2::Digest;
         let mut db = fontdb::Database::new();
         let mut faces = Vec::new();
@@ -239,7 +241,7 @@ impl Fonts {
                 };
                 let mut metrics = match embedded_metrics(&name).filter(|_| index == 0) {
                     Some(metrics) => metrics,
-                    None => fontdue::Font::from_bytes(data.as_slice(), settings)
+                    None => fontdue::Font::from_bytes(&data[..], settings)
                         .map(|font| FaceMetrics::from_fontdue(&font))
                         .map_err(|e| anyhow::anyhow!("{name}: fontdue cannot read it: {e}"))?,
                 };
