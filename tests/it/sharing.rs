@@ -303,6 +303,32 @@ async fn share_page_has_every_tag_crawlers_need() {
     );
 }
 
+/// A card with emoji is a page and an image like any other (it was a 422
+/// on both): the page carries the emoji in its tags, the image is drawn,
+/// and the download name leaves it out, as it leaves out punctuation.
+#[tokio::test]
+async fn share_page_and_card_with_emoji() {
+    let app = spawn_app().await;
+    let query = "role=Community%20Manager%20%F0%9F%9A%80&risk=61&tagline=Vibes%20%F0%9F%93%88";
+    let r = app.get(&format!("/share/report?{query}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let doc = Html::parse_document(std::str::from_utf8(&r.body).unwrap());
+    let title = meta(&doc, "property", "og:title");
+    assert!(title.starts_with("Community Manager 🚀"), "{title}");
+    let image = meta(&doc, "property", "og:image");
+    let path = &image[image.find("/cards/").expect("a card URL")..];
+    let png = app.get(path).await;
+    assert_eq!(png.status, StatusCode::OK, "{path}");
+    assert_eq!(png.header("content-type"), "image/png");
+    let dl = app
+        .get(&format!("/cards/report.png?{query}&download=1"))
+        .await;
+    assert_eq!(
+        dl.header("content-disposition"),
+        "attachment; filename=\"community-manager-report.png\""
+    );
+}
+
 #[tokio::test]
 async fn share_page_escapes_card_text() {
     let app = spawn_app().await;

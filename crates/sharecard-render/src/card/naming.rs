@@ -100,8 +100,21 @@ pub fn slug(text: &str) -> String {
 /// scripts are transliterated too (`inzhener` from "Инженер"), so only a
 /// text with no letters or digits at all gives "".
 fn ascii_slug(text: &str) -> String {
+    // Emoji are not transliterated: deunicode would spell them out ("🚀"
+    // as "rocket"), where `slug` drops them.
+    use unicode_properties::UnicodeEmoji;
+    let words: String = text
+        .chars()
+        .map(|c| {
+            if c.is_emoji_char_or_emoji_component() && !c.is_alphanumeric() {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
     // deunicode's output is ASCII, so slug's letters and digits are ASCII's.
-    slug(&deunicode::deunicode(text))
+    slug(&deunicode::deunicode(&words))
 }
 
 #[cfg(test)]
@@ -145,6 +158,9 @@ mod tests {
             ("مهندس تعلم الآلة", "mhnds-t-lm-lal"),
             ("  --x--  ", "x"),
             ("— ! —", ""),
+            // Emoji and symbols are dropped, as `slug` drops them.
+            ("Community Manager 🚀", "community-manager"),
+            ("👩\u{200D}💻 Dev ©", "dev"),
         ] {
             let got = ascii_slug(text);
             assert_eq!(got, want, "{text}");

@@ -645,6 +645,11 @@ mod tests {
             "Ça marche aussi avec des accents, des ligatures (ﬁ) et des tirets — non ?",
             "x",
             "WWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW",
+            // Emoji (one glyph a sequence), alone, in words and in a
+            // right-to-left text.
+            "Community Manager 🚀 👩\u{200D}💻👍🏽🇧🇷 1\u{FE0F}\u{20E3} ❤\u{FE0F} ❤ and more 🤖📈🤖📈🤖📈🤖📈",
+            "🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀",
+            "مهندس تعلم الآلة 🚀 يبني النماذج 🤖، والذكاء الاصطناعي.",
         ];
         for width in [40.0, 120.0, 500.0] {
             for lines in 1..=3 {
@@ -656,6 +661,7 @@ mod tests {
                         assert!(!l.is_empty());
                         assert!(m.width(l, got.size, 400) <= width, "{l:?} in {width}");
                     }
+                    assert!(got.width <= width, "{t} in {width}: {got:?}");
                 }
             }
         }
