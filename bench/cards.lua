@@ -25,8 +25,9 @@ function card_path(n)
 end
 
 -- Card n of the mixed stream: every template × scale × theme in turn
--- (18 kinds), each a distinct card of its kind. Mirrors mixed_path() in
--- client.py.
+-- (18 kinds), each a distinct card of its kind; every other round of 18
+-- has emoji in its role and tagline (drawn in pieces, by usvg). Mirrors
+-- mixed_path() in client.py.
 local TEMPLATES = { "report", "square", "story" }
 local THEMES = { "dark", "light" }
 function mixed_path(n)
@@ -34,6 +35,10 @@ function mixed_path(n)
   local scale = math.floor(n / 3) % 3 + 1
   local theme = THEMES[math.floor(n / 9) % 2 + 1]
   local base = (card_path_plain or card_path)(math.floor(n / 18))
+  if math.floor(n / 18) % 2 == 1 then
+    base = string.gsub(base, "role=ML%%20Engineer", "role=ML%%20Engineer%%20%%F0%%9F%%9A%%80", 1)
+    base = string.gsub(base, "&risk=", "%%20%%F0%%9F%%91%%A9%%E2%%80%%8D%%F0%%9F%%92%%BB&risk=", 1)
+  end
   return string.gsub(base, "^/cards/report.png", "/cards/" .. template .. ".png", 1)
     .. string.format("&scale=%d&theme=%s", scale, theme)
 end

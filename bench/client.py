@@ -69,11 +69,15 @@ def card_path(n: int) -> str:
 
 
 def mixed_path(n: int) -> str:
-    """Same as mixed_path() in cards.lua: every template x scale x theme."""
+    """Same as mixed_path() in cards.lua: every template x scale x theme,
+    every other round with emoji."""
     template = ("report", "square", "story")[n % 3]
     scale = n // 3 % 3 + 1
     theme = ("dark", "light")[n // 9 % 2]
     base = card_path(n // 18).replace("/cards/report.png", f"/cards/{template}.png", 1)
+    if n // 18 % 2 == 1:
+        base = base.replace("role=ML%20Engineer", "role=ML%20Engineer%20%F0%9F%9A%80", 1)
+        base = base.replace("&risk=", "%20%F0%9F%91%A9%E2%80%8D%F0%9F%92%BB&risk=", 1)
     return f"{base}&scale={scale}&theme={theme}"
 
 
