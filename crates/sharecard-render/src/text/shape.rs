@@ -405,7 +405,8 @@ fn visual_runs(text: &str) -> Vec<(Range<usize>, bool)> {
 /// the script of its first letter, so in "ML इंजीनियर" (one left-to-right
 /// run) the Devanagari is shaped as Latin: no conjuncts, and the i-matra
 /// stays after its consonant instead of before it. Latin, Greek and
-/// Cyrillic letters in a run of another script shape the same either way.
+/// Cyrillic letters, and Han, Hiragana and Katakana (which Japanese mixes
+/// in every word), shape the same in a run of another script.
 fn misscripted(text: &str, runs: &[(Range<usize>, bool)]) -> bool {
     use harfrust::{Script, UnicodeBuffer, script};
     // Below Hebrew (U+0590) every script is simple.
@@ -419,7 +420,14 @@ fn misscripted(text: &str, runs: &[(Range<usize>, bool)]) -> bool {
         buffer.guess_segment_properties();
         buffer.script()
     };
-    let simple = [script::LATIN, script::GREEK, script::CYRILLIC];
+    let simple = [
+        script::LATIN,
+        script::GREEK,
+        script::CYRILLIC,
+        script::HAN,
+        script::HIRAGANA,
+        script::KATAKANA,
+    ];
     let mut one = [0u8; 4];
     runs.iter().any(|(range, _)| {
         let run = &text[range.clone()];

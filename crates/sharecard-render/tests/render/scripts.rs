@@ -5,8 +5,11 @@
 //! fitter's arithmetic: the measurement is trusted only where the rendered
 //! result proves it.
 
+use std::sync::{Arc, OnceLock};
+
 use resvg::usvg;
 use sharecard_render::card::query::encode_component as enc;
+use sharecard_render::render::{Renderer, Sources};
 use sharecard_render::template::SvgDoc;
 use sharecard_render::text::{FitSpec, Measurer, RLI};
 
@@ -17,13 +20,12 @@ use crate::support::samples;
 /// `text_violations` (ink and advance boxes, tofu, dropped characters) and
 /// lines usvg would draw wrong (see `Measurer::draws_correctly`).
 fn problems(query: &str) -> (SvgDoc, Vec<String>) {
-    let r = renderer();
-    let req = request("report", query);
-    r.check_coverage(&req.card)
-        .unwrap_or_else(|e| panic!("{query}: {e}"));
-    let doc = r.svg(&req).unwrap();
-    let tree = r.tree(&doc.svg).unwrap();
-    let mut problems = sharecard_render::render::text_violations(&doc, &tree);
+    checked(&renderer(), query)
+}
+
+/// [`problems`] with renderer `r`.
+fn checked(r: &Renderer, query: &str) -> (SvgDoc, Vec<String>) {
+    let (doc, mut problems) = drawn(r, query);
     let m = Measurer::new(r.shaper());
     let bold = ["role", "threat-task", "risk", "brand"];
     for b in &doc.boxes {
@@ -38,6 +40,18 @@ fn problems(query: &str) -> (SvgDoc, Vec<String>) {
             }
         }
     }
+    (doc, problems)
+}
+
+/// The report card for `query` as `r` draws it, and its `text_violations`
+/// (ink and advance boxes, tofu, dropped characters).
+fn drawn(r: &Renderer, query: &str) -> (SvgDoc, Vec<String>) {
+    let req = request("report", query);
+    r.check_coverage(&req.card)
+        .unwrap_or_else(|e| panic!("{query}: {e}"));
+    let doc = r.svg(&req).unwrap();
+    let tree = r.tree(&doc.svg).unwrap();
+    let problems = sharecard_render::render::text_violations(&doc, &tree);
     if let Some(dir) = std::env::var_os("SHARECARD_SCRIPT_PNGS") {
         // For looking at: SHARECARD_SCRIPT_PNGS=/tmp cargo test scripts
         let png = r.render(&req).unwrap();
@@ -223,4 +237,208 @@ fn arabic_lines_are_laid_out_right_to_left() {
         .map(|c| m.width(c, 40.0, 400))
         .sum();
     assert!(m.width(text, 40.0, 400) < apart - 10.0);
+}
+
+/// The bundled fonts plus Debian's Noto Sans CJK, as an operator adds them
+/// (`--fonts-dir`; deploy/'s `cjk` image ships the first face of each
+/// collection, which is the one that draws).
+fn cjk_renderer() -> Arc<Renderer> {
+    static R: OnceLock<Arc<Renderer>> = OnceLock::new();
+    R.get_or_init(|| {
+        let system = std::path::Path::new("/usr/share/fonts/opentype/noto");
+        let files = ["NotoSansCJK-Regular.ttc", "NotoSansCJK-Bold.ttc"];
+        assert!(
+            files.iter().all(|f| system.join(f).exists()),
+            "this test needs Debian's CJK fonts: apt-get install fonts-noto-cjk (.ci/run installs them)"
+        );
+        // The two files alone: the whole folder adds the Serif collections.
+        let dir = std::env::temp_dir().join(format!("sharecard-cjk-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in files {
+            if !dir.join(f).exists() {
+                std::os::unix::fs::symlink(system.join(f), dir.join(f)).unwrap();
+            }
+        }
+        let sources = Sources {
+            fonts_dir: Some(&dir),
+            brand: "willaireplace.me",
+            ..Default::default()
+        };
+        let r = Renderer::load(sources).expect("renderer with CJK fonts");
+        // Fonts are read at load.
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    })
+    .clone()
+}
+
+/// Characters a line may not start with (JIS X 4051 kinsoku; UAX #14
+/// classes CL, CP, EX, NS and CJ): closing brackets and punctuation, ! and
+/// ?, the middle dot, the prolonged sound mark, iteration marks and small
+/// kana. Written out rather than taken from unicode-linebreak, the code
+/// under test.
+const NO_LINE_START: &str =
+    "、。，．：；」』）】〕〉》！？・ー々ゝゞヽヾぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ";
+/// Characters a line may not end with: opening brackets (UAX #14 OP).
+const NO_LINE_END: &str = "「『（【〔〈《";
+
+/// Han, kana and CJK punctuation: text that has no spaces between words.
+fn is_cjk(c: char) -> bool {
+    let c = c as u32;
+    (0x3000..=0x30FF).contains(&c) // CJK punctuation, kana
+        || (0x3400..=0x4DBF).contains(&c) // Han, extension A
+        || (0x4E00..=0x9FFF).contains(&c) // Han
+        || (0xFF00..=0xFFEF).contains(&c) // full-width forms
+}
+
+/// The line-breaking rules for CJK text, one assertion each, on the lines
+/// `id` of `card` was fitted into.
+fn assert_cjk_breaks(card: &str, id: &str, text: &str, lines: &[String]) {
+    assert!(
+        !text.contains(' '),
+        "{card} {id}: the test text has a space"
+    );
+    // (a) Broken inside a run without spaces: the lines are the text, cut,
+    // with nothing added (no space, no hyphen), and each cut has CJK on
+    // one side at least ("は|AI" is a break; "A|I" is not).
+    assert_eq!(
+        lines.concat(),
+        text,
+        "{card} {id}: the lines are not the text, cut"
+    );
+    for pair in lines.windows(2) {
+        let end = pair[0].chars().last().unwrap();
+        let start = pair[1].chars().next().unwrap();
+        assert!(
+            is_cjk(end) || is_cjk(start),
+            "{card} {id}: {:?} | {:?} is not a break in CJK text",
+            pair[0],
+            pair[1]
+        );
+    }
+    // (b) No line starts with a character that may not start one (the
+    // first line starts where the text does).
+    for (i, l) in lines.iter().enumerate().skip(1) {
+        let first = l.chars().next().unwrap();
+        assert!(
+            !NO_LINE_START.contains(first),
+            "{card} {id}: line {i} {l:?} starts with {first:?}, which may not start a line"
+        );
+    }
+    // (c) No line ends with an opening bracket (the last ends where the
+    // text does).
+    for (i, l) in lines.iter().enumerate().take(lines.len() - 1) {
+        let last = l.chars().last().unwrap();
+        assert!(
+            !NO_LINE_END.contains(last),
+            "{card} {id}: line {i} {l:?} ends with {last:?}, which may not end a line"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs fonts-noto-cjk (apt-get install fonts-noto-cjk); .ci/run runs it"]
+fn cjk_cards_break_between_ideographs_but_not_before_closing_or_after_opening_marks() {
+    let r = cjk_renderer();
+    // No spaces; every mark below at some break opportunity. unicode-linebreak
+    // 0.1.5 resolves CJ (small kana, ー) to NS, as UAX #14's LB1 does by
+    // default (strict): no break before them, so っ, ゃ, ょ and ー stay with
+    // the character before.
+    let cards = [
+        (
+            "シニア機械学習エンジニア（大規模言語モデル・評価基盤）",
+            "「AIがAIを作る」時代でも、ちょっと待って！誰がそのAIを作るのか？キャッシュやジョブの設計（とテスト）は、しょせん人間の仕事だ。",
+        ),
+        (
+            "首席人工智能安全与合规研究员（大模型评测・治理）",
+            "人工智能帮助构建人工智能。但是，总得有人来构建那个构建人工智能的人工智能！谁来做？「我们」（也许）还要亲自写测试、做评审。",
+        ),
+    ];
+    for (role, tagline) in cards {
+        let query = format!(
+            "role={}&tagline={}&risk=48&threat={}&threat_risk=65",
+            enc(role),
+            enc(tagline),
+            enc("モデルのファインチューニング")
+        );
+        // Drawn as fitted: real glyphs, inside their boxes, every line
+        // one usvg draws right.
+        let (doc, problems) = checked(&r, &query);
+        assert!(problems.is_empty(), "{role}: {problems:#?}");
+        for (id, text) in [("role", role), ("tagline", tagline)] {
+            let fitted = &doc.boxes.iter().find(|b| b.id == id).unwrap().fitted;
+            assert!(
+                !fitted.truncated,
+                "{role} {id}: ellipsized {:?}",
+                fitted.lines
+            );
+            let between_cjk = fitted.lines.windows(2).any(|p| {
+                is_cjk(p[0].chars().last().unwrap()) && is_cjk(p[1].chars().next().unwrap())
+            });
+            assert!(
+                between_cjk,
+                "{role} {id}: {:?} breaks nowhere between CJK characters",
+                fitted.lines
+            );
+            assert_cjk_breaks(role, id, text, &fitted.lines);
+        }
+    }
+    // Han, kana and Latin in one word shape the same in one run: a short
+    // role stays on one line at full size (they used to be split at each
+    // change of script, as if usvg drew them wrong).
+    for role in ["データ分析", "看護師さん", "AIデータ分析"] {
+        let (doc, problems) = checked(&r, &format!("role={}&risk=48", enc(role)));
+        assert!(problems.is_empty(), "{role}: {problems:#?}");
+        let b = doc.boxes.iter().find(|b| b.id == "role").unwrap();
+        assert_eq!(b.fitted.lines, [role], "{role}");
+        assert_eq!(b.fitted.size, 68.0, "{role}");
+    }
+    // And the sample card, however it wraps.
+    let sample = sharecard_render::card::samples::all()
+        .into_iter()
+        .find(|s| s.slug == "japanese")
+        .unwrap();
+    let (doc, problems) = drawn(&r, &sample.query());
+    assert!(problems.is_empty(), "japanese sample: {problems:#?}");
+    let tagline = sample.tagline.clone().unwrap();
+    for (id, text) in [("role", &sample.role), ("tagline", &tagline)] {
+        let fitted = &doc.boxes.iter().find(|b| b.id == id).unwrap().fitted;
+        assert_cjk_breaks("japanese sample", id, text, &fitted.lines);
+    }
+}
+
+#[test]
+#[ignore = "needs fonts-noto-cjk (apt-get install fonts-noto-cjk); .ci/run runs it"]
+fn cjk_break_moves_back_where_the_box_edge_falls_on_a_prohibited_mark() {
+    let r = cjk_renderer();
+    let m = Measurer::new(r.shaper());
+    let size = 30.0;
+    let spec = |width: f32| FitSpec {
+        width,
+        height: None,
+        size,
+        min_size: size,
+        max_lines: 8,
+        weight: 400,
+        line_height: 1.35,
+    };
+    // The box ends right after "あいうえお": where c may not start a line,
+    // "お" moves down with it.
+    for c in NO_LINE_START.chars() {
+        let text = format!("あいうえお{c}かきくけこ");
+        let fit = m.fit(&text, &spec(m.width("あいうえお", size, 400) + 0.5));
+        assert_cjk_breaks(&format!("{c:?}"), "line start", &text, &fit.lines);
+        assert_eq!(fit.lines[0], "あいうえ", "{c:?}: {:?}", fit.lines);
+    }
+    // The box ends right after the opening bracket: it moves down with
+    // what it opens.
+    for c in NO_LINE_END.chars() {
+        let text = format!("あいうえ{c}おか」きくけこ");
+        let fit = m.fit(
+            &text,
+            &spec(m.width(&format!("あいうえ{c}"), size, 400) + 0.5),
+        );
+        assert_cjk_breaks(&format!("{c:?}"), "line end", &text, &fit.lines);
+        assert_eq!(fit.lines[0], "あいうえ", "{c:?}: {:?}", fit.lines);
+    }
 }
