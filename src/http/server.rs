@@ -48,6 +48,7 @@ impl Application {
             None => None,
         };
         let renderer = args.card.load_renderer()?;
+        crate::sys::release_free_heap();
         let metrics = Arc::new(Metrics::new());
         let limits = Limits {
             cache_bytes: args.cache_mb.saturating_mul(1024 * 1024),
