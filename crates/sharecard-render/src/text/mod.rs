@@ -505,6 +505,15 @@ mod tests {
             vec!["yy\u{0301}\u{06AD}"]
         );
         assert!(m.undrawable_words("ML इंजीनियर مهندس", 700).is_empty());
+        // With an emoji in the word it is drawn in pieces, one per bidi
+        // run, but broken across lines its text may stand alone on one,
+        // where it is a tofu box again (found by the card_to_svg fuzz
+        // target): the same 422 as without the emoji.
+        assert_eq!(
+            m.undrawable_words("Helloالآلة#\u{FE0F}\u{20E3} x", 400),
+            vec!["Helloالآلة#\u{FE0F}\u{20E3}"]
+        );
+        assert!(m.undrawable_words("Hello🚀 الآلة🚀", 400).is_empty());
         // The same scripts as separate words get separate lines, even in a
         // box that then has to ellipsize.
         for lines in [1, 3] {

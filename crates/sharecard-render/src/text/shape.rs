@@ -104,20 +104,52 @@ impl<'a> Measurer<'a> {
     /// each character has a glyph in some font, but usvg's per-line
     /// fallback cannot combine them, as in "yý" directly followed by
     /// Arabic "ڭ". Such text cannot be drawn, however it is wrapped.
+    ///
+    /// A word with emoji is drawn in pieces (see [`pieces`](Self::pieces)),
+    /// but broken across lines, its text between emoji may come out whole
+    /// on a line of its own: that text must draw as one line too.
     pub fn undrawable_words(&self, text: &str, weight: u16) -> Vec<String> {
         let text = text.trim();
         let rtl = is_rtl(text);
+        let tofu = |s: &str| self.shaped(&shown(s, rtl), weight).tofu;
         let mut words: Vec<String> = Vec::new();
         for word in segments(text) {
             let word = word.trim_end();
             if !word.is_empty()
-                && self.shaped(&shown(word, rtl), weight).tofu
+                && (tofu(word) || self.between_emoji(word).into_iter().any(tofu))
                 && !words.iter().any(|w| w == word)
             {
                 words.push(word.to_owned());
             }
         }
         words
+    }
+
+    /// The stretches of `text` between its emoji clusters, trimmed; none
+    /// when it has no emoji.
+    fn between_emoji<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        use unicode_segmentation::UnicodeSegmentation;
+        let mut out = Vec::new();
+        let mut start = None;
+        let mut any = false;
+        for (i, g) in text.grapheme_indices(true) {
+            if self.fonts.is_emoji(g) {
+                any = true;
+                if let Some(s) = start.take() {
+                    out.push(text[s..i].trim());
+                }
+            } else if start.is_none() {
+                start = Some(i);
+            }
+        }
+        if let Some(s) = start {
+            out.push(text[s..].trim());
+        }
+        if !any {
+            out.clear();
+        }
+        out.retain(|s| !s.is_empty());
+        out
     }
 
     pub(super) fn line_width(&self, line: &str, size: f32, weight: u16, rtl: bool) -> f32 {
