@@ -238,9 +238,20 @@ impl<'a> Measurer<'a> {
             }
             for (range, is_emoji) in stretches {
                 let stretch = text[range].replace(RLI, "");
-                let inner = stretch.trim_matches(' ');
-                let leading = stretch.len() - stretch.trim_start_matches(' ').len();
-                let trailing = stretch.len() - stretch.trim_end_matches(' ').len();
+                // Spaces at a piece's ends become distance; directional
+                // marks there have done their work in the runs above, and
+                // alone in a chunk they are a zero-advance glyph that usvg
+                // counts as 1 px of advance box (found by the card_to_svg
+                // fuzz target).
+                let edge = |c: char| c == ' ' || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}');
+                let inner = stretch.trim_matches(edge);
+                let head = &stretch[..stretch.len() - stretch.trim_start_matches(edge).len()];
+                let tail = &stretch[stretch.trim_end_matches(edge).len()..];
+                let (leading, trailing) = if inner.is_empty() {
+                    (stretch.matches(' ').count(), 0)
+                } else {
+                    (head.matches(' ').count(), tail.matches(' ').count())
+                };
                 let left = if rtl { trailing } else { leading } as f32 * space;
                 if inner.is_empty() {
                     x += (leading + trailing) as f32 * space;

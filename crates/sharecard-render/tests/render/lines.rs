@@ -390,3 +390,18 @@ fn mixed_emoji_and_right_to_left_text_always_fits_its_box() {
         card(template, &query);
     }
 }
+
+#[test]
+fn directional_marks_at_the_end_of_a_piece_take_no_room() {
+    // A right-to-left mark alone between the line's end and an emoji was a
+    // piece of its own: a zero-advance glyph, which usvg counts as 1 px of
+    // advance box, past the box's edge (found by the card_to_svg fuzz
+    // target).
+    let threat = "\u{200F}👍🏽#\u{FE0F}\u{20E3}إمهندس🇧🇷  🧑🏽\u{200D}🚀";
+    for template in ["report", "square", "story"] {
+        card(
+            template,
+            &format!("role=a&risk=8&threat={}&threat_risk=38", enc(threat)),
+        );
+    }
+}
