@@ -104,7 +104,20 @@ impl Measurer<'_> {
                     && lines.len() <= lines_allowed
                 {
                     let lines = self.rewrap(text, lines, size, spec, &para, rules, wrap);
-                    return self.finish(lines, size, spec, &para, false);
+                    let n = lines.len();
+                    let fitted = self.finish(lines, size, spec, &para, false);
+                    // The lines' own ink may reach further than the whole
+                    // text's (a glyph form only a line has, or a line drawn
+                    // in pieces): then this size does not fit after all
+                    // (found by the card_to_svg fuzz target). A box shorter
+                    // than one line still takes one; that is the template's
+                    // choice (a number set on its baseline).
+                    let (asc, desc) = self.vertical(size, spec.weight, &para);
+                    let planned = asc - desc + (n as f32 - 1.0) * size * spec.line_height;
+                    let taller = fitted.height > planned + 0.01;
+                    if !taller || spec.height.is_none_or(|h| fitted.height <= h) || size <= min {
+                        return fitted;
+                    }
                 }
                 if size <= min {
                     break;

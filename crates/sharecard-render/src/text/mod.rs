@@ -338,6 +338,34 @@ mod tests {
     }
 
     #[test]
+    fn emoji_pieces_sit_where_their_spaces_put_them() {
+        let fonts = Arc::new(Fonts::load(None).unwrap());
+        let shaper = Shaper::new(fonts.clone());
+        let m = Measurer::new(&shaper);
+        let space = m.advance(" ", 1.0, 400);
+        assert!(m.pieces("Plain text", 400).is_none());
+        // One space between two emoji is one space of distance (it was
+        // counted as leading and trailing both), one run of spaces after
+        // text too; every emoji is 1 em wide.
+        let got = m.pieces("🚀 1\u{FE0F}\u{20E3}  ab 🚀", 400).unwrap();
+        let texts: Vec<&str> = got.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["🚀", "1\u{FE0F}\u{20E3}", "ab", "🚀"]);
+        let want = [0.0, 1.0 + space, 2.0 + 3.0 * space, 0.0];
+        for (p, w) in got.iter().zip(want).take(3) {
+            assert!((p.start - w).abs() < 1e-4, "{p:?} at {w}");
+        }
+        let ab = m.advance("ab", 1.0, 400);
+        assert!(
+            (got[3].start - (want[2] + ab + space)).abs() < 1e-4,
+            "{got:?}"
+        );
+        assert_eq!(
+            got.iter().map(|p| p.family.is_some()).collect::<Vec<_>>(),
+            [true, true, false, true]
+        );
+    }
+
+    #[test]
     fn knows_which_lines_usvg_draws_wrong() {
         let fonts = Arc::new(Fonts::load(None).unwrap());
         let shaper = Shaper::new(fonts.clone());

@@ -405,3 +405,20 @@ fn directional_marks_at_the_end_of_a_piece_take_no_room() {
         );
     }
 }
+
+#[test]
+fn lines_whose_own_ink_reaches_lower_make_the_text_smaller() {
+    // Split into two lines, the second, drawn in pieces, has an "إ" whose
+    // hamza reaches further below the baseline than anything the whole
+    // text measured: the fitter took two lines at 72 px, and the ink left
+    // the box by 2.4 px (found by the card_to_svg fuzz target).
+    let role = "الآلة،يمهندسأ❤إ🚀\u{FE0E}ؤ🚀";
+    let (doc, _) = card("square", &format!("role={}&risk=0", enc(role)));
+    let b = fitted(&doc, "role");
+    assert!(
+        b.fitted.size < 72.0,
+        "{:?} at {}",
+        b.fitted.lines,
+        b.fitted.size
+    );
+}
