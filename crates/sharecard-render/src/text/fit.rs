@@ -262,8 +262,8 @@ impl Measurer<'_> {
         let mut pieces = Vec::with_capacity(lines.len());
         for l in &lines {
             let s = self.shaped(l, spec.weight);
-            width = width.max(s.extent() * size);
-            overhangs.push((s.over_left * size, s.over_right * size));
+            width = width.max(s.extent_px(size));
+            overhangs.push((s.over_left * size, s.right_px(size)));
             advances.push(s.em * size);
             let mut drawn = self.pieces(l, spec.weight).unwrap_or_default();
             for p in &mut drawn {

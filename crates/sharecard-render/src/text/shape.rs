@@ -60,12 +60,24 @@ pub(super) struct Shaped {
     /// italic-like overhang, is drawn outside the advance box.
     pub(super) over_left: f32,
     pub(super) over_right: f32,
+    /// The line's rightmost cluster has no advance (a lone combining mark
+    /// at the start of a right-to-left line): usvg gives such a cluster
+    /// 1 px of advance box (`layout.rs`, "advance <= 0.0"), past the
+    /// line's end.
+    pub(super) zero_at_end: bool,
 }
 
 impl Shaped {
-    /// Horizontal room the line's ink and advances need, in em.
-    pub(super) fn extent(&self) -> f32 {
-        self.over_left + self.em + self.over_right
+    /// How far past the advance end the line reaches at `size` px: its ink,
+    /// or usvg's 1 px box for a zero-advance cluster there.
+    pub(super) fn right_px(&self, size: f32) -> f32 {
+        let zero = if self.zero_at_end { 1.0 } else { 0.0 };
+        (self.over_right * size).max(zero)
+    }
+
+    /// Horizontal room the line's ink and advance box need at `size` px.
+    pub(super) fn extent_px(&self, size: f32) -> f32 {
+        (self.over_left + self.em) * size + self.right_px(size)
     }
 }
 
@@ -153,7 +165,7 @@ impl<'a> Measurer<'a> {
     }
 
     pub(super) fn line_width(&self, line: &str, size: f32, weight: u16, rtl: bool) -> f32 {
-        self.shaped(&shown(line, rtl), weight).extent() * size
+        self.shaped(&shown(line, rtl), weight).extent_px(size)
     }
 
     pub(super) fn shaped(&self, text: &str, weight: u16) -> Shaped {
@@ -179,7 +191,16 @@ impl<'a> Measurer<'a> {
             ink_bottom: 0.0,
             over_left: 0.0,
             over_right: 0.0,
+            zero_at_end: false,
         };
+        // Glyphs are in visual order: the last cluster is the rightmost.
+        if let Some(last) = glyphs.last() {
+            let tail = glyphs
+                .iter()
+                .rev()
+                .take_while(|g| g.cluster == last.cluster);
+            shaped.zero_at_end = tail.map(|g| g.advance).sum::<f32>() <= 0.0;
+        }
         let mut ink_right: f32 = 0.0;
         for g in glyphs {
             shaped.tofu |= g.id == 0;
@@ -243,10 +264,19 @@ impl<'a> Measurer<'a> {
                 // alone in a chunk they are a zero-advance glyph that usvg
                 // counts as 1 px of advance box (found by the card_to_svg
                 // fuzz target).
-                let edge = |c: char| c == ' ' || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}');
-                let inner = stretch.trim_matches(edge);
-                let head = &stretch[..stretch.len() - stretch.trim_start_matches(edge).len()];
-                let tail = &stretch[stretch.trim_end_matches(edge).len()..];
+                // Whole graphemes only: a space carrying a combining mark
+                // is a character to draw.
+                let edge = |g: &&str| matches!(*g, " " | "\u{200E}" | "\u{200F}" | "\u{061C}");
+                let graphemes: Vec<(usize, &str)> = stretch.grapheme_indices(true).collect();
+                let first = graphemes.iter().position(|(_, g)| !edge(g));
+                let last = graphemes.iter().rposition(|(_, g)| !edge(g));
+                let (inner, head, tail) = match (first, last) {
+                    (Some(f), Some(l)) => {
+                        let (start, end) = (graphemes[f].0, graphemes[l].0 + graphemes[l].1.len());
+                        (&stretch[start..end], &stretch[..start], &stretch[end..])
+                    }
+                    _ => ("", stretch.as_str(), ""),
+                };
                 let (leading, trailing) = if inner.is_empty() {
                     (stretch.matches(' ').count(), 0)
                 } else {
@@ -410,6 +440,7 @@ fn joined(pieces: &[Piece]) -> Shaped {
         ink_bottom: 0.0,
         over_left: 0.0,
         over_right: 0.0,
+        zero_at_end: false,
     };
     let mut ink_right: f32 = 0.0;
     for p in pieces {
@@ -421,6 +452,8 @@ fn joined(pieces: &[Piece]) -> Shaped {
         line.over_left = line.over_left.max(s.over_left - p.start);
         ink_right = ink_right.max(p.start + s.em + s.over_right);
         line.em = line.em.max(p.start + s.em);
+        // Pieces are in visual order: the last one ends the line.
+        line.zero_at_end = s.zero_at_end;
     }
     line.over_right = (ink_right - line.em).max(0.0);
     line

@@ -422,3 +422,30 @@ fn lines_whose_own_ink_reaches_lower_make_the_text_smaller() {
         b.fitted.size
     );
 }
+
+#[test]
+fn a_lone_mark_at_the_end_of_a_line_stays_in_the_box() {
+    // The parser's trim leaves a lone combining mark at the start of this
+    // right-to-left text, where its line ends: a cluster of no advance,
+    // which usvg gives 1 px of advance box, past the box (found by the
+    // card_to_svg fuzz target, with and without emoji).
+    for tail in ["مهندسة👋🏿ه", "مهندسةه"] {
+        check_lone_mark(tail);
+    }
+}
+
+fn check_lone_mark(tail: &str) {
+    let threat = format!("{}{tail}", " \u{301}".repeat(19));
+    for template in ["report", "square", "story"] {
+        for scale in [1, 2] {
+            card(
+                template,
+                &format!(
+                    "role={}&risk=57&threat={}&threat_risk=0&scale={scale}",
+                    enc("ئئئئئئئئئئ"),
+                    enc(&threat)
+                ),
+            );
+        }
+    }
+}
