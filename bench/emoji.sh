@@ -66,10 +66,14 @@ measure() { # NAME BIN: prints the figures of one binary
   echo "$name $size $ready $rss0 $anon0 $rss1 $emoji $plain"
 }
 
-read -r _ size ready rss0 anon0 rss1 emoji plain < <(measure now "$BIN")
+# Not in a subshell: the servers it starts must stay in this shell's PIDS,
+# which the EXIT trap stops if a step fails.
+measure now "$BIN" >"$WORK/now.txt"
+read -r _ size ready rss0 anon0 rss1 emoji plain <"$WORK/now.txt"
 if [[ -n "${BASELINE:-}" ]]; then
   cp "$BASELINE" "$WORK/baseline"
-  read -r _ bsize bready brss0 banon0 _ _ bplain < <(measure before "$WORK/baseline")
+  measure before "$WORK/baseline" >"$WORK/before.txt"
+  read -r _ bsize bready brss0 banon0 _ _ bplain <"$WORK/before.txt"
   printf '%-34s %12s %12s %s\n' figure before now target
   printf '%-34s %12s %12s %s\n' "binary, bytes" "$bsize" "$size" "+ ≤ 2 MiB: $(verdict "$size - $bsize <= 2 * 1048576")"
   printf '%-34s %12s %12s %s\n' "exec → /readyz, ms (median of 9)" "$bready" "$ready" "≤ 50: $(verdict "$ready <= 50")"
