@@ -75,9 +75,30 @@ pub struct Renderer {
     outlines: Outlines,
 }
 
-/// A large card's items, what they are drawn over, and its background's
-/// chunks ([`Renderer::large_parts`]).
-type LargeParts = (Vec<Item>, Arc<usvg::Tree>, Option<Arc<Kept>>);
+/// A large card's items, what they are drawn over, its background's chunks
+/// and its size ([`Renderer::large_parts`]).
+struct LargeParts {
+    items: Vec<Item>,
+    under: Arc<usvg::Tree>,
+    kept: Option<Arc<Kept>>,
+    scale: u8,
+    width: u32,
+    height: u32,
+}
+
+impl LargeParts {
+    /// The parts as the strips module draws them.
+    fn large(&self) -> strips::Large<'_> {
+        strips::Large {
+            items: &self.items,
+            under: &self.under,
+            kept: self.kept.as_deref(),
+            scale: self.scale,
+            width: self.width,
+            height: self.height,
+        }
+    }
+}
 
 /// A card drawn by [`Renderer::pixmap_and_opacity`].
 struct Drawn {
@@ -419,9 +440,18 @@ impl Renderer {
     /// its background's tree and compressed chunks (one-pass templates:
     /// the whole card's tree, no items).
     fn large_parts(&self, req: &CardRequest) -> anyhow::Result<LargeParts> {
+        let (width, height) = self.dimensions(req).expect("template exists");
+        let parts = |items, under, kept| LargeParts {
+            items,
+            under,
+            kept,
+            scale: req.scale.get(),
+            width,
+            height,
+        };
         if !self.layered(req) {
             let tree = Arc::new(self.tree(&self.svg(req)?.svg)?);
-            return Ok((Vec::new(), tree, None));
+            return Ok(parts(Vec::new(), tree, None));
         }
         let items = self.layer_items(req)?;
         let key = (req.template.as_str().to_owned(), req.theme);
@@ -445,15 +475,14 @@ impl Renderer {
                 tree
             }
         };
-        let (_, h) = self.dimensions(req).expect("template exists");
         let kept = self
             .large_kept
             .lock()
             .expect("not poisoned")
             .entry((key.0, key.1, req.scale.get()))
-            .or_insert_with(|| Arc::new(Kept::new(h)))
+            .or_insert_with(|| Arc::new(Kept::new(height)))
             .clone();
-        Ok((items, tree, Some(kept)))
+        Ok(parts(items, tree, Some(kept)))
     }
 
     /// [`render_on`](Self::render_on) for a large card: strip by strip,
@@ -465,22 +494,19 @@ impl Renderer {
         mut timings: Timings,
     ) -> anyhow::Result<Png> {
         let started = std::time::Instant::now();
-        let (items, under, kept) = self.large_parts(req)?;
+        let parts = self.large_parts(req)?;
         timings.fit = started.elapsed();
-        let (width, height) = self.dimensions(req).expect("template exists");
-        let large = strips::Large {
-            items: &items,
-            under: &under,
-            kept: kept.as_deref(),
-            scale: req.scale.get(),
-            width,
-            height,
-        };
-        let (segments, opaque) = strips::encode(&large, threads, &self.scratch)?;
+        let (segments, opaque) = strips::encode(&parts.large(), threads, &self.scratch)?;
         timings.render = started.elapsed() - timings.fit;
         let encoding = std::time::Instant::now();
-        let bytes =
-            crate::encode::fast::to_png(segments, kept.as_deref(), width, height, &self.scratch)?;
+        let (width, height) = (parts.width, parts.height);
+        let bytes = crate::encode::fast::to_png(
+            segments,
+            parts.kept.as_deref(),
+            width,
+            height,
+            &self.scratch,
+        )?;
         timings.encode = encoding.elapsed();
         Ok(self.draft(req, bytes, (width, height), opaque, timings))
     }
@@ -514,16 +540,7 @@ impl Renderer {
     ) -> anyhow::Result<Drawn> {
         let started = std::time::Instant::now();
         if self.is_large(req) {
-            let (items, under, kept) = self.large_parts(req)?;
-            let (width, height) = self.dimensions(req).expect("template exists");
-            let pixmap = strips::pixmap(&strips::Large {
-                items: &items,
-                under: &under,
-                kept: kept.as_deref(),
-                scale: req.scale.get(),
-                width,
-                height,
-            })?;
+            let pixmap = strips::pixmap(&self.large_parts(req)?.large())?;
             return Ok(Drawn {
                 pixmap,
                 opaque: None,
