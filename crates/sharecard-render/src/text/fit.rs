@@ -112,8 +112,7 @@ impl Measurer<'_> {
                     // (found by the card_to_svg fuzz target). A box shorter
                     // than one line still takes one; that is the template's
                     // choice (a number set on its baseline).
-                    let (asc, desc) = self.vertical(size, spec.weight, &para);
-                    let planned = asc - desc + (n as f32 - 1.0) * size * spec.line_height;
+                    let planned = self.height(n, size, spec, &para);
                     let taller = fitted.height > planned + 0.01;
                     if !taller || spec.height.is_none_or(|h| fitted.height <= h) || size <= min {
                         return fitted;
@@ -228,6 +227,13 @@ impl Measurer<'_> {
         Some(best)
     }
 
+    /// Height of `n` lines (at least one) at `size`: from the first
+    /// line's ascent to the last line's descent.
+    fn height(&self, n: usize, size: f32, spec: &FitSpec, para: &Para) -> f32 {
+        let (asc, desc) = self.vertical(size, spec.weight, para);
+        asc - desc + (n.max(1) as f32 - 1.0) * (size * spec.line_height)
+    }
+
     fn lines_allowed(&self, spec: &FitSpec, size: f32, para: &Para) -> usize {
         let by_height = spec.height.map_or(usize::MAX, |h| {
             let (asc, desc) = self.vertical(size, spec.weight, para);
@@ -273,14 +279,12 @@ impl Measurer<'_> {
             para.ink_top = para.ink_top.max(s.ink_top);
             para.ink_bottom = para.ink_bottom.min(s.ink_bottom);
         }
-        let (asc, desc) = self.vertical(size, spec.weight, &para);
-        let line_advance = size * spec.line_height;
-        let n = lines.len().max(1) as f32;
+        let (asc, _) = self.vertical(size, spec.weight, &para);
         Fitted {
             size,
-            line_advance,
+            line_advance: size * spec.line_height,
             ascent: asc,
-            height: asc - desc + (n - 1.0) * line_advance,
+            height: self.height(lines.len(), size, spec, &para),
             width,
             lines,
             overhangs,

@@ -42,7 +42,7 @@ impl LineCache {
 
 /// A line as usvg lays it out, reduced to what fitting needs. Lengths in
 /// em, y up from the baseline.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub(super) struct Shaped {
     /// Sum of the glyph advances.
     pub(super) em: f32,
@@ -140,28 +140,31 @@ impl<'a> Measurer<'a> {
     /// The stretches of `text` between its emoji clusters, trimmed; none
     /// when it has no emoji.
     fn between_emoji<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        let stretches = self.stretches(text, 0..text.len());
+        if !stretches.iter().any(|(_, emoji)| *emoji) {
+            return Vec::new();
+        }
+        stretches
+            .into_iter()
+            .filter(|(_, emoji)| !emoji)
+            .map(|(r, _)| text[r].trim())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// `text[range]` as stretches of emoji clusters and of text, in
+    /// logical order: (byte range in `text`, is emoji).
+    fn stretches(&self, text: &str, range: Range<usize>) -> Vec<(Range<usize>, bool)> {
         use unicode_segmentation::UnicodeSegmentation;
-        let mut out = Vec::new();
-        let mut start = None;
-        let mut any = false;
-        for (i, g) in text.grapheme_indices(true) {
-            if self.fonts.is_emoji(g) {
-                any = true;
-                if let Some(s) = start.take() {
-                    out.push(text[s..i].trim());
-                }
-            } else if start.is_none() {
-                start = Some(i);
+        let mut stretches: Vec<(Range<usize>, bool)> = Vec::new();
+        for (i, g) in text[range.clone()].grapheme_indices(true) {
+            let (start, is_emoji) = (range.start + i, self.fonts.is_emoji(g));
+            match stretches.last_mut() {
+                Some((r, e)) if *e == is_emoji => r.end = start + g.len(),
+                _ => stretches.push((start..start + g.len(), is_emoji)),
             }
         }
-        if let Some(s) = start {
-            out.push(text[s..].trim());
-        }
-        if !any {
-            out.clear();
-        }
-        out.retain(|s| !s.is_empty());
-        out
+        stretches
     }
 
     pub(super) fn line_width(&self, line: &str, size: f32, weight: u16, rtl: bool) -> f32 {
@@ -184,14 +187,8 @@ impl<'a> Measurer<'a> {
     fn shaped_with(&self, text: &str, primary: &'a Face) -> Shaped {
         let (glyphs, garbled) = self.shape_from(text, primary);
         let mut shaped = Shaped {
-            em: 0.0,
             broken: garbled,
-            tofu: false,
-            ink_top: 0.0,
-            ink_bottom: 0.0,
-            over_left: 0.0,
-            over_right: 0.0,
-            zero_at_end: false,
+            ..Shaped::default()
         };
         // Glyphs are in visual order: the last cluster is the rightmost.
         if let Some(last) = glyphs.last() {
@@ -245,15 +242,7 @@ impl<'a> Measurer<'a> {
         let mut x = 0.0;
         for run in runs.into_iter().filter(|r| !r.is_empty()) {
             let rtl = levels[run.start].is_rtl();
-            // Stretches of emoji and of text, in logical order.
-            let mut stretches: Vec<(std::ops::Range<usize>, bool)> = Vec::new();
-            for (i, g) in text[run.clone()].grapheme_indices(true) {
-                let (start, is_emoji) = (run.start + i, self.fonts.is_emoji(g));
-                match stretches.last_mut() {
-                    Some((r, e)) if *e == is_emoji => r.end = start + g.len(),
-                    _ => stretches.push((start..start + g.len(), is_emoji)),
-                }
-            }
+            let mut stretches = self.stretches(text, run);
             if rtl {
                 stretches.reverse();
             }
@@ -432,16 +421,7 @@ impl<'a> Measurer<'a> {
 /// A line's pieces measured together: each piece's glyphs where
 /// [`Measurer::pieces`] put it.
 fn joined(pieces: &[Piece]) -> Shaped {
-    let mut line = Shaped {
-        em: 0.0,
-        broken: false,
-        tofu: false,
-        ink_top: 0.0,
-        ink_bottom: 0.0,
-        over_left: 0.0,
-        over_right: 0.0,
-        zero_at_end: false,
-    };
+    let mut line = Shaped::default();
     let mut ink_right: f32 = 0.0;
     for p in pieces {
         let s = p.shaped;
