@@ -31,10 +31,18 @@ pub(super) fn colour_ink(data: &[u8], index: u32, metrics: &mut FaceMetrics) -> 
     let mut layered = vec![false; metrics.bounds.len()];
     // fontdue loads only the glyphs characters and GSUB reach, so layer
     // glyphs have no bounds there: read them from their `glyf` headers.
+    // Read once: this runs for every layer of every colour glyph at
+    // start-up (33,332 for Twemoji).
+    let tables = font
+        .head()
+        .ok()
+        .map(|h| f32::from(h.units_per_em()))
+        .zip(font.glyf().ok())
+        .zip(font.loca(None).ok());
     let header = |id: u16| -> Option<fontdue::OutlineBounds> {
-        let upem = f32::from(font.head().ok()?.units_per_em());
-        let glyf = font.glyf().ok()?;
-        let glyph = font.loca(None).ok()?.get_glyf(id.into(), &glyf).ok()??;
+        let ((upem, glyf), loca) = tables.as_ref()?;
+        let upem = *upem;
+        let glyph = loca.get_glyf(id.into(), glyf).ok()??;
         let (x0, y0) = (f32::from(glyph.x_min()), f32::from(glyph.y_min()));
         let (x1, y1) = (f32::from(glyph.x_max()), f32::from(glyph.y_max()));
         Some(fontdue::OutlineBounds {
