@@ -147,10 +147,42 @@ pub struct SigningArgs {
 
 impl SigningArgs {
     /// The keys from --signing-key or --signing-key-file, first signs.
+    ///
+    /// A setting that is present but holds no key is an error, never
+    /// "no signing": an unpopulated Secret or a blank variable must not
+    /// remove the only access control. So `SHARECARD_SIGNING_KEYS=' '`,
+    /// `--signing-key ''`, a stray comma and an empty
+    /// `SHARECARD_SIGNING_KEY_FILE` all refuse to start.
     pub fn keys(&self) -> anyhow::Result<Vec<String>> {
+        self.keys_with_env(|name| std::env::var_os(name).is_some())
+    }
+
+    /// [`keys`](Self::keys), with `is_set` saying which variables exist
+    /// (clap reads an empty variable as absent).
+    fn keys_with_env(&self, is_set: impl Fn(&str) -> bool) -> anyhow::Result<Vec<String>> {
         let Some(file) = &self.signing_key_file else {
+            if self.signing_keys.is_empty() {
+                for var in ["SHARECARD_SIGNING_KEYS", "SHARECARD_SIGNING_KEY_FILE"] {
+                    if is_set(var) {
+                        anyhow::bail!(
+                            "{var} is set but holds no key; set it to the keys, or unset it \
+                             to serve unsigned URLs"
+                        );
+                    }
+                }
+            }
+            if let Some(blank) = self.signing_keys.iter().position(|k| k.trim().is_empty()) {
+                anyhow::bail!(
+                    "--signing-key (SHARECARD_SIGNING_KEYS) key #{} is blank; give every key \
+                     (comma-separated), or no key setting to serve unsigned URLs",
+                    blank + 1
+                );
+            }
             return Ok(self.signing_keys.clone());
         };
+        if file.as_os_str().is_empty() {
+            anyhow::bail!("--signing-key-file (SHARECARD_SIGNING_KEY_FILE) is set but empty");
+        }
         let text = std::fs::read_to_string(file)
             .map_err(|e| anyhow::anyhow!("reading --signing-key-file {}: {e}", file.display()))?;
         let keys: Vec<String> = text
@@ -530,6 +562,29 @@ mod tests {
         };
         assert_eq!(args.cache_mb, 8);
         assert_eq!(args.signing.signing_keys, ["k1", "k2"]);
+    }
+
+    #[test]
+    fn a_key_setting_without_a_key_is_an_error() {
+        let signing = |keys: &[&str]| SigningArgs {
+            signing_keys: keys.iter().map(|k| k.to_string()).collect(),
+            signing_key_file: None,
+        };
+        let none = |_: &str| false;
+        let set = |name: &str| name == "SHARECARD_SIGNING_KEYS";
+        assert!(signing(&[]).keys_with_env(none).unwrap().is_empty());
+        assert_eq!(
+            signing(&["k1", "k2"]).keys_with_env(set).unwrap(),
+            ["k1", "k2"]
+        );
+        for (keys, env) in [
+            (&[][..], set as fn(&str) -> bool),
+            (&[" "], none),
+            (&["k1", ""], none),
+        ] {
+            let e = signing(keys).keys_with_env(env).unwrap_err().to_string();
+            assert!(e.contains("holds no key") || e.contains("is blank"), "{e}");
+        }
     }
 
     #[test]

@@ -70,13 +70,21 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
+    /// The signer for `keys`, the first of which signs. No keys at all
+    /// means unsigned URLs are served; a blank key is refused, never
+    /// skipped: a key setting that was meant to hold a key (an unpopulated
+    /// Secret, a stray comma) must not turn signing off.
     pub fn new<S: AsRef<str>>(keys: &[S]) -> Result<Signer, String> {
         let keys: Vec<Vec<u8>> = keys
             .iter()
-            .map(|k| k.as_ref().trim())
-            .filter(|k| !k.is_empty())
-            .map(|k| k.as_bytes().to_vec())
+            .map(|k| k.as_ref().trim().as_bytes().to_vec())
             .collect();
+        if let Some(blank) = keys.iter().position(Vec::is_empty) {
+            return Err(format!(
+                "signing key #{} is blank; give every key, or no key setting at all",
+                blank + 1
+            ));
+        }
         if let Some(short) = keys.iter().position(|k| k.len() < MIN_KEY_LEN) {
             return Err(format!(
                 "signing key #{} is shorter than {MIN_KEY_LEN} bytes",
@@ -101,12 +109,15 @@ impl Signer {
     /// `path?query&sig=…`: the URL with its signature appended (any `sig`
     /// already in `query` is dropped first).
     pub fn sign_url(&self, path: &str, query: &str) -> Result<String, SignUrlError> {
+        // `sig` as the verifier reads it: by its decoded name.
         let kept: Vec<&str> = query
             .split('&')
-            .filter(|p| !p.is_empty() && !p.starts_with("sig=") && *p != "sig")
+            .filter(|p| !p.is_empty() && !is_param(p, "sig"))
             .collect();
         let query = kept.join("&");
         let params = Params::parse(Some(&query))?;
+        // One `exp` at most: the verifier refuses a URL with two.
+        params.get("exp")?;
         let sig = self.signature(path, &params).ok_or(SignUrlError::NoKey)?;
         Ok(if query.is_empty() {
             format!("{path}?sig={sig}")
@@ -164,7 +175,16 @@ impl Signer {
                     "`sig` must be 43 characters of unpadded base64url",
                 )
             })?;
-        let exp = match params.get("exp").ok().flatten() {
+        // A repeated `exp` (however its name is spelled: `%65xp` decodes
+        // to `exp`) is refused, never ignored: ignoring it would serve an
+        // expiring URL forever.
+        let exp = match params.get("exp").map_err(|_| {
+            denied(
+                "signature_malformed",
+                "exp",
+                "`exp` is given more than once",
+            )
+        })? {
             None => None,
             Some(raw) => Some(
                 raw.parse::<u64>()
@@ -200,6 +220,22 @@ impl Signer {
             ));
         }
         Ok(exp.unwrap_or(u64::MAX))
+    }
+}
+
+/// Whether the raw query piece `pair` (`name=value`) is parameter `name`
+/// as [`Params::parse`] decodes it, so `si%67=…` is `sig`. A name that does
+/// not decode counts as a match: such a query is refused anyway, and
+/// callers use this to drop or hide a parameter, where a false match is
+/// the safe side.
+pub(crate) fn is_param(pair: &str, name: &str) -> bool {
+    let raw = pair.split_once('=').map_or(pair, |(k, _)| k);
+    if !raw.contains(['%', '+']) {
+        return raw == name;
+    }
+    match Params::parse(Some(raw)) {
+        Ok(p) => p.iter().next().is_some_and(|(k, _)| k == name),
+        Err(_) => true,
     }
 }
 

@@ -4,7 +4,7 @@ use sharecard_render::card::query::Params;
 use sharecard_render::card::{CardRequest, TemplateName};
 
 use crate::config::SignArgs;
-use crate::signing::{Signer, unix_now};
+use crate::signing::{Signer, is_param, unix_now};
 
 /// `sharecard sign '/cards/report.png?role=…'`
 pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
@@ -26,6 +26,16 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
     if !path.starts_with('/') {
         anyhow::bail!("expected a path starting with / (and a query), got {url:?}");
     }
+    // `exp` comes from --expires-in alone: a query that already holds one
+    // (in any spelling, `%65xp` included) would carry two once signed, or
+    // an expiry no one chose.
+    if query.split('&').any(|p| is_param(p, "exp")) {
+        eprintln!(
+            "error: {path}?{query} already holds `exp`; remove it and pass --expires-in \
+             (e.g. --expires-in 7d) to sign a URL that expires"
+        );
+        return Ok(2);
+    }
     // A URL the service can only refuse is not worth signing.
     if let Err(reason) = check_card(&args, path, query) {
         eprintln!("error: {path}?{query} is not a card the service would serve: {reason}");
@@ -36,7 +46,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
         let exp = unix_now() + ttl.as_secs();
         query = query
             .split('&')
-            .filter(|p| !p.is_empty() && !p.starts_with("exp="))
+            .filter(|p| !p.is_empty())
             .chain(std::iter::once(format!("exp={exp}").as_str()))
             .collect::<Vec<_>>()
             .join("&");

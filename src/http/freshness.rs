@@ -11,6 +11,13 @@
 //!   (immutable by default) when the URL's `v` is the template's current
 //!   version: what such a URL shows can only change with a new `v`.
 //! - Share pages get `--cache-control`.
+//! - A response to a URL with `exp` is never fresh past it (RFC 9111
+//!   §4.2): its `max-age` (and `s-maxage`) are cut to the seconds left,
+//!   `immutable`, `stale-while-revalidate` and `stale-if-error` are
+//!   dropped, and `must-revalidate` forbids serving it stale, so no cache
+//!   answers for the URL after the origin would refuse it. This holds for
+//!   drafts, final bytes, versioned URLs (an unsigned `v` cannot upgrade
+//!   it) and share pages alike.
 
 use hyper::header::HeaderValue;
 
@@ -46,21 +53,63 @@ impl Freshness {
     }
 
     /// For a card's bytes: `is_final` as [`Png::is_final`], `versioned`
-    /// when the URL names the current template version.
+    /// when the URL names the current template version, `expires` the
+    /// URL's `exp` (`u64::MAX` for none) and `now` Unix seconds.
     ///
     /// [`Png::is_final`]: sharecard_render::render::Png::is_final
-    pub(crate) fn card(&self, is_final: bool, versioned: bool) -> &HeaderValue {
-        match (is_final, versioned) {
+    pub(crate) fn card(
+        &self,
+        is_final: bool,
+        versioned: bool,
+        expires: u64,
+        now: u64,
+    ) -> HeaderValue {
+        let policy = match (is_final, versioned) {
             (false, _) => &self.draft,
             (true, false) => &self.final_bytes,
             (true, true) => &self.versioned,
-        }
+        };
+        until(policy, expires, now)
     }
 
-    /// For a share page.
-    pub(crate) fn page(&self) -> &HeaderValue {
-        &self.final_bytes
+    /// For a share page (see [`card`](Self::card) for `expires`).
+    pub(crate) fn page(&self, expires: u64, now: u64) -> HeaderValue {
+        until(&self.final_bytes, expires, now)
     }
+}
+
+/// `policy`, cut so that no cache holds the response as fresh at or after
+/// `expires` (Unix seconds), when the verifier starts refusing the URL.
+/// `now` is whole seconds, so the true time may be up to a second later:
+/// the lifetime left is `expires - now - 1`.
+fn until(policy: &HeaderValue, expires: u64, now: u64) -> HeaderValue {
+    if expires == u64::MAX {
+        return policy.clone();
+    }
+    let left = expires.saturating_sub(now.saturating_add(1));
+    let text = policy.to_str().unwrap_or("");
+    let mut out: Vec<String> = Vec::new();
+    let mut has_max_age = false;
+    for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let (name, value) = directive.split_once('=').unwrap_or((directive, ""));
+        let lower = name.trim().to_ascii_lowercase();
+        match lower.as_str() {
+            // Nothing stored: nothing to bound.
+            "no-store" => return policy.clone(),
+            "immutable" | "stale-while-revalidate" | "stale-if-error" | "must-revalidate" => {}
+            "max-age" | "s-maxage" => {
+                let secs = value.trim().trim_matches('"').parse::<u64>().unwrap_or(0);
+                has_max_age |= lower == "max-age";
+                out.push(format!("{lower}={}", secs.min(left)));
+            }
+            _ => out.push(directive.to_owned()),
+        }
+    }
+    if !has_max_age {
+        out.push(format!("max-age={left}"));
+    }
+    out.push("must-revalidate".to_owned());
+    HeaderValue::from_str(&out.join(", ")).unwrap_or_else(|_| HeaderValue::from_static("no-store"))
 }
 
 /// A draft's `Cache-Control`: as shareable as the final bytes (a private or
@@ -105,19 +154,58 @@ mod tests {
     fn each_kind_of_response_gets_its_lifetime() {
         let args = ServeArgs::for_tests();
         let f = Freshness::new(&args).unwrap();
-        assert_eq!(f.card(false, true), "public, max-age=10");
-        assert_eq!(f.card(false, false), "public, max-age=10");
+        const NEVER: u64 = u64::MAX;
+        assert_eq!(f.card(false, true, NEVER, 0), "public, max-age=10");
+        assert_eq!(f.card(false, false, NEVER, 0), "public, max-age=10");
         assert_eq!(
-            f.card(true, false),
+            f.card(true, false, NEVER, 0),
             "public, max-age=86400, stale-while-revalidate=604800"
         );
-        assert_eq!(f.card(true, true), "public, max-age=31536000, immutable");
-        assert_eq!(f.page(), f.card(true, false));
+        assert_eq!(
+            f.card(true, true, NEVER, 0),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(f.page(NEVER, 0), f.card(true, false, NEVER, 0));
         let mut args = ServeArgs::for_tests();
         args.versioned_cache_control = String::new();
         let f = Freshness::new(&args).unwrap();
-        assert_eq!(f.card(true, true), f.card(true, false));
+        assert_eq!(f.card(true, true, NEVER, 0), f.card(true, false, NEVER, 0));
         args.cache_control = "bad\nvalue".into();
         assert!(Freshness::new(&args).is_err());
+    }
+
+    #[test]
+    fn nothing_is_fresh_past_exp() {
+        let f = Freshness::new(&ServeArgs::for_tests()).unwrap();
+        // 15 s left at whole second 1000: fresh for 14, the second that
+        // `now` may already be into subtracted.
+        for (is_final, versioned, want) in [
+            (false, false, "public, max-age=10, must-revalidate"),
+            (true, false, "public, max-age=14, must-revalidate"),
+            (true, true, "public, max-age=14, must-revalidate"),
+        ] {
+            assert_eq!(f.card(is_final, versioned, 1015, 1000), want);
+        }
+        assert_eq!(f.page(1015, 1000), "public, max-age=14, must-revalidate");
+        // At the last second, and past it (the verifier refuses those).
+        assert_eq!(f.page(1001, 1000), "public, max-age=0, must-revalidate");
+        assert_eq!(f.page(900, 1000), "public, max-age=0, must-revalidate");
+        // Operators' policies keep their other directives.
+        for (policy, want) in [
+            ("no-store", "no-store"),
+            (
+                "private, max-age=600",
+                "private, max-age=5, must-revalidate",
+            ),
+            (
+                "public, s-maxage=3600, max-age=60, stale-if-error=99",
+                "public, s-maxage=5, max-age=5, must-revalidate",
+            ),
+            ("public", "public, max-age=5, must-revalidate"),
+            ("public, max-age=2", "public, max-age=2, must-revalidate"),
+        ] {
+            let v = HeaderValue::from_str(policy).unwrap();
+            assert_eq!(until(&v, 106, 100), want, "{policy}");
+        }
     }
 }

@@ -173,7 +173,7 @@ pub(crate) fn preview(
 ) -> String {
     use sharecard_render::card::{TemplateName, Theme};
     let card_url = |req: &CardRequest, version: &str, download: bool| {
-        super::urls::card_url(signer, req, version, download)
+        super::urls::card_url(signer, req, version, download, u64::MAX)
     };
     let templates: Vec<_> = renderer.templates().infos().cloned().collect();
     let mut cards = Vec::new();
@@ -232,7 +232,9 @@ pub(crate) fn preview(
                 themes => themes,
                 cards => cards,
                 error => reload_error,
-                reloads => templates_dir.map(|d| d.display().to_string()),
+                // Whether templates reload, never where they are: anyone
+                // may open this page.
+                reloads => templates_dir.is_some(),
             })
         })
         .expect("the preview page renders")

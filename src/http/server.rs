@@ -82,6 +82,7 @@ impl Application {
                 .map(dir_stamp)
                 .unwrap_or_default(),
             error: None,
+            loading: None,
         };
         let warm = read_warm_list(&args)?;
         let boot = std::time::SystemTime::now()
@@ -91,7 +92,7 @@ impl Application {
             args,
             cache,
             signer,
-            templates_seen: tokio::sync::Mutex::new(templates_seen),
+            templates_seen: std::sync::Mutex::new(templates_seen),
             metrics,
             freshness,
             ready: AtomicBool::new(false),

@@ -26,7 +26,7 @@ pub struct AppState {
     /// Distinguishes request ids across restarts.
     pub(super) boot: u32,
     /// `--templates-dir` contents last loaded (see [`TemplatesSeen`]).
-    pub(super) templates_seen: tokio::sync::Mutex<TemplatesSeen>,
+    pub(super) templates_seen: std::sync::Mutex<TemplatesSeen>,
 }
 
 impl AppState {
@@ -37,23 +37,64 @@ impl AppState {
     /// Path and query of a card image, with the template version as `v`
     /// (crawlers key caches on URLs, so a new look needs a new URL), signed
     /// when signing is on.
-    pub(crate) fn card_url(&self, card: &CardRequest, version: &str, download: bool) -> String {
-        super::urls::card_url(&self.signer, card, version, download)
+    pub(crate) fn card_url(
+        &self,
+        card: &CardRequest,
+        version: &str,
+        download: bool,
+        expires: u64,
+    ) -> String {
+        super::urls::card_url(&self.signer, card, version, download, expires)
     }
 
     /// Development aid for `--templates-dir`: reloads the templates when a
     /// file there changed, so the preview gallery shows edits on reload.
     /// Returns the last load error, if the current files do not load.
+    ///
+    /// The load runs on a blocking thread and never holds up requests for
+    /// long: a request waits for a load at most [`RELOAD_WAIT`] after it
+    /// began (so the request after an edit sees the edit), and otherwise
+    /// goes on with the last good set. A load that never ends (a file
+    /// system that hangs) fails `/readyz` after [`RELOAD_STUCK`].
     pub(crate) async fn reload_templates_if_changed(self: &Arc<Self>) -> Option<String> {
         let dir = self.args.card.templates_dir.clone()?;
-        let mut seen = self.templates_seen.lock().await;
         let stamp = dir_stamp(&dir);
-        if stamp == seen.stamp {
-            return seen.error.clone();
+        let (mut done, started) = {
+            let mut seen = self.templates();
+            if let Some(loading) = &seen.loading {
+                (loading.done.clone(), loading.started)
+            } else if stamp == seen.stamp {
+                return seen.error.clone();
+            } else {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                let started = std::time::Instant::now();
+                seen.loading = Some(Loading {
+                    started,
+                    done: rx.clone(),
+                });
+                tokio::spawn(self.clone().load_templates(dir, stamp, tx));
+                (rx, started)
+            }
+        };
+        if let Some(left) = RELOAD_WAIT.checked_sub(started.elapsed()) {
+            let _ = tokio::time::timeout(left, done.wait_for(|d| *d)).await;
         }
+        self.templates().error.clone()
+    }
+
+    /// Loads the templates of `dir`, whose files had `stamp`, and installs
+    /// them if they load; tells `done` when it has finished.
+    async fn load_templates(
+        self: Arc<Self>,
+        dir: std::path::PathBuf,
+        stamp: String,
+        done: tokio::sync::watch::Sender<bool>,
+    ) {
         let card = self.args.card.clone();
         let loaded = tokio::task::spawn_blocking(move || card.load_renderer()).await;
+        let mut seen = self.templates();
         seen.stamp = stamp;
+        seen.loading = None;
         seen.error = match loaded {
             Ok(Ok(renderer)) => {
                 tracing::info!(dir = %dir.display(), "templates reloaded");
@@ -61,12 +102,28 @@ impl AppState {
                 None
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %format!("{e:#}"), "templates failed to reload; keeping the previous ones");
-                Some(format!("{e:#}"))
+                tracing::warn!(dir = %dir.display(), error = %format!("{e:#}"), "templates failed to reload; keeping the previous ones");
+                Some(without_path(&format!("{e:#}"), &dir))
             }
-            Err(e) => Some(format!("reload panicked: {e}")),
+            Err(e) => Some(format!("the reload failed: {e}")),
         };
-        seen.error.clone()
+        drop(seen);
+        let _ = done.send(true);
+    }
+
+    /// A template reload that has run for longer than [`RELOAD_STUCK`]:
+    /// how long, for `/readyz`.
+    pub(crate) fn stuck_reload(&self) -> Option<std::time::Duration> {
+        let seen = self.templates();
+        let running = seen.loading.as_ref()?.started.elapsed();
+        (running >= RELOAD_STUCK).then_some(running)
+    }
+
+    fn templates(&self) -> std::sync::MutexGuard<'_, TemplatesSeen> {
+        // Nothing panics while holding it.
+        self.templates_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn is_ready(&self) -> bool {
@@ -85,11 +142,46 @@ fn request_id(boot: u32, n: u64) -> HeaderValue {
     HeaderValue::from_maybe_shared(id).expect("hex digits")
 }
 
-/// `--templates-dir` contents last loaded, and the error of that load.
+/// How long a request waits for a template reload that began before it.
+pub(crate) const RELOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A template reload running this long has hung: `/readyz` says so.
+pub(crate) const RELOAD_STUCK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `--templates-dir` contents last loaded, the error of that load, and the
+/// load under way.
 #[derive(Debug, Default)]
 pub(super) struct TemplatesSeen {
     pub(super) stamp: String,
     pub(super) error: Option<String>,
+    pub(super) loading: Option<Loading>,
+}
+
+/// A template reload under way.
+#[derive(Debug)]
+pub(super) struct Loading {
+    started: std::time::Instant,
+    /// Becomes `true` when it has finished.
+    done: tokio::sync::watch::Receiver<bool>,
+}
+
+/// `message` without the templates directory's path: load errors reach
+/// the gallery, which anyone may open, and should name the template and
+/// its line, not where this machine keeps it.
+fn without_path(message: &str, dir: &std::path::Path) -> String {
+    let mut out = message.to_owned();
+    for form in [dir.canonicalize().ok(), Some(dir.to_path_buf())]
+        .into_iter()
+        .flatten()
+    {
+        let text = form.display().to_string();
+        if !text.is_empty() && text != "." {
+            out = out
+                .replace(&format!("{text}/"), "")
+                .replace(&text, "--templates-dir");
+        }
+    }
+    out
 }
 
 /// Names, sizes and modification times of the files in `dir`: changes

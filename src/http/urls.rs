@@ -6,17 +6,24 @@ use crate::signing::Signer;
 
 /// Path and query of a card image, with the template version as `v`
 /// (crawlers key caches on URLs, so a new look needs a new URL), signed
-/// when signing is on.
+/// when signing is on. `expires` is the `exp` of the URL this one is
+/// derived from (`u64::MAX` for none): an image a share page derives from
+/// an expiring link expires with it, or the page's expiry would mean
+/// nothing for the image it shows.
 pub(crate) fn card_url(
     signer: &Signer,
     card: &CardRequest,
     version: &str,
     download: bool,
+    expires: u64,
 ) -> String {
     let path = format!("/cards/{}.png", card.template);
     let mut query = format!("{}&v={version}", card.canonical_query());
     if download {
         query += "&download=1";
+    }
+    if expires != u64::MAX {
+        query += &format!("&exp={expires}");
     }
     signer.url(&path, &query).expect("canonical queries parse")
 }

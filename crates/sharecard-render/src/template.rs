@@ -123,20 +123,7 @@ impl Templates {
                 .map(|(n, s)| (n.to_string(), s.to_string()))
                 .collect(),
             Some(dir) => {
-                let mut out = Vec::new();
-                for entry in std::fs::read_dir(dir)
-                    .with_context(|| format!("reading templates directory {}", dir.display()))?
-                {
-                    let path = entry?.path();
-                    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                        continue;
-                    };
-                    if name.ends_with(".svg") {
-                        let src = std::fs::read_to_string(&path)
-                            .with_context(|| format!("reading template {}", path.display()))?;
-                        out.push((name.to_owned(), src));
-                    }
-                }
+                let mut out = read_dir_sources(dir)?;
                 // Partials the directory does not have (`_text.svg`) are
                 // the bundled ones: a directory needs only its own cards.
                 for (name, src) in BUNDLED.iter().filter(|(n, _)| n.starts_with('_')) {
@@ -151,6 +138,8 @@ impl Templates {
         Templates::from_sources(sources, fonts)
     }
 
+    /// Templates from `sources`, `(file name, text)` pairs: `_` names are
+    /// partials, the rest cards.
     pub fn from_sources(
         sources: Vec<(String, String)>,
         fonts: Arc<Fonts>,
@@ -299,6 +288,78 @@ impl Templates {
             boxes,
         })
     }
+}
+
+/// Largest template file a templates directory may hold. The bundled
+/// ones are under 20 KiB.
+pub const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
+
+/// The `*.svg` files of `dir`, read so that a template set reads only its
+/// own folder: a symlink may point only inside it, only regular files are
+/// read (a FIFO or device would block or never end), each within
+/// [`MAX_TEMPLATE_BYTES`]. Errors name the file, never the machine's path:
+/// they reach the gallery.
+fn read_dir_sources(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let root = dir
+        .canonicalize()
+        .map_err(|e| anyhow::anyhow!("the templates directory cannot be read: {e}"))?;
+    let entries = std::fs::read_dir(&root)
+        .map_err(|e| anyhow::anyhow!("the templates directory cannot be read: {e}"))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| anyhow::anyhow!("listing the templates directory: {e}"))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if !name.ends_with(".svg") {
+            continue;
+        }
+        let src = read_template_file(&root, &entry.path())
+            .map_err(|why| anyhow::anyhow!("template file {name}: {why}"))?;
+        out.push((name, src));
+    }
+    Ok(out)
+}
+
+/// One template file of the directory `root` (canonical), or why not.
+fn read_template_file(root: &Path, path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let link = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    if link.file_type().is_symlink() {
+        let target = path
+            .canonicalize()
+            .map_err(|e| format!("is a symlink that cannot be followed ({e})"))?;
+        if !target.starts_with(root) {
+            return Err("is a symlink that leaves the templates directory; \
+                        templates read only their own folder"
+                .to_owned());
+        }
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading blocks until a writer comes: never wait.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(|e| e.to_string())?;
+    // Checked on the opened file, so it is the one read.
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("is not a regular file; templates are plain files".to_owned());
+    }
+    if meta.len() > MAX_TEMPLATE_BYTES {
+        return Err(format!(
+            "is {} bytes; a template may have at most {MAX_TEMPLATE_BYTES}",
+            meta.len()
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_TEMPLATE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_TEMPLATE_BYTES {
+        return Err(format!("has more than {MAX_TEMPLATE_BYTES} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| "is not UTF-8".to_owned())
 }
 
 fn context(card: &Card, theme: Theme, brand: &str, layer: Layer, kit: &Arc<TextKit>) -> Value {

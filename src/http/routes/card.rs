@@ -26,7 +26,7 @@ pub(super) async fn card<B>(
     let renderer = state.renderer();
     let now = unix_now();
     let parsed = target_card(state, &renderer, req, now).await?;
-    let versioned = parsed.terms.versioned;
+    let terms = parsed.terms;
 
     // Every ETag names one body: the card, its template version and the
     // encoding of its bytes (see `Encoding`). A client that holds the bytes
@@ -41,7 +41,7 @@ pub(super) async fn card<B>(
         None => {
             let settled = renderer.etag(parsed.card.req(), settled_encoding(state));
             if if_none_match(req.headers(), &settled) {
-                return Ok(not_modified(state, &settled, true, versioned));
+                return Ok(not_modified(state, &settled, true, &terms, now));
             }
             let (png, status) = render(state, &parsed).await?;
             outcome.cache = Some(status);
@@ -50,7 +50,7 @@ pub(super) async fn card<B>(
         }
     };
     if if_none_match(req.headers(), &png.etag) {
-        return Ok(not_modified(state, &png.etag, png.is_final, versioned));
+        return Ok(not_modified(state, &png.etag, png.is_final, &terms, now));
     }
     let mut resp = png_body(req.headers(), &png);
     if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
@@ -64,7 +64,7 @@ pub(super) async fn card<B>(
     {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    card_headers(state, &mut resp, &png.etag, png.is_final, versioned);
+    card_headers(state, &mut resp, &png.etag, png.is_final, &terms, now);
     if let Some(t) = rendered {
         resp.headers_mut()
             .insert("server-timing", server_timing(&t));
@@ -99,10 +99,16 @@ fn settled_encoding(state: &AppState) -> Encoding {
 
 /// 304: the client's copy is the body `etag` names, with that body's
 /// freshness.
-fn not_modified(state: &AppState, etag: &str, is_final: bool, versioned: bool) -> Response<Body> {
+fn not_modified(
+    state: &AppState,
+    etag: &str,
+    is_final: bool,
+    terms: &TargetTerms,
+    now: u64,
+) -> Response<Body> {
     let mut resp = Response::new(Body::default());
     *resp.status_mut() = StatusCode::NOT_MODIFIED;
-    card_headers(state, &mut resp, etag, is_final, versioned);
+    card_headers(state, &mut resp, etag, is_final, terms, now);
     resp
 }
 
@@ -119,7 +125,7 @@ async fn target_card<B>(
     if let Some(parsed) = state.cache.parsed(target, renderer, now).await {
         return Ok(parsed);
     }
-    let named = parse_card(state, renderer, req, "/cards/", ".png")?;
+    let named = parse_card(state, renderer, req, "/cards/", ".png", now)?;
     let version = renderer
         .templates()
         .info(named.card.template.as_str())
@@ -212,7 +218,8 @@ fn card_headers(
     resp: &mut Response<Body>,
     etag: &str,
     is_final: bool,
-    versioned: bool,
+    terms: &TargetTerms,
+    now: u64,
 ) {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(etag) {
@@ -220,7 +227,7 @@ fn card_headers(
     }
     h.insert(
         header::CACHE_CONTROL,
-        state.freshness.card(is_final, versioned).clone(),
+        (state.freshness).card(is_final, terms.versioned, terms.expires, now),
     );
     // Crawlers and <img> on other origins both fetch cards.
     h.insert(

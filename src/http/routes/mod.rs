@@ -25,7 +25,6 @@ use super::response::{
 };
 use super::state::AppState;
 use crate::cache::CacheStatus;
-use crate::signing::unix_now;
 
 /// Longest request target (path and query) accepted. Card URLs are a few
 /// hundred bytes; 8 KiB is what common proxies allow.
@@ -295,6 +294,7 @@ pub(super) fn parse_card<B>(
     req: &Request<B>,
     prefix: &str,
     suffix: &str,
+    now: u64,
 ) -> Result<Named, ApiError> {
     let path = req.uri().path();
     let name = path[prefix.len()..]
@@ -313,7 +313,7 @@ pub(super) fn parse_card<B>(
             ))
         })?;
     let params = Params::parse(req.uri().query())?;
-    let expires = state.signer.verify(path, &params, unix_now())?;
+    let expires = state.signer.verify(path, &params, now)?;
     let card = CardRequest::from_params(name, &params, &state.args.card.level_bands)?;
     renderer.check_coverage(&card.card)?;
     Ok(Named {
@@ -372,20 +372,22 @@ fn request_id(state: &AppState, headers: &HeaderMap) -> HeaderValue {
 }
 
 /// The path and query for logs, without a `sig` parameter's value: a
-/// signature in a log is a credential in a log.
+/// signature in a log is a credential in a log. A parameter is `sig` as the
+/// verifier reads it, by its decoded name, so `si%67=…` is hidden too.
 fn log_path(uri: &hyper::Uri) -> std::borrow::Cow<'_, str> {
+    use crate::signing::is_param;
     let path = uri.path();
     match uri.query() {
         // Most requests carry no signature: logged as they came, uncopied.
         None => path.into(),
-        Some(q) if !q.split('&').any(|p| p.starts_with("sig=")) => {
+        Some(q) if !q.split('&').any(|p| is_param(p, "sig")) => {
             uri.path_and_query().map_or(path, |pq| pq.as_str()).into()
         }
         Some(q) => {
             let q: Vec<&str> = q
                 .split('&')
                 .map(|p| {
-                    if p.starts_with("sig=") {
+                    if is_param(p, "sig") {
                         "sig=REDACTED"
                     } else {
                         p
@@ -452,6 +454,11 @@ mod tests {
                 "/cards/report.png?role=a&sig=REDACTED&risk=1",
             ),
             ("/c?sig=", "/c?sig=REDACTED"),
+            // Spelled as the verifier decodes it.
+            ("/c?si%67=SECRET&a=1", "/c?sig=REDACTED&a=1"),
+            ("/c?%73%69%67=SECRET", "/c?sig=REDACTED"),
+            ("/c?si%6=SECRET", "/c?sig=REDACTED"),
+            ("/c?a%20b=1&sig+=2", "/c?a%20b=1&sig+=2"),
             ("/c?design=sig=1&xsig=2", "/c?design=sig=1&xsig=2"),
         ] {
             let uri: hyper::Uri = uri.parse().unwrap();

@@ -17,12 +17,24 @@ pub(super) fn healthz() -> Response<Body> {
 }
 
 /// `/readyz`: the start-up self-test render passed.
+/// Not ready either while a `--templates-dir` reload hangs: the service
+/// still answers with the last good templates, but cannot take edits.
 pub(super) fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
-    if state.is_ready() {
-        Ok(json(StatusCode::OK, r#"{"status":"ready"}"#.to_owned()))
-    } else {
-        Err(ApiError::unavailable("not_ready", "starting up", 1))
+    if !state.is_ready() {
+        return Err(ApiError::unavailable("not_ready", "starting up", 1));
     }
+    if let Some(running) = state.stuck_reload() {
+        return Err(ApiError::unavailable(
+            "not_ready",
+            format!(
+                "a --templates-dir reload has not finished after {} s; requests get the last \
+                 templates that loaded",
+                running.as_secs()
+            ),
+            5,
+        ));
+    }
+    Ok(json(StatusCode::OK, r#"{"status":"ready"}"#.to_owned()))
 }
 
 /// `/metrics`: OpenMetrics for scrapers that ask for it, else the

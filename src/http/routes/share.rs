@@ -15,6 +15,7 @@ use crate::http::pages;
 use crate::http::response::{Body, no_store, text};
 use crate::http::state::AppState;
 use crate::http::urls;
+use crate::signing::unix_now;
 
 /// `GET|HEAD /share/{template}?…`: the page a shared link points to.
 pub(super) fn share<B>(
@@ -22,7 +23,8 @@ pub(super) fn share<B>(
     req: &Request<B>,
 ) -> Result<Response<Body>, ApiError> {
     let renderer = state.renderer();
-    let named = parse_card(state, &renderer, req, "/share/", "")?;
+    let now = unix_now();
+    let named = parse_card(state, &renderer, req, "/share/", "", now)?;
     let card = named.card;
     let info = renderer
         .templates()
@@ -37,13 +39,19 @@ pub(super) fn share<B>(
         scale: Scale::ONE,
         ..card.clone()
     };
-    let image_url = format!("{base}{}", state.card_url(&image, &info.version, false));
+    let image_url = format!(
+        "{base}{}",
+        state.card_url(&image, &info.version, false, named.expires)
+    );
     let hidpi = Scale::new(2).expect("2 is a scale");
     let download = CardRequest {
         scale: hidpi,
         ..card.clone()
     };
-    let download_url = format!("{base}{}", state.card_url(&download, &info.version, true));
+    let download_url = format!(
+        "{base}{}",
+        state.card_url(&download, &info.version, true, named.expires)
+    );
     let page = pages::SharePage {
         title: words.title,
         description: words.summary,
@@ -69,8 +77,10 @@ pub(super) fn share<B>(
         height: info.height,
     };
     let mut resp = text(page.render(), "text/html; charset=utf-8");
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, state.freshness.page().clone());
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        state.freshness.page(named.expires, now),
+    );
     Ok(resp)
 }
 
