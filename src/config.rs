@@ -401,6 +401,24 @@ pub struct ServeArgs {
     #[arg(long, env = "SHARECARD_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
 
+    /// How long a connection may hold a response the client does not
+    /// read (nothing taken off the socket, or an HTTP/2 flow-control
+    /// window kept shut) before it is closed; each --min-send-rate bytes
+    /// the client takes meanwhile adds a second.
+    #[arg(long, env = "SHARECARD_SEND_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub send_timeout: Duration,
+
+    /// Bytes per second a client must take while it holds up a response
+    /// (see --send-timeout): far below any real link, so only a client
+    /// that trickles is closed.
+    #[arg(
+        long,
+        env = "SHARECARD_MIN_SEND_RATE",
+        default_value_t = 1024,
+        value_name = "BYTES"
+    )]
+    pub min_send_rate: u64,
+
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     #[arg(long, env = "SHARECARD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,

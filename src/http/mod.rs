@@ -3,6 +3,7 @@
 //! below it (cache, signing, the rendering crate) returns its own errors,
 //! which `error` maps.
 
+mod bounds;
 mod conditional;
 pub mod error;
 mod freshness;

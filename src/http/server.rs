@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -21,6 +21,7 @@ use sharecard_render::card::CardRequest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::bounds::{Bounds, Guarded, Tracked, Watch, watchdog};
 use super::freshness::Freshness;
 use super::routes::Origin;
 use super::state::{AppState, TemplatesSeen, dir_stamp};
@@ -153,8 +154,14 @@ impl Application {
             tokio::spawn(super::startup::warm_cache(state.clone(), warm));
         }
         let builder = connection_builder(args);
+        let bounds = Bounds {
+            send_timeout: args.send_timeout,
+            min_send_rate: args.min_send_rate,
+            idle_timeout: args.header_timeout,
+        };
         let graceful = GracefulShutdown::new();
-        let ops = ops_listener.map(|l| tokio::spawn(serve_ops(l, builder.clone(), state.clone())));
+        let ops = ops_listener
+            .map(|l| tokio::spawn(serve_ops(l, builder.clone(), state.clone(), bounds)));
         let connections = Arc::new(Semaphore::new(args.max_connections.max(1)));
         tokio::pin!(shutdown);
         loop {
@@ -179,7 +186,15 @@ impl Application {
                 peer,
                 ops_port: false,
             };
-            serve_connection(&builder, graceful.watcher(), &state, stream, origin, permit);
+            serve_connection(
+                &builder,
+                graceful.watcher(),
+                &state,
+                stream,
+                origin,
+                permit,
+                bounds,
+            );
         }
         drop(listener);
         if let Some(ops) = ops {
@@ -250,6 +265,7 @@ async fn serve_ops(
     listener: TcpListener,
     builder: auto::Builder<TokioExecutor>,
     state: Arc<AppState>,
+    bounds: Bounds,
 ) {
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(16));
@@ -271,12 +287,20 @@ async fn serve_ops(
             peer,
             ops_port: true,
         };
-        serve_connection(&builder, graceful.watcher(), &state, stream, origin, permit);
+        serve_connection(
+            &builder,
+            graceful.watcher(),
+            &state,
+            stream,
+            origin,
+            permit,
+            bounds,
+        );
     }
 }
 
 /// Serves one accepted connection on its own task, holding `permit` (the
-/// connection cap) until it ends.
+/// connection cap) until it ends, within `bounds` (see `bounds.rs`).
 fn serve_connection(
     builder: &auto::Builder<TokioExecutor>,
     watcher: Watcher,
@@ -284,39 +308,41 @@ fn serve_connection(
     stream: TcpStream,
     origin: Origin,
     permit: OwnedSemaphorePermit,
+    bounds: Bounds,
 ) {
     let peer = origin.peer;
     let _ = stream.set_nodelay(true);
     let st = state.clone();
-    let seen_request = Arc::new(AtomicBool::new(false));
-    let seen = seen_request.clone();
-    let svc = service_fn(move |req| {
-        seen.store(true, Ordering::Relaxed);
+    let watch = Watch::new(bounds);
+    let requests = watch.clone();
+    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let st = st.clone();
-        async move { Ok::<_, std::convert::Infallible>(super::routes::handle(st, req, origin).await) }
+        let watch = requests.clone();
+        async move {
+            let active = watch.begin();
+            // No new work while this connection's earlier responses wait
+            // for a client that does not read them.
+            watch.wait_until_sent().await;
+            let http2 = req.version() == hyper::Version::HTTP_2;
+            let resp = super::routes::handle(st, req, origin).await;
+            Ok::<_, std::convert::Infallible>(resp.map(|body| Tracked::new(body, active, http2)))
+        }
     });
-    let conn = builder
-        .serve_connection(crate::zerocopy::Connection::new(stream), svc)
-        .into_owned();
+    let io = Guarded::new(crate::zerocopy::Connection::new(stream), watch.clone());
+    let conn = builder.serve_connection(io, svc).into_owned();
     let conn = watcher.watch(conn);
-    let first_request_deadline = state.args.header_timeout;
     tokio::spawn(async move {
         let _permit = permit;
         tokio::pin!(conn);
         // hyper-util's HTTP version sniffing has no timeout of its own, and
-        // header_read_timeout starts only after it: a client that connects
-        // and sends nothing (or a few bytes) would hold the connection
-        // forever. Drop it if no request arrived in time.
-        let deadline = async {
-            tokio::time::sleep(first_request_deadline).await;
-            if seen_request.load(Ordering::Relaxed) {
-                std::future::pending::<()>().await;
-            }
-        };
+        // HTTP/2 clients can keep an idle connection with pings: the
+        // watchdog closes a connection with no request in progress for
+        // --header-timeout, and one whose response waits on a client that
+        // does not read.
         let result = tokio::select! {
             r = &mut conn => r,
-            () = deadline => {
-                tracing::debug!(%peer, "no request in time; closing");
+            verdict = watchdog(watch) => {
+                tracing::debug!(%peer, reason = verdict.as_str(), "closing the connection");
                 return;
             }
         };
