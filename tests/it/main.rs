@@ -4,6 +4,7 @@
 //! `crates/sharecard-render/tests/`.
 
 mod api;
+mod attacks;
 mod authoring;
 mod cli;
 mod contract;
