@@ -367,6 +367,18 @@ check "HEAD + GET rendered the card once" test $(($(renders A) + $(renders B))) 
 etag=$(hdr "$get_hdr" etag)
 inm=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$head_url")
 check "If-None-Match with the ETag gets 304 from the tier ($inm)" test "$inm" = 304
+# A URL with `exp` is never stored by the tier: nginx could serve a stored
+# copy stale (proxy_cache_use_stale) after the service would refuse it.
+exp_at=$(($(date +%s) + 3600))
+exp_url="$TIER$(card Expiring 1)&exp=$exp_at"
+exp_status=""
+for _ in 1 2; do
+  exp_status+="$(curl -s --max-time 20 -o /dev/null -D - "$exp_url" | tr -d '\r' | awk 'tolower($1) == "x-cache-status:" { print $2 }') "
+done
+encoded_url="$TIER$(card Expiring 2)&%65xp=$exp_at"
+exp_status+="$(curl -s --max-time 20 -o /dev/null -D - "$encoded_url" | tr -d '\r' | awk 'tolower($1) == "x-cache-status:" { print $2 }')"
+echo "  a URL with exp, twice, then with %65xp: X-Cache-Status $exp_status"
+check "URLs with exp bypass the tier's cache ($exp_status)" test "$exp_status" = "BYPASS BYPASS BYPASS"
 RENDERED_A=$(($(renders A) + $(renders B)))
 
 # --- (b) SIGKILL one instance --------------------------------------------------
