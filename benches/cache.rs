@@ -1,4 +1,4 @@
-//! The service's side of a card, through `CardCache::get` on a tokio
+//! The service's side of a card, through `RenderPool::get` on a tokio
 //! runtime as the server calls it: a cold miss (admission, render on the
 //! blocking pool, insert), a hit by card and by remembered request target,
 //! and moving a PNG into the memory file hits are sent from. The render
@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use sharecard::cache::{CardCache, KeyedCard, Limits, TargetTerms};
+use sharecard::cache::{ByteCache, Format, KeyedCard};
+use sharecard::clock::{Clock, SystemClock};
 use sharecard::config::ServeArgs;
+use sharecard::http::target::{TargetTerms, Targets};
+use sharecard::pool::{Limits, RenderPool};
 use sharecard::telemetry::Metrics;
 use sharecard_render::card::query::Params;
 use sharecard_render::card::{CardRequest, LevelBands, TemplateName};
@@ -54,7 +57,7 @@ fn variant(i: usize) -> CardRequest {
     parse(&q)
 }
 
-/// Through `CardCache::get` on a tokio runtime, as the server calls it:
+/// Through `RenderPool::get` on a tokio runtime, as the server calls it:
 /// a miss (admission, render on the blocking pool, insert) and a hit.
 fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -74,8 +77,17 @@ fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
     sharecard::zerocopy::init(limits.cache_bytes);
     let new_cache = || {
         let _guard = runtime.enter();
-        CardCache::new(renderer.clone(), &limits, Arc::new(Metrics::new()))
+        let metrics = Arc::new(Metrics::new());
+        let cache = ByteCache::new(limits.cache_bytes, limits.ttl, metrics.clone());
+        RenderPool::new(renderer.clone(), cache, &limits, metrics)
     };
+    let version = renderer
+        .templates()
+        .info(TEMPLATE)
+        .expect("report")
+        .version
+        .clone();
+    let keyed = |req: CardRequest| KeyedCard::new(req, &version, Format::Png);
     // Warm the light theme's background too, so no sample pays for it.
     renderer.render(&variant(101 * 101)).expect("renders");
 
@@ -85,13 +97,11 @@ fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
             // A fresh cache per sample, and a different card per iteration:
             // every get is a miss.
             let cache = new_cache();
-            let cards: Vec<KeyedCard> = (0..iters as usize)
-                .map(|i| KeyedCard::new(variant(i)))
-                .collect();
+            let cards: Vec<KeyedCard> = (0..iters as usize).map(|i| keyed(variant(i))).collect();
             runtime.block_on(async {
                 let started = Instant::now();
                 for card in &cards {
-                    black_box(cache.get(card).await.expect("renders"));
+                    black_box(cache.get(&renderer, card).await.expect("renders"));
                 }
                 started.elapsed()
             })
@@ -99,14 +109,21 @@ fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
     });
 
     let cache_hot = new_cache();
-    let req = KeyedCard::new(parse(QUERY));
-    runtime.block_on(cache_hot.get(&req)).expect("renders");
+    let req = keyed(parse(QUERY));
+    runtime
+        .block_on(cache_hot.get(&renderer, &req))
+        .expect("renders");
     g.bench_function("hit_by_card", |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
                 let started = Instant::now();
                 for _ in 0..iters {
-                    black_box(cache_hot.get(black_box(&req)).await.expect("hit"));
+                    black_box(
+                        cache_hot
+                            .get(&renderer, black_box(&req))
+                            .await
+                            .expect("hit"),
+                    );
                 }
                 started.elapsed()
             })
@@ -115,16 +132,18 @@ fn cache(c: &mut Criterion, renderer: Arc<Renderer>) {
     // What a hit on a URL seen before does: the remembered target, then
     // its card (within one second: from the target itself).
     let target = format!("/cards/{TEMPLATE}.png?{QUERY}");
-    runtime.block_on(cache_hot.remember(&target, parse(QUERY), TargetTerms::PLAIN, &renderer));
-    let now = sharecard::signing::unix_now();
+    let targets = Targets::new(limits.cache_bytes, limits.ttl);
+    runtime.block_on(targets.remember(&target, req.clone(), TargetTerms::PLAIN, &renderer));
+    let now = SystemClock.now();
     g.bench_function("hit_by_target", |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
                 let started = Instant::now();
                 for _ in 0..iters {
-                    let t = cache_hot.parsed(black_box(&target), &renderer, now).await;
+                    let t = targets.parsed(black_box(&target), &renderer, now).await;
                     let t = t.expect("remembered");
-                    black_box(cache_hot.get_cached(&t, now).await.expect("hit"));
+                    let cache = cache_hot.cache();
+                    black_box(targets.get_cached(cache, &t, now).await.expect("hit"));
                 }
                 started.elapsed()
             })

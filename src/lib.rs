@@ -7,8 +7,10 @@
 
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod http;
+pub mod pool;
 pub mod signing;
 mod sys;
 pub mod telemetry;
@@ -24,7 +26,7 @@ pub fn run_server(args: config::ServeArgs) -> anyhow::Result<()> {
         .build()?;
     let result = runtime.block_on(async move {
         let app = http::Application::build(args).await?;
-        app.run_until(http::server::shutdown_signal()).await
+        app.run_until(http::shutdown_signal()).await
     });
     // Connections are drained; do not wait on background work (a
     // low-priority recompression) before exiting.

@@ -26,7 +26,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use sharecard_render::card::CARD_PARAMS;
-use sharecard_render::card::query::{Params, encode_component};
+use sharecard_render::card::query::{Params, encode_component, is_named};
 use sharecard_render::error::CardError;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -53,7 +53,7 @@ pub enum SignUrlError {
 }
 
 /// Shortest key accepted: HMAC keys shorter than this are guessable.
-pub const MIN_KEY_LEN: usize = 16;
+pub(crate) const MIN_KEY_LEN: usize = 16;
 
 /// The keys a service accepts. The first one signs; every one verifies, so
 /// a new key can be rolled out before the old one is retired.
@@ -112,7 +112,7 @@ impl Signer {
         // `sig` as the verifier reads it: by its decoded name.
         let kept: Vec<&str> = query
             .split('&')
-            .filter(|p| !p.is_empty() && !is_param(p, "sig"))
+            .filter(|p| !p.is_empty() && !is_named(p, "sig"))
             .collect();
         let query = kept.join("&");
         let params = Params::parse(Some(&query))?;
@@ -128,7 +128,7 @@ impl Signer {
 
     /// The URL to hand out for `path` and `query`: signed when signing is
     /// on ([`sign_url`](Self::sign_url)), as it is otherwise.
-    pub fn url(&self, path: &str, query: &str) -> Result<String, SignUrlError> {
+    pub(crate) fn url(&self, path: &str, query: &str) -> Result<String, SignUrlError> {
         if self.enabled() {
             self.sign_url(path, query)
         } else {
@@ -223,22 +223,6 @@ impl Signer {
     }
 }
 
-/// Whether the raw query piece `pair` (`name=value`) is parameter `name`
-/// as [`Params::parse`] decodes it, so `si%67=…` is `sig`. A name that does
-/// not decode counts as a match: such a query is refused anyway, and
-/// callers use this to drop or hide a parameter, where a false match is
-/// the safe side.
-pub(crate) fn is_param(pair: &str, name: &str) -> bool {
-    let raw = pair.split_once('=').map_or(pair, |(k, _)| k);
-    if !raw.contains(['%', '+']) {
-        return raw == name;
-    }
-    match Params::parse(Some(raw)) {
-        Ok(p) => p.iter().next().is_some_and(|(k, _)| k == name),
-        Err(_) => true,
-    }
-}
-
 fn mac(key: &[u8], message: &str) -> HmacSha256 {
     let mut m = <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     m.update(message.as_bytes());
@@ -246,7 +230,7 @@ fn mac(key: &[u8], message: &str) -> HmacSha256 {
 }
 
 /// The signed message for `path` and `params` (see the module docs).
-pub fn canonical(path: &str, params: &Params) -> String {
+pub(crate) fn canonical(path: &str, params: &Params) -> String {
     let mut pairs: Vec<(&str, &str)> = params
         .iter()
         .filter(|(k, _)| *k == "exp" || CARD_PARAMS.contains(k))
@@ -257,12 +241,6 @@ pub fn canonical(path: &str, params: &Params) -> String {
         .map(|(k, v)| format!("{k}={}", encode_component(v)))
         .collect();
     format!("{path}?{}", query.join("&"))
-}
-
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

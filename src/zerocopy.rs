@@ -3,18 +3,19 @@
 //! Why: a cache hit costs little besides putting its body into the socket,
 //! and `write` copies the body into the kernel. Over a few hot cards the
 //! copy reads from the CPU cache; over a thousand it reads from memory, and
-//! hits fell to two thirds of the rate over ten cards while nginx, which
+//! hits lost much of the rate they had over ten cards while nginx, which
 //! sends files with `sendfile`, kept most of it. With `sendfile` the
-//! socket takes references to the file's pages instead: hits over 1,000
-//! cards went from 0.73× to 0.85× of the 10-card rate (`bench/loadtest.sh`,
-//! hits over 10 and 1,000 cards).
+//! socket takes references to the file's pages instead, and hits over
+//! 1,000 cards keep more of the 10-card rate (`bench/loadtest.sh`, server
+//! B3: hits over 10 and 1,000 cards; the figures are in
+//! `bench/RESULTS.md`).
 //!
 //! But over a few hot cards `sendfile` costs more than the copy it saves:
 //! a second system call, and a page reference per 4 KiB, where copying
-//! from the CPU cache is cheap. So a body sent again soon, before a few MiB of other bodies
-//! went out (`COPY_WINDOW` in `imp.rs`: the bytes are then most likely
-//! still in the CPU's caches), is copied; one not sent for longer goes by
-//! `sendfile`.
+//! from the CPU cache is cheap. So a body sent again soon, before a few
+//! MiB of other bodies went out (`COPY_WINDOW` in `imp.rs`: the bytes are
+//! then most likely still in the CPU's caches), is copied; one not sent
+//! for longer goes by `sendfile`.
 //!
 //! How: [`seal`] copies a PNG once into a slot of a process-wide memory
 //! file (`memfd`) that is also mapped read-only, and returns `Bytes` over
@@ -41,13 +42,15 @@
 mod imp;
 
 #[cfg(target_os = "linux")]
-pub use imp::{Connection, init, seal, sealed_bytes, set_copy_window};
+pub(crate) use imp::Connection;
+#[cfg(target_os = "linux")]
+pub use imp::{init, seal, sealed_bytes, set_copy_window};
 
 #[cfg(not(target_os = "linux"))]
 mod portable {
     use bytes::Bytes;
 
-    pub type Connection = hyper_util::rt::TokioIo<tokio::net::TcpStream>;
+    pub(crate) type Connection = hyper_util::rt::TokioIo<tokio::net::TcpStream>;
 
     pub fn init(_cache_bytes: u64) -> Option<usize> {
         None
@@ -65,4 +68,6 @@ mod portable {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub use portable::{Connection, init, seal, sealed_bytes, set_copy_window};
+pub(crate) use portable::Connection;
+#[cfg(not(target_os = "linux"))]
+pub use portable::{init, seal, sealed_bytes, set_copy_window};

@@ -3,31 +3,52 @@
 use sharecard_render::card::CardRequest;
 
 /// What cached cards are looked up by: the first 16 bytes of a SHA-256 of
-/// the card's canonical form. Hashing and comparing a `CardRequest` meant
-/// reading its texts, each in an allocation of its own, on every hit; a
-/// digest sits inline in the remembered target and in moka's entry: a
-/// sixth less of the server's own CPU a hit over 1,000 cycled cards
-/// (`perf` during `bench/loadtest.sh`'s hits over 1,000 cards). Two cards
-/// share a key only if SHA-256 collides in 128 bits, which no one can
-/// arrange.
+/// the card's canonical form, its templates' version and its format.
+/// Hashing and comparing a `CardRequest` meant reading its texts, each in
+/// an allocation of its own, on every hit; a digest sits inline in the
+/// remembered target and in moka's entry (`perf` during
+/// `bench/loadtest.sh`'s hits over 1,000 cards measures the difference).
+/// Two cards share a key only if SHA-256 collides in 128 bits, which no
+/// one can arrange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CardKey([u8; 16]);
 
 /// A card request and its [`CardKey`], computed once, together.
 #[derive(Debug, Clone)]
 pub struct KeyedCard {
-    pub(super) req: CardRequest,
-    pub(super) key: CardKey,
+    req: CardRequest,
+    key: CardKey,
+}
+
+/// The encoding a cached card is in: part of its key, since each format
+/// is a body of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Png,
+}
+
+impl Format {
+    fn as_str(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+        }
+    }
 }
 
 impl KeyedCard {
-    pub fn new(req: CardRequest) -> KeyedCard {
+    /// `req` drawn by templates of `version` (`TemplateInfo::version`) in
+    /// `format`.
+    pub fn new(req: CardRequest, version: &str, format: Format) -> KeyedCard {
         use sha2::Digest;
         // `canonical_query` is one-to-one with a card of a given template
-        // (it parses back to the same card), and template names never
-        // contain NUL.
+        // (it parses back to the same card); template names, versions
+        // (hex) and formats never contain NUL.
         let mut h = sha2::Sha256::new();
         h.update(req.template.as_str().as_bytes());
+        h.update([0]);
+        h.update(version.as_bytes());
+        h.update([0]);
+        h.update(format.as_str().as_bytes());
         h.update([0]);
         h.update(req.canonical_query().as_bytes());
         let mut key = [0; 16];
@@ -44,5 +65,99 @@ impl KeyedCard {
 
     pub fn key(&self) -> CardKey {
         self.key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sharecard_render::card::query::Params;
+    use sharecard_render::card::{LevelBands, TemplateName};
+
+    #[test]
+    fn a_card_key_names_exactly_the_card() {
+        let keyed = |template: &str, query: &str| {
+            KeyedCard::new(
+                CardRequest::from_params(
+                    TemplateName::parse(template).unwrap(),
+                    &Params::parse(Some(query)).unwrap(),
+                    &LevelBands::default(),
+                )
+                .unwrap(),
+                "v1",
+                Format::Png,
+            )
+        };
+        let base = keyed("report", "role=R&tagline=T&risk=50&threat=X&threat_risk=9");
+        // (template, query, same card as `base`)
+        let cases = [
+            (
+                "report",
+                "risk=50&threat_risk=9&threat=X&tagline=T&role=R",
+                true,
+            ),
+            (
+                "report",
+                "role=R&tagline=T&risk=50&threat=X&threat_risk=9&utm_source=x",
+                true,
+            ),
+            (
+                "report",
+                "role=R&tagline=T&risk=50&level=elevated&threat=X&threat_risk=9",
+                true,
+            ),
+            (
+                "square",
+                "role=R&tagline=T&risk=50&threat=X&threat_risk=9",
+                false,
+            ),
+            (
+                "report",
+                "role=R&tagline=T&risk=50&threat=X&threat_risk=9&theme=light",
+                false,
+            ),
+            (
+                "report",
+                "role=R&tagline=T&risk=50&threat=X&threat_risk=9&scale=2",
+                false,
+            ),
+            ("report", "role=R&risk=50&threat=X&threat_risk=9", false),
+            ("report", "role=R&tagline=T&risk=50", false),
+            (
+                "report",
+                "role=R&tagline=T&risk=51&threat=X&threat_risk=9",
+                false,
+            ),
+            (
+                "report",
+                "role=R&tagline=T&risk=50&level=high&threat=X&threat_risk=9",
+                false,
+            ),
+            (
+                "report",
+                "role=R&tagline=T&risk=50&threat=X&threat_risk=8",
+                false,
+            ),
+            // A role whose text spells out the tagline parameter.
+            (
+                "report",
+                "role=R%26tagline%3DT&risk=50&threat=X&threat_risk=9",
+                false,
+            ),
+            (
+                "report",
+                "role=R%20&tagline=T&risk=50&threat=X&threat_risk=9",
+                true,
+            ),
+        ];
+        for (template, query, same) in cases {
+            let other = keyed(template, query);
+            assert_eq!(other.req() == base.req(), same, "{template}?{query}");
+            assert_eq!(other.key() == base.key(), same, "{template}?{query}");
+        }
+        // The same card under other templates' version is another entry:
+        // a reload can never answer with the old look.
+        let newer = KeyedCard::new(base.req().clone(), "v2", Format::Png);
+        assert_ne!(newer.key(), base.key());
     }
 }

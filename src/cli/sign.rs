@@ -3,8 +3,10 @@
 use sharecard_render::card::query::Params;
 use sharecard_render::card::{CardRequest, TemplateName};
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::SignArgs;
-use crate::signing::{Signer, is_param, unix_now};
+use crate::signing::Signer;
+use sharecard_render::card::query::is_named;
 
 /// `sharecard sign '/cards/report.png?role=…'`
 pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
@@ -29,7 +31,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
     // `exp` comes from --expires-in alone: a query that already holds one
     // (in any spelling, `%65xp` included) would carry two once signed, or
     // an expiry no one chose.
-    if query.split('&').any(|p| is_param(p, "exp")) {
+    if query.split('&').any(|p| is_named(p, "exp")) {
         eprintln!(
             "error: {path}?{query} already holds `exp`; remove it and pass --expires-in \
              (e.g. --expires-in 7d) to sign a URL that expires"
@@ -43,7 +45,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
     }
     let mut query = query.to_owned();
     if let Some(ttl) = args.expires_in {
-        let exp = unix_now() + ttl.as_secs();
+        let exp = SystemClock.now() + ttl.as_secs();
         query = query
             .split('&')
             .filter(|p| !p.is_empty())

@@ -10,7 +10,7 @@
 use serde::Serialize;
 use sharecard_render::error::CardError;
 
-use crate::cache::RenderError;
+use crate::pool::RenderError;
 use crate::signing::Denied;
 
 /// Every `code` an error body can carry, with its status: the OpenAPI
@@ -46,17 +46,17 @@ pub const ERROR_CODES: &[(u16, &str)] = &[
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-    pub field: Option<String>,
+pub(crate) struct ApiError {
+    pub(crate) status: u16,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+    pub(crate) field: Option<String>,
     /// Seconds for a `Retry-After` header (only on 503).
-    pub retry_after: Option<u32>,
+    pub(crate) retry_after: Option<u32>,
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -66,7 +66,7 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(
+    pub(crate) fn bad_request(
         code: &'static str,
         field: Option<&str>,
         message: impl Into<String>,
@@ -77,27 +77,26 @@ impl ApiError {
         }
     }
 
-    pub fn with_field(mut self, field: &str) -> ApiError {
-        self.field = Some(field.to_owned());
-        self
-    }
-
-    pub fn not_found(message: impl Into<String>) -> ApiError {
+    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(404, "not_found", message)
     }
 
-    pub fn internal(message: impl Into<String>) -> ApiError {
+    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(500, "internal", message)
     }
 
-    pub fn unavailable(code: &'static str, message: impl Into<String>, retry: u32) -> ApiError {
+    pub(crate) fn unavailable(
+        code: &'static str,
+        message: impl Into<String>,
+        retry: u32,
+    ) -> ApiError {
         ApiError {
             retry_after: Some(retry),
             ..ApiError::new(503, code, message)
         }
     }
 
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         #[derive(Serialize)]
         struct Body<'a> {
             error: Inner<'a>,

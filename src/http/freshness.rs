@@ -19,9 +19,9 @@
 //!   drafts, final bytes, versioned URLs (an unsigned `v` cannot upgrade
 //!   it) and share pages alike.
 
-use hyper::header::HeaderValue;
+use std::time::Duration;
 
-use crate::config::ServeArgs;
+use hyper::header::HeaderValue;
 
 /// The `Cache-Control` values, parsed once at start-up.
 #[derive(Debug, Clone)]
@@ -32,21 +32,24 @@ pub(crate) struct Freshness {
 }
 
 impl Freshness {
-    pub(crate) fn new(args: &ServeArgs) -> anyhow::Result<Freshness> {
+    /// From `--cache-control`, `--versioned-cache-control` (empty: the
+    /// same) and `--draft-max-age`.
+    pub(crate) fn new(
+        cache_control: &str,
+        versioned_cache_control: &str,
+        draft_max_age: Duration,
+    ) -> anyhow::Result<Freshness> {
         let value = |flag: &str, v: &str| {
             HeaderValue::from_str(v)
                 .map_err(|_| anyhow::anyhow!("{flag} is not a valid header value: {v:?}"))
         };
-        let final_bytes = value("--cache-control", &args.cache_control)?;
-        let versioned = match args.versioned_cache_control.trim() {
+        let final_bytes = value("--cache-control", cache_control)?;
+        let versioned = match versioned_cache_control.trim() {
             "" => final_bytes.clone(),
             v => value("--versioned-cache-control", v)?,
         };
         Ok(Freshness {
-            draft: value(
-                "--draft-max-age",
-                &draft(&args.cache_control, args.draft_max_age),
-            )?,
+            draft: value("--draft-max-age", &draft(cache_control, draft_max_age))?,
             final_bytes,
             versioned,
         })
@@ -114,7 +117,7 @@ fn until(policy: &HeaderValue, expires: u64, now: u64) -> HeaderValue {
 
 /// A draft's `Cache-Control`: as shareable as the final bytes (a private or
 /// no-store policy stays one), fresh for `max_age`.
-fn draft(final_policy: &str, max_age: std::time::Duration) -> String {
+fn draft(final_policy: &str, max_age: Duration) -> String {
     let has = |d: &str| {
         final_policy
             .split(',')
@@ -132,7 +135,15 @@ fn draft(final_policy: &str, max_age: std::time::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    const FINAL: &str = "public, max-age=86400, stale-while-revalidate=604800";
+    const VERSIONED: &str = "public, max-age=31536000, immutable";
+    const TEN: Duration = Duration::from_secs(10);
+
+    /// The defaults of the flags.
+    fn defaults() -> Freshness {
+        Freshness::new(FINAL, VERSIONED, TEN).unwrap()
+    }
 
     #[test]
     fn drafts_keep_the_policy_and_shorten_the_lifetime() {
@@ -152,8 +163,7 @@ mod tests {
 
     #[test]
     fn each_kind_of_response_gets_its_lifetime() {
-        let args = ServeArgs::for_tests();
-        let f = Freshness::new(&args).unwrap();
+        let f = defaults();
         const NEVER: u64 = u64::MAX;
         assert_eq!(f.card(false, true, NEVER, 0), "public, max-age=10");
         assert_eq!(f.card(false, false, NEVER, 0), "public, max-age=10");
@@ -166,17 +176,14 @@ mod tests {
             "public, max-age=31536000, immutable"
         );
         assert_eq!(f.page(NEVER, 0), f.card(true, false, NEVER, 0));
-        let mut args = ServeArgs::for_tests();
-        args.versioned_cache_control = String::new();
-        let f = Freshness::new(&args).unwrap();
+        let f = Freshness::new(FINAL, "", TEN).unwrap();
         assert_eq!(f.card(true, true, NEVER, 0), f.card(true, false, NEVER, 0));
-        args.cache_control = "bad\nvalue".into();
-        assert!(Freshness::new(&args).is_err());
+        assert!(Freshness::new("bad\nvalue", VERSIONED, TEN).is_err());
     }
 
     #[test]
     fn nothing_is_fresh_past_exp() {
-        let f = Freshness::new(&ServeArgs::for_tests()).unwrap();
+        let f = defaults();
         // 15 s left at whole second 1000: fresh for 14, the second that
         // `now` may already be into subtracted.
         for (is_final, versioned, want) in [

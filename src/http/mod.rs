@@ -1,21 +1,27 @@
 //! The HTTP edge: the server, what requests share, the routes, and the
 //! pages. The only module that knows statuses and headers; everything
-//! below it (cache, signing, the rendering crate) returns its own errors,
-//! which `error` maps.
+//! below it (the pool, the cache, signing, the rendering crate) returns its
+//! own errors, which `error` maps.
 
 mod bounds;
 mod conditional;
 pub mod error;
 mod freshness;
+mod naming;
 mod openapi;
 mod pages;
+mod reload;
+mod request;
 mod response;
+mod route;
 mod routes;
-pub mod server;
+mod server;
+mod settings;
 mod startup;
 mod state;
+pub mod target;
 mod urls;
 
-pub use routes::MAX_URI_BYTES;
 pub use server::Application;
+pub(crate) use server::shutdown_signal;
 pub use state::AppState;

@@ -9,7 +9,7 @@ use sharecard_render::card::{Level, ROLE_MAX, Scale, TAGLINE_MAX, THREAT_MAX, Th
 use sharecard_render::render::Renderer;
 
 use super::error::ERROR_CODES;
-use super::routes::MAX_URI_BYTES;
+use super::request::MAX_URI_BYTES;
 
 /// The card's query parameters as JSON Schemas with their limits, by name:
 /// also the `parameters` of `/templates`.

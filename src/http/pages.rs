@@ -11,8 +11,6 @@ use serde::Serialize;
 
 use crate::http::error::ApiError;
 use crate::signing::Signer;
-use sharecard_render::card::naming::FileName;
-use sharecard_render::card::query::encode_component;
 use sharecard_render::card::{CardRequest, Scale};
 use sharecard_render::render::Renderer;
 
@@ -35,23 +33,23 @@ fn env() -> &'static Environment<'static> {
 
 /// Everything the share page shows; URLs are absolute and already signed.
 #[derive(Debug, Serialize)]
-pub struct SharePage {
-    pub title: String,
-    pub description: String,
-    pub alt: String,
-    pub site_name: String,
-    pub page_url: String,
-    pub image_url: String,
-    pub download_url: String,
-    pub hidpi: bool,
-    pub file_name: String,
-    pub role_url: String,
-    pub width: u32,
-    pub height: u32,
+pub(crate) struct SharePage {
+    pub(crate) title: String,
+    pub(crate) description: String,
+    pub(crate) alt: String,
+    pub(crate) site_name: String,
+    pub(crate) page_url: String,
+    pub(crate) image_url: String,
+    pub(crate) download_url: String,
+    pub(crate) hidpi: bool,
+    pub(crate) file_name: String,
+    pub(crate) role_url: String,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
 }
 
 impl SharePage {
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         env()
             .get_template("share.html")
             .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(self))))
@@ -138,23 +136,7 @@ fn in_words(err: &ApiError) -> (&'static str, String) {
     (title, sentence)
 }
 
-/// `Content-Disposition: attachment` for a card download.
-pub fn content_disposition(req: &CardRequest) -> String {
-    let FileName {
-        ascii,
-        unicode: utf8,
-    } = req.file_name();
-    if ascii == utf8 {
-        format!("attachment; filename=\"{ascii}\"")
-    } else {
-        format!(
-            "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
-            encode_component(&utf8)
-        )
-    }
-}
-
-pub const ROBOTS_TXT: &str = "\
+pub(crate) const ROBOTS_TXT: &str = "\
 # Crawlers may fetch share pages and card images: link previews need both.
 User-agent: *
 Allow: /share/
@@ -168,7 +150,7 @@ Disallow: /preview
 pub(crate) fn preview(
     renderer: &Renderer,
     signer: &Signer,
-    templates_dir: Option<&std::path::Path>,
+    reloads: bool,
     reload_error: Option<String>,
 ) -> String {
     use sharecard_render::card::{TemplateName, Theme};
@@ -234,7 +216,7 @@ pub(crate) fn preview(
                 error => reload_error,
                 // Whether templates reload, never where they are: anyone
                 // may open this page.
-                reloads => templates_dir.is_some(),
+                reloads => reloads,
             })
         })
         .expect("the preview page renders")
@@ -253,31 +235,6 @@ mod tests {
             &LevelBands::default(),
         )
         .unwrap()
-    }
-
-    #[test]
-    fn download_names() {
-        let cases = [
-            (
-                "role=ML+Engineer&risk=1",
-                "attachment; filename=\"ml-engineer-report.png\"",
-            ),
-            (
-                "role=ML+Engineer&risk=1&scale=2&theme=light",
-                "attachment; filename=\"ml-engineer-report-light@2x.png\"",
-            ),
-            (
-                "role=Ing%C3%A9nieure&risk=1",
-                "attachment; filename=\"ingenieure-report.png\"; filename*=UTF-8''ing%C3%A9nieure-report.png",
-            ),
-            (
-                "role=%D0%98%D0%BD&risk=1",
-                "attachment; filename=\"in-report.png\"; filename*=UTF-8''%D0%B8%D0%BD-report.png",
-            ),
-        ];
-        for (q, want) in cases {
-            assert_eq!(content_disposition(&req(q)), want, "{q}");
-        }
     }
 
     #[test]

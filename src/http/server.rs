@@ -9,25 +9,26 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use anyhow::Context;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use sharecard_render::card::CardRequest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::bounds::{Bounds, Guarded, Tracked, Watch, watchdog};
-use super::freshness::Freshness;
+use super::reload::Reloader;
 use super::routes::Origin;
-use super::state::{AppState, TemplatesSeen, dir_stamp};
-use crate::cache::{CardCache, Limits};
+use super::settings::Settings;
+use super::state::{AppState, Readiness};
+use super::target::Targets;
+use crate::cache::ByteCache;
+use crate::clock::{Clock, SystemClock};
 use crate::config::ServeArgs;
-use crate::signing::Signer;
+use crate::pool::RenderPool;
 use crate::telemetry::Metrics;
 
 /// A bound, configured server that has not yet accepted a connection.
@@ -36,11 +37,18 @@ pub struct Application {
     /// `--metrics-listen`: metrics, health and readiness only.
     ops_listener: Option<TcpListener>,
     state: Arc<AppState>,
-    warm: Vec<CardRequest>,
 }
 
 impl Application {
     pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
+        Application::build_with_clock(args, Arc::new(SystemClock)).await
+    }
+
+    /// [`build`](Self::build), telling time by `clock` (tests move it).
+    pub async fn build_with_clock(
+        args: ServeArgs,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
         // The ports first: a busy one is the likeliest start-up failure,
         // and its error should not come after unrelated warnings.
         let listener = bind(args.listen, "--listen (SHARECARD_LISTEN)").await?;
@@ -48,22 +56,18 @@ impl Application {
             Some(addr) => Some(bind(addr, "--metrics-listen (SHARECARD_METRICS_LISTEN)").await?),
             None => None,
         };
-        let renderer = args.card.load_renderer()?;
+        let settings = Settings::from_args(args)?;
+        let renderer = settings.renderer.load()?;
         crate::sys::release_free_heap();
         let metrics = Arc::new(Metrics::new());
-        let limits = Limits {
-            cache_bytes: args.cache_mb.saturating_mul(1024 * 1024),
-            ttl: args.cache_ttl,
-            render_threads: args.render_threads(),
-            render_queue: args.render_queue(),
-            recompress: args.recompress,
-        };
+        let limits = &settings.limits;
         if let Some(slots) = crate::zerocopy::init(limits.cache_bytes) {
             tracing::debug!(slots, "cached cards are sent with sendfile");
         }
-        let cache = CardCache::new(renderer, &limits, metrics.clone());
-        let freshness = Freshness::new(&args)?;
-        if args.site.public_url == crate::config::DEFAULT_PUBLIC_URL {
+        let cache = ByteCache::new(limits.cache_bytes, limits.ttl, metrics.clone());
+        let pool = RenderPool::new(renderer, cache, limits, metrics.clone());
+        let targets = Targets::new(limits.cache_bytes, limits.ttl);
+        if settings.site.public_url == crate::config::DEFAULT_PUBLIC_URL {
             tracing::warn!(
                 public_url = crate::config::DEFAULT_PUBLIC_URL,
                 "--public-url is left at its default: share pages point crawlers at localhost, \
@@ -71,32 +75,23 @@ impl Application {
                  the address people reach this service at"
             );
         }
-        let keys = args.signing.keys()?;
-        let signer = Signer::new(&keys).map_err(anyhow::Error::msg)?;
-        if signer.enabled() {
-            tracing::info!(keys = keys.len(), "signed URLs required");
+        if settings.signer.enabled() {
+            tracing::info!(keys = settings.keys, "signed URLs required");
         } else {
             tracing::warn!("no signing keys: serving unsigned URLs (development mode)");
         }
-        let templates_seen = TemplatesSeen {
-            stamp: (args.card.templates_dir.as_deref())
-                .map(dir_stamp)
-                .unwrap_or_default(),
-            error: None,
-            loading: None,
-        };
-        let warm = read_warm_list(&args)?;
+        let reloader = Reloader::new(&settings.renderer);
         let boot = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32);
         let state = Arc::new(AppState {
-            args,
-            cache,
-            signer,
-            templates_seen: std::sync::Mutex::new(templates_seen),
+            settings,
+            clock,
+            pool,
+            targets,
+            reloader,
             metrics,
-            freshness,
-            ready: AtomicBool::new(false),
+            readiness: tokio::sync::watch::channel(Readiness::Starting).0,
             request_ids: AtomicU64::new(0),
             boot,
         });
@@ -104,7 +99,6 @@ impl Application {
             listener,
             ops_listener,
             state,
-            warm,
         })
     }
 
@@ -135,34 +129,29 @@ impl Application {
             listener,
             ops_listener,
             state,
-            warm,
         } = self;
-        let args = &state.args;
+        let settings = &state.settings;
         tracing::info!(
             addr = %listener.local_addr()?,
             metrics_addr = ops_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string()),
-            render_threads = args.render_threads(),
-            render_queue = args.render_queue(),
-            cache_mb = args.cache_mb,
+            render_threads = settings.limits.render_threads,
+            render_queue = settings.limits.render_queue,
+            cache_mb = settings.limits.cache_bytes / (1024 * 1024),
             templates = ?state.renderer().templates().infos().map(|t| t.name.as_str()).collect::<Vec<_>>(),
             "listening"
         );
         // Readiness: a real render through the whole pipeline, in the
         // background so liveness answers at once.
         tokio::spawn(super::startup::self_test(state.clone()));
-        if !warm.is_empty() {
-            tokio::spawn(super::startup::warm_cache(state.clone(), warm));
+        if !settings.warm.is_empty() {
+            tokio::spawn(super::startup::warm_cache(state.clone()));
         }
-        let builder = connection_builder(args);
-        let bounds = Bounds {
-            send_timeout: args.send_timeout,
-            min_send_rate: args.min_send_rate,
-            idle_timeout: args.header_timeout,
-        };
+        let builder = connection_builder(&settings.bounds);
+        let bounds = settings.bounds;
         let graceful = GracefulShutdown::new();
         let ops = ops_listener
             .map(|l| tokio::spawn(serve_ops(l, builder.clone(), state.clone(), bounds)));
-        let connections = Arc::new(Semaphore::new(args.max_connections.max(1)));
+        let connections = Arc::new(Semaphore::new(settings.max_connections));
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -200,7 +189,7 @@ impl Application {
         if let Some(ops) = ops {
             ops.abort();
         }
-        drain(graceful, args.shutdown_grace).await;
+        drain(graceful, settings.shutdown_grace).await;
         Ok(())
     }
 }
@@ -224,37 +213,21 @@ async fn bind(addr: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
     })
 }
 
-/// `--warm`: read and parsed now (start-up is the only time files are
-/// read), rendered later in the background.
-fn read_warm_list(args: &ServeArgs) -> anyhow::Result<Vec<CardRequest>> {
-    let Some(file) = &args.warm else {
-        return Ok(Vec::new());
-    };
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading --warm file {}", file.display()))?;
-    let (cards, bad) =
-        sharecard_render::card::batch::parse(&text, "report", &args.card.level_bands);
-    for b in bad {
-        tracing::warn!(file = %file.display(), "{b}");
-    }
-    Ok(cards.into_iter().map(|c| c.request).collect())
-}
-
 /// HTTP/1 and HTTP/2 with the limits every connection gets.
-fn connection_builder(args: &ServeArgs) -> auto::Builder<TokioExecutor> {
+fn connection_builder(bounds: &Bounds) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(args.header_timeout)
+        .header_read_timeout(bounds.idle_timeout)
         .max_buf_size(64 * 1024);
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(64)
         .max_header_list_size(32 * 1024)
-        .keep_alive_interval(Some(args.header_timeout))
-        .keep_alive_timeout(args.header_timeout);
+        .keep_alive_interval(Some(bounds.idle_timeout))
+        .keep_alive_timeout(bounds.idle_timeout);
     builder
 }
 
@@ -364,7 +337,7 @@ async fn drain(graceful: GracefulShutdown, grace: Duration) {
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -3,12 +3,12 @@
 //! `Renderer::self_test`), and `--warm`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use sharecard_render::card::{CardRequest, Scale, TemplateName, Theme};
 
-use super::state::AppState;
-use crate::cache::{KeyedCard, RenderError};
+use super::state::{AppState, Readiness};
+use crate::cache::{Format, KeyedCard};
+use crate::pool::RenderError;
 
 pub(super) async fn self_test(state: Arc<AppState>) {
     let renderer = state.renderer();
@@ -28,30 +28,42 @@ pub(super) async fn self_test(state: Arc<AppState>) {
         failures
     })
     .await;
-    match result {
+    let readiness = match result {
         Ok(failures) if failures.is_empty() => {
-            state.ready.store(true, Ordering::Release);
             tracing::info!("self-test render passed; ready");
+            Readiness::Ready
         }
-        Ok(failures) => tracing::error!(?failures, "self-test render failed; staying unready"),
-        Err(e) => tracing::error!(error = %e, "self-test render panicked; staying unready"),
-    }
+        Ok(failures) => {
+            tracing::error!(?failures, "self-test render failed; staying unready");
+            Readiness::Failed
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "self-test render panicked; staying unready");
+            Readiness::Failed
+        }
+    };
+    state.readiness.send_replace(readiness);
 }
 
 /// Renders `cards` into the cache one at a time, so warming never takes
 /// more than one render thread from live traffic; when renders are
 /// saturated it waits and tries again rather than competing.
-pub(super) async fn warm_cache(state: Arc<AppState>, cards: Vec<CardRequest>) {
+pub(super) async fn warm_cache(state: Arc<AppState>) {
     let started = std::time::Instant::now();
     let (mut ok, mut failed) = (0, 0);
-    for card in cards {
-        if state.renderer().check_coverage(&card.card).is_err() {
+    for card in state.settings.warm.iter().cloned() {
+        let renderer = state.renderer();
+        let Some(info) = renderer.templates().info(card.template.as_str()) else {
+            failed += 1;
+            continue;
+        };
+        if renderer.check_coverage(&card.card).is_err() {
             failed += 1;
             continue;
         }
-        let keyed = KeyedCard::new(card);
+        let keyed = KeyedCard::new(card, &info.version, Format::Png);
         loop {
-            match state.cache.get(&keyed).await {
+            match state.pool.get(&renderer, &keyed).await {
                 Ok(_) => ok += 1,
                 Err(RenderError::Saturated) => {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 /// The same shape as tracing-subscriber's JSON format with
 /// `flatten_event(true)`, written directly into the line buffer: that
 /// formatter builds each line through serde's map serializer and a visitor
-/// per field, which was a sixth of the CPU of a cache hit (the access log
-/// writes one line per request).
+/// per field, a large part of a cache hit's CPU (the access log writes one
+/// line per request; `bench/loadtest.sh`'s hits with logging measure it).
 pub(super) struct JsonLines;
 
 impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JsonLines
@@ -56,8 +56,8 @@ where
 
 /// `1970-01-01T00:00:00.000000Z`: RFC 3339 in UTC with microseconds, the
 /// form tracing-subscriber writes. The date is computed once per second per
-/// thread; going through `fmt` for its seven numbers cost a tenth of a log
-/// line.
+/// thread: going through `fmt` for its seven numbers was a visible part of
+/// a log line (`bench/loadtest.sh`'s hits with logging).
 fn timestamp(secs: u64, micros: u32) -> [u8; 27] {
     thread_local! {
         static DAY_TIME: std::cell::Cell<(u64, [u8; 19])> =

@@ -1,7 +1,7 @@
 //! Log lines to standard output, in per-thread batches.
 
 /// How long a log line may wait in its thread's batch.
-pub const LOG_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+pub(crate) const LOG_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A thread's batch is written out once it holds this much.
 const LOG_BATCH_BYTES: usize = 32 * 1024;
@@ -12,8 +12,8 @@ const LOG_BATCH_BYTES: usize = 32 * 1024;
 /// first writes out its thread's batch, then itself, at once.
 ///
 /// Every request logs a line, and a `write` call per line was the largest
-/// cost of the log line (a sixth of a cache hit's CPU, `bench/loadtest.sh`'s
-/// hits with logging). Batching is what nginx's `access_log … buffer=`
+/// cost of the log line (`bench/loadtest.sh`'s hits with logging measure
+/// it). Batching is what nginx's `access_log … buffer=`
 /// does. Each thread has its own batch, so
 /// lines never wait on another thread and each thread's lines stay in
 /// order; lines of different threads may be up to [`LOG_FLUSH_EVERY`] out
@@ -43,7 +43,7 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Writes out every thread's batch: by the flusher thread, and on shutdown.
-pub fn flush_logs() {
+pub(crate) fn flush_logs() {
     let batches = lock(&BATCHES).clone();
     for batch in &batches {
         write_out(&mut lock(batch));
@@ -65,7 +65,7 @@ fn write_out(batch: &mut Vec<u8>) {
     }
 }
 
-pub enum LogLine {
+pub(crate) enum LogLine {
     Direct,
     Batched,
 }

@@ -17,14 +17,14 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Metric, Registry};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
-    pub route: &'static str,
-    pub status: u16,
+pub(crate) struct RequestLabels {
+    pub(crate) route: &'static str,
+    pub(crate) status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabels {
-    pub route: &'static str,
+pub(crate) struct RouteLabels {
+    pub(crate) route: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -41,7 +41,7 @@ struct TemplateLabels {
 
 /// The exposition formats `/metrics` speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exposition {
+pub(crate) enum Exposition {
     OpenMetrics,
     /// Prometheus text format 0.0.4.
     Prometheus,
@@ -50,7 +50,7 @@ pub enum Exposition {
 impl Exposition {
     /// OpenMetrics when the scraper lists it in `Accept` (Prometheus does),
     /// else the older text format every scraper reads.
-    pub fn negotiate(accept: Option<&str>) -> Exposition {
+    pub(crate) fn negotiate(accept: Option<&str>) -> Exposition {
         let wants_openmetrics = accept.is_some_and(|a| {
             a.split(',').any(|range| {
                 let mut parts = range.split(';').map(str::trim);
@@ -70,7 +70,7 @@ impl Exposition {
         }
     }
 
-    pub fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             Exposition::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
             Exposition::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
@@ -78,24 +78,26 @@ impl Exposition {
     }
 }
 
+/// The service's metrics. Public are the counters the integration tests
+/// read; the rest is the registry's business.
 pub struct Metrics {
     registry: Registry,
-    pub requests: Family<RequestLabels, Counter>,
-    pub request_duration: Family<RouteLabels, Histogram>,
-    pub render_duration: Histogram,
+    pub(crate) requests: Family<RequestLabels, Counter>,
+    pub(crate) request_duration: Family<RouteLabels, Histogram>,
+    pub(crate) render_duration: Histogram,
     pub renders: Counter,
-    pub render_failures: Counter,
+    pub(crate) render_failures: Counter,
     pub renders_in_flight: Gauge,
-    pub render_queue: Gauge,
+    pub(crate) render_queue: Gauge,
     pub shed: Counter,
-    pub cache_hits: Counter,
+    pub(crate) cache_hits: Counter,
     pub cache_misses: Counter,
     pub cache_evictions: Counter,
-    pub cache_entries: Gauge,
-    pub cache_bytes: Gauge,
-    pub sealed_bytes: Gauge,
-    pub png_served_bytes: Counter,
-    pub recompressed: Counter,
+    pub(crate) cache_entries: Gauge,
+    pub(crate) cache_bytes: Gauge,
+    pub(crate) sealed_bytes: Gauge,
+    pub(crate) png_served_bytes: Counter,
+    pub(crate) recompressed: Counter,
     templates: Family<TemplateLabels, Gauge>,
 }
 
@@ -226,7 +228,7 @@ impl Metrics {
 
     /// Sets `sharecard_template_info` to the templates loaded now (they
     /// change when --templates-dir is reloaded).
-    pub fn set_templates<'a>(&self, templates: impl Iterator<Item = (&'a str, &'a str)>) {
+    pub(crate) fn set_templates<'a>(&self, templates: impl Iterator<Item = (&'a str, &'a str)>) {
         self.templates.clear();
         for (template, version) in templates {
             self.templates
@@ -239,7 +241,7 @@ impl Metrics {
     }
 
     /// The exposition in `format`.
-    pub fn encode(&self, format: Exposition) -> String {
+    pub(crate) fn encode(&self, format: Exposition) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

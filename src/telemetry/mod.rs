@@ -1,13 +1,15 @@
 //! What operators see: metrics ([`metrics`]) and log lines ([`logs`]: the
 //! batched writer, [`json`]: the JSON-lines format).
 
+pub(crate) mod access;
 mod json;
 mod logs;
 mod metrics;
 mod process;
 
-pub use logs::{LOG_FLUSH_EVERY, flush_logs};
-pub use metrics::{Exposition, Metrics, RequestLabels, RouteLabels};
+pub(crate) use logs::{LOG_FLUSH_EVERY, flush_logs};
+pub use metrics::Metrics;
+pub(crate) use metrics::{Exposition, RequestLabels, RouteLabels};
 
 use crate::config::LogFormat;
 use json::JsonLines;
@@ -20,7 +22,7 @@ use logs::BatchedStdout;
 /// When standard output is not a terminal, text lines have no colour codes,
 /// and info and lower lines are written in batches ([`BatchedStdout`]);
 /// warnings and errors at once.
-pub fn init_logging(format: LogFormat) {
+pub(crate) fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use hyper::StatusCode;
 use scraper::Html;
-use sharecard::signing::{Signer, unix_now};
+use sharecard::clock::{Clock, SystemClock};
+use sharecard::signing::Signer;
 use sharecard_render::card::query::Params;
 
 use crate::helpers::*;
@@ -52,7 +53,7 @@ fn exp_of(url: &str) -> Option<String> {
 #[tokio::test]
 async fn a_share_page_derives_image_urls_that_expire_with_it() {
     let app = spawn_app_with(|a| a.signing.signing_keys = vec![KEY.into()]).await;
-    let exp = unix_now() + 60;
+    let exp = SystemClock.now() + 60;
     let page = signed(
         "/share/report",
         &format!("role=ML%20Engineer&risk=48&tagline=Confidential%20draft&exp={exp}"),
@@ -106,7 +107,7 @@ async fn cache_control_never_outlives_exp() {
         .unwrap()
         .version
         .clone();
-    let exp = unix_now() + 15;
+    let exp = SystemClock.now() + 15;
     let url = signed(
         "/cards/report.png",
         &format!("role=Short%20lived&risk=48&exp={exp}"),
@@ -138,7 +139,7 @@ async fn cache_control_never_outlives_exp() {
 async fn a_repeated_or_encoded_exp_is_refused() {
     let app = spawn_app_with(|a| a.signing.signing_keys = vec![KEY.into()]).await;
     let path = "/cards/report.png";
-    let later = unix_now() + 3600;
+    let later = SystemClock.now() + 3600;
     for query in [
         "role=A&risk=1&exp=1&exp=2".to_owned(),
         format!("role=A&risk=1&%65xp=5&exp={later}"),

@@ -91,9 +91,7 @@ fn render_writes_the_file_its_help_names() {
 async fn warm_counts_cards_and_passes_on_the_servers_reason() {
     let app = spawn_app().await;
     // The container's health check warms /readyz: wait for the self-test.
-    while app.get("/readyz").await.status != hyper::StatusCode::OK {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    assert!(app.self_tested().await);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cards.txt");
     std::fs::write(

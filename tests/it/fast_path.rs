@@ -113,7 +113,7 @@ async fn cached_cards_are_sent_from_the_memory_file_intact() {
     let query = format!("{ML_ENGINEER}&scale=3");
     let path = format!("/cards/story.png?{query}");
     let req = request("story", &query);
-    let expected = app.state.cache.renderer().render_on(&req, 1).unwrap().bytes;
+    let expected = app.state.renderer().render_on(&req, 1).unwrap().bytes;
     assert!(expected.len() > 300_000, "{} bytes", expected.len());
 
     let miss = app.get(&path).await;

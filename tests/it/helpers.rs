@@ -71,9 +71,24 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    spawn_app_at(
+        std::sync::Arc::new(sharecard::clock::SystemClock),
+        configure,
+    )
+    .await
+}
+
+/// [`spawn_app_with`], telling time by `clock`: a test moves a
+/// `ManualClock` instead of sleeping until an `exp` passes.
+pub async fn spawn_app_at(
+    clock: Arc<dyn sharecard::clock::Clock>,
+    configure: impl FnOnce(&mut ServeArgs),
+) -> TestApp {
     let mut args = ServeArgs::for_tests();
     configure(&mut args);
-    let app = Application::build(args).await.expect("app builds");
+    let app = Application::build_with_clock(args, clock)
+        .await
+        .expect("app builds");
     let addr = app.local_addr();
     let metrics_addr = app.metrics_addr();
     let state = app.state();
@@ -134,6 +149,11 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("{path} still a draft after 30 s");
+    }
+
+    /// Waits for the start-up self-test; whether the service is ready.
+    pub async fn self_tested(&self) -> bool {
+        self.state.self_tested().await
     }
 
     pub fn renders(&self) -> u64 {

@@ -60,7 +60,7 @@ async fn metrics_are_in_the_format_their_content_type_names() {
         assert!(m["process_cpu_seconds_total"] > 0.0);
         assert!(m["process_open_fds"] >= 3.0);
         assert!(m["process_max_fds"] >= m["process_open_fds"]);
-        let now = sharecard::signing::unix_now() as f64;
+        let now = sharecard::clock::Clock::now(&sharecard::clock::SystemClock) as f64;
         let started = m["process_start_time_seconds"];
         assert!(started <= now + 1.0 && started > now - 3600.0, "{started}");
     }

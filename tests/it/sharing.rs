@@ -2,6 +2,7 @@
 //! the crawlers rely on.
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
@@ -19,11 +20,15 @@ fn signed(path: &str, query: &str, key: &str) -> String {
 }
 
 /// A URL answered once is remembered without its query being parsed again
-/// (`CardCache::parsed`); its signature must still expire on time.
+/// (`Targets::parsed`); its signature must still expire on time.
 #[tokio::test]
 async fn a_signed_url_expires_even_after_it_was_served() {
-    let app = spawn_app_with(|a| a.signing.signing_keys = vec![KEY.into()]).await;
-    let exp = sharecard::signing::unix_now() + 2;
+    let clock = sharecard::clock::ManualClock::new();
+    let app = spawn_app_at(Arc::new(clock.clone()), |a| {
+        a.signing.signing_keys = vec![KEY.into()]
+    })
+    .await;
+    let exp = sharecard::clock::Clock::now(&clock) + 2;
     let url = signed(
         "/cards/report.png",
         &format!("role=ML+Engineer&risk=48&exp={exp}"),
@@ -32,9 +37,9 @@ async fn a_signed_url_expires_even_after_it_was_served() {
     for _ in 0..3 {
         assert_eq!(app.get(&url).await.status.as_u16(), 200, "{url}");
     }
-    while sharecard::signing::unix_now() < exp {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    clock.advance(1);
+    assert_eq!(app.get(&url).await.status.as_u16(), 200, "the last second");
+    clock.advance(1);
     let r = app.get(&url).await;
     assert_eq!(
         (r.status.as_u16(), r.error().0.as_str()),
@@ -464,7 +469,7 @@ fn sign_command_prints_a_url_the_signer_accepts() {
             .verify(
                 "/share/report",
                 &Params::parse(Some(q)).unwrap(),
-                sharecard::signing::unix_now()
+                sharecard::clock::Clock::now(&sharecard::clock::SystemClock)
             )
             .is_ok()
     );

@@ -7,51 +7,57 @@ use std::sync::Arc;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use sharecard_render::card::query::Params;
-use sharecard_render::render::{Encoding, Png, Renderer, Timings};
+use sharecard_render::render::{Png, Renderer, Timings};
 
-use super::{Outcome, parse_card};
-use crate::cache::{CacheStatus, ParsedTarget, TargetTerms};
+use super::Outcome;
+use crate::cache::{Format, KeyedCard};
 use crate::http::conditional::{Range, if_none_match, range};
 use crate::http::error::ApiError;
-use crate::http::pages;
+use crate::http::naming;
+use crate::http::request::parse_card;
 use crate::http::response::{Body, error_response};
 use crate::http::state::AppState;
-use crate::signing::unix_now;
+use crate::http::target::{ParsedTarget, TargetTerms};
+use crate::pool::CacheStatus;
 
 pub(super) async fn card<B>(
     state: &Arc<AppState>,
     req: &Request<B>,
+    now: u64,
     outcome: &mut Outcome,
 ) -> Result<Response<Body>, ApiError> {
     let renderer = state.renderer();
-    let now = unix_now();
-    let parsed = target_card(state, &renderer, req, now).await?;
-    let terms = parsed.terms;
-
+    // Which card, and the request's own terms.
+    let target = target_card(state, &renderer, req, now).await?;
+    let terms = target.terms;
     // Every ETag names one body: the card, its template version and the
     // encoding of its bytes (see `Encoding`). A client that holds the bytes
     // this card settles in keeps them without a render: that tag is known
     // before rendering.
-    let mut rendered = None;
-    let png = match state.cache.get_cached(&parsed, now).await {
+    let cached = state.targets.get_cached(state.cache(), &target, now).await;
+    if cached.is_none() {
+        let settled = renderer.etag(target.card.req(), state.settings.settled);
+        if if_none_match(req.headers(), &settled) {
+            return Ok(not_modified(state, &settled, true, &terms, now));
+        }
+    }
+    // The bytes: cached, or from the pool.
+    let (png, rendered) = match cached {
         Some(png) => {
             outcome.cache = Some(CacheStatus::Hit);
-            png
+            (png, None)
         }
         None => {
-            let settled = renderer.etag(parsed.card.req(), settled_encoding(state));
-            if if_none_match(req.headers(), &settled) {
-                return Ok(not_modified(state, &settled, true, &terms, now));
-            }
-            let (png, status) = render(state, &parsed).await?;
+            let (png, status) = render(state, &renderer, &target).await?;
             outcome.cache = Some(status);
-            rendered = Some(png.timings);
-            png
+            let timings = png.timings;
+            (png, Some(timings))
         }
     };
     if if_none_match(req.headers(), &png.etag) {
         return Ok(not_modified(state, &png.etag, png.is_final, &terms, now));
     }
+    // The response, for the range asked for.
     let mut resp = png_body(req.headers(), &png);
     if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
         return Ok(resp);
@@ -59,8 +65,8 @@ pub(super) async fn card<B>(
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if parsed.terms.attachment
-        && let Ok(v) = HeaderValue::from_str(&pages::content_disposition(parsed.card.req()))
+    if terms.attachment
+        && let Ok(v) = HeaderValue::from_str(&naming::content_disposition(target.card.req()))
     {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -87,16 +93,6 @@ fn server_timing(t: &Timings) -> HeaderValue {
     HeaderValue::from_str(&v).expect("ASCII")
 }
 
-/// The encoding a card's bytes end in: the small one once recompression
-/// has run (unless it came out larger, which no bundled card does).
-fn settled_encoding(state: &AppState) -> Encoding {
-    if state.args.recompress {
-        Encoding::Small
-    } else {
-        Encoding::Fast
-    }
-}
-
 /// 304: the client's copy is the body `etag` names, with that body's
 /// freshness.
 fn not_modified(
@@ -113,7 +109,7 @@ fn not_modified(
 }
 
 /// The card the request target names: remembered from an earlier request
-/// (which skips the parser, see `CardCache::parsed`), or parsed, verified
+/// (which skips the parser, see `Targets::parsed`), or parsed, verified
 /// and remembered now.
 async fn target_card<B>(
     state: &Arc<AppState>,
@@ -122,32 +118,34 @@ async fn target_card<B>(
     now: u64,
 ) -> Result<Arc<ParsedTarget>, ApiError> {
     let target = req.uri().path_and_query().map_or("", |pq| pq.as_str());
-    if let Some(parsed) = state.cache.parsed(target, renderer, now).await {
+    if let Some(parsed) = state.targets.parsed(target, renderer, now).await {
         return Ok(parsed);
     }
     let named = parse_card(state, renderer, req, "/cards/", ".png", now)?;
     let version = renderer
         .templates()
         .info(named.card.template.as_str())
-        .map(|info| info.version.as_str());
+        .map(|info| info.version.as_str())
+        .expect("parse_card checked the template");
     let v = named.params.get("v")?;
     let terms = TargetTerms {
         attachment: download(&named.params)?,
-        versioned: v.is_some() && v == version,
+        versioned: v == Some(version),
         expires: named.expires,
     };
-    Ok((state.cache)
-        .remember(target, named.card, terms, renderer)
-        .await)
+    let card = KeyedCard::new(named.card, version, Format::Png);
+    Ok(state.targets.remember(target, card, terms, renderer).await)
 }
 
-/// The card's bytes from the cache, rendered now if need be, within
-/// `--render-timeout`.
+/// The card's bytes from the pool (cached meanwhile, or rendered now by
+/// the renderer that parsed it), within `--render-timeout`.
 async fn render(
     state: &AppState,
-    parsed: &ParsedTarget,
+    renderer: &Arc<Renderer>,
+    target: &ParsedTarget,
 ) -> Result<(Arc<Png>, CacheStatus), ApiError> {
-    match tokio::time::timeout(state.args.render_timeout, state.cache.get(&parsed.card)).await {
+    let wait = state.settings.render_timeout;
+    match tokio::time::timeout(wait, state.pool.get(renderer, &target.card)).await {
         Ok(got) => Ok(got?),
         // The render goes on and lands in the cache for the next try.
         Err(_) => Err(ApiError::unavailable(
@@ -227,7 +225,7 @@ fn card_headers(
     }
     h.insert(
         header::CACHE_CONTROL,
-        (state.freshness).card(is_final, terms.versioned, terms.expires, now),
+        (state.settings.freshness).card(is_final, terms.versioned, terms.expires, now),
     );
     // Crawlers and <img> on other origins both fetch cards.
     h.insert(

@@ -8,7 +8,7 @@ use hyper::{Response, StatusCode};
 use crate::http::error::ApiError;
 use crate::http::pages;
 use crate::http::response::{Body, json, no_store, text};
-use crate::http::state::AppState;
+use crate::http::state::{AppState, Readiness};
 use crate::telemetry::Exposition;
 
 /// `/healthz`: the process answers.
@@ -20,8 +20,17 @@ pub(super) fn healthz() -> Response<Body> {
 /// Not ready either while a `--templates-dir` reload hangs: the service
 /// still answers with the last good templates, but cannot take edits.
 pub(super) fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
-    if !state.is_ready() {
-        return Err(ApiError::unavailable("not_ready", "starting up", 1));
+    match state.readiness() {
+        Readiness::Ready => {}
+        Readiness::Starting => return Err(ApiError::unavailable("not_ready", "starting up", 1)),
+        Readiness::Failed => {
+            return Err(ApiError::unavailable(
+                "not_ready",
+                "the start-up self-test render failed (the log says why); fix the templates \
+                 or fonts and restart",
+                30,
+            ));
+        }
     }
     if let Some(running) = state.stuck_reload() {
         return Err(ApiError::unavailable(
@@ -40,7 +49,7 @@ pub(super) fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
 /// `/metrics`: OpenMetrics for scrapers that ask for it, else the
 /// Prometheus text format.
 pub(super) async fn metrics<B>(state: &AppState, req: &hyper::Request<B>) -> Response<Body> {
-    state.cache.sync_metrics().await;
+    state.cache().sync_metrics().await;
     let renderer = state.renderer();
     state.metrics.set_templates(
         renderer
@@ -67,7 +76,7 @@ pub(super) async fn metrics<B>(state: &AppState, req: &hyper::Request<B>) -> Res
 /// `/`: the front page, for people who open the service's address.
 pub(super) fn home(state: &AppState) -> Response<Body> {
     let mut resp = text(
-        pages::home(&state.renderer(), state.signer.enabled()),
+        pages::home(&state.renderer(), state.settings.signer.enabled()),
         "text/html; charset=utf-8",
     );
     resp.headers_mut().insert(
@@ -105,11 +114,10 @@ pub(super) fn favicon() -> Response<Body> {
     resp
 }
 
-/// `/templates`: each template's size, fields and version.
-pub(super) async fn templates(state: &std::sync::Arc<AppState>) -> Response<Body> {
-    // With --templates-dir: the files as they are now, or why they do not
-    // load (the gallery polls this to refresh itself).
-    let reload_error = state.reload_templates_if_changed().await;
+/// `/templates`: each template's size, fields and version; with
+/// `--templates-dir`, why the files do not load, if they do not (the
+/// gallery polls this to refresh itself).
+pub(super) fn templates(state: &AppState, reload_error: Option<String>) -> Response<Body> {
     let renderer = state.renderer();
     let list: Vec<_> = renderer.templates().infos().collect();
     let mut doc = serde_json::json!({

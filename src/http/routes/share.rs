@@ -9,28 +9,27 @@ use sharecard_render::card::naming::slug;
 use sharecard_render::card::query::encode_component;
 use sharecard_render::card::{CardRequest, Scale};
 
-use super::parse_card;
 use crate::http::error::ApiError;
 use crate::http::pages;
+use crate::http::request::parse_card;
 use crate::http::response::{Body, no_store, text};
 use crate::http::state::AppState;
 use crate::http::urls;
-use crate::signing::unix_now;
 
 /// `GET|HEAD /share/{template}?…`: the page a shared link points to.
 pub(super) fn share<B>(
     state: &Arc<AppState>,
     req: &Request<B>,
+    now: u64,
 ) -> Result<Response<Body>, ApiError> {
     let renderer = state.renderer();
-    let now = unix_now();
     let named = parse_card(state, &renderer, req, "/share/", "", now)?;
     let card = named.card;
     let info = renderer
         .templates()
         .info(card.template.as_str())
         .expect("parse_card checked the template");
-    let site = &state.args.site;
+    let site = &state.settings.site;
     let base = &site.public_url;
     let words = card.describe();
     // The image at 1x, with the template version in the URL: crawlers key
@@ -61,7 +60,7 @@ pub(super) fn share<B>(
         // carries a scheme and host, and it keeps tracking parameters.
         page_url: format!(
             "{base}{}",
-            urls::share_url(&state.signer, &card, named.expires)
+            urls::share_url(&state.settings.signer, &card, named.expires)
         ),
         image_url,
         download_url,
@@ -79,18 +78,18 @@ pub(super) fn share<B>(
     let mut resp = text(page.render(), "text/html; charset=utf-8");
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
-        state.freshness.page(named.expires, now),
+        state.settings.freshness.page(named.expires, now),
     );
     Ok(resp)
 }
 
-/// `GET /preview`: every template × theme for the sample cards.
-pub(super) async fn preview(state: &Arc<AppState>) -> Response<Body> {
-    let reload_error = state.reload_templates_if_changed().await;
+/// `GET /preview`: every template × theme for the sample cards, and why
+/// the templates of `--templates-dir` do not load, if they do not.
+pub(super) fn preview(state: &Arc<AppState>, reload_error: Option<String>) -> Response<Body> {
     let html = pages::preview(
         &state.renderer(),
-        &state.signer,
-        state.args.card.templates_dir.as_deref(),
+        &state.settings.signer,
+        state.settings.reloads_templates(),
         reload_error,
     );
     let mut resp = text(html, "text/html; charset=utf-8");

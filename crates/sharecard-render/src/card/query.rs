@@ -11,7 +11,7 @@ use crate::error::CardError;
 
 /// Most parameters a query may carry. A card uses fewer than twenty; the cap
 /// keeps a hostile query from costing more than a few microseconds to parse.
-pub const MAX_PARAMS: usize = 64;
+pub(crate) const MAX_PARAMS: usize = 64;
 
 /// Decoded query parameters, in request order. Duplicates are kept so the
 /// card parser can reject ambiguity instead of picking one silently.
@@ -68,13 +68,30 @@ impl Params {
     }
 }
 
+/// Whether the raw query piece `pair` (`name=value`) is the parameter
+/// `name` as [`Params::parse`] decodes it: `si%67=…` is `sig`. A name that
+/// does not decode counts as a match: such a query is refused anyway, and
+/// callers use this to drop or hide a parameter, where a false match is
+/// the safe side.
+pub fn is_named(pair: &str, name: &str) -> bool {
+    let raw = pair.split_once('=').map_or(pair, |(k, _)| k);
+    if !raw.contains(['%', '+']) {
+        return raw == name;
+    }
+    match decode_component(raw) {
+        Ok(decoded) => decoded == name,
+        Err(_) => true,
+    }
+}
+
 /// Decodes one key or value: `+` is a space, `%XX` a byte; the bytes must be
 /// UTF-8. Returns a phrase completing "`field` …" on failure.
 ///
 /// By hand, in one pass, where the rest of this module uses the
 /// `percent-encoding` crate: that crate passes a malformed escape through
 /// (this must refuse it) and collects its output a byte at a time, which
-/// made `stage/parse_query_to_card` (the pipeline bench) 0.6 µs slower.
+/// made `stage/parse_query_to_card` (the pipeline bench) slower: the run
+/// log is in `bench/RESULTS.md`.
 fn decode_component(raw: &str) -> Result<String, &'static str> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -128,7 +145,7 @@ pub fn encode_component(s: &str) -> String {
 /// canonical query for its ETag, so this appends the encoder's pieces
 /// (borrowed runs and static escapes) rather than allocating through
 /// `format!` or `to_string`.
-pub fn push_encoded(out: &mut String, s: &str) {
+pub(crate) fn push_encoded(out: &mut String, s: &str) {
     out.extend(utf8_percent_encode(s, COMPONENT));
 }
 

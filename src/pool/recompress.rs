@@ -5,10 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use moka::future::Cache;
-use sharecard_render::render::{Encoding, Png};
+use sharecard_render::render::Encoding;
 
-use super::key::CardKey;
+use crate::cache::{ByteCache, CardKey};
 use crate::telemetry::Metrics;
 
 /// Cards waiting for recompression. Past this, the oldest waiting card is
@@ -22,8 +21,7 @@ const RECOMPRESS_QUEUE: usize = 1024;
 /// cached), and the older ones get their turn when renders are idle. It
 /// holds keys, not PNGs: most queued cards are evicted before their turn
 /// under such a stream, and queued bytes would be memory the cache budget
-/// does not see (9 MiB past `--cache-mb` for 64 queued PNGs,
-/// `bench/loadtest.sh`'s peak RSS).
+/// does not see (`bench/loadtest.sh`'s peak RSS measures it).
 #[derive(Default)]
 pub(super) struct RecompressQueue {
     state: Mutex<QueueState>,
@@ -69,8 +67,8 @@ impl RecompressQueue {
 /// How long renders must have been idle before a recompression starts.
 /// Started between two renders of a steady stream of new cards, a
 /// recompression slows each even at idle priority (shared caches and
-/// memory bandwidth: over a millisecond, `bench/loadtest.sh`'s cold
-/// median). One that has started pauses between rows while renders run.
+/// memory bandwidth; `bench/loadtest.sh`'s cold median measures it). One
+/// that has started pauses between rows while renders run.
 const RECOMPRESS_AFTER_IDLE: Duration = Duration::from_millis(25);
 
 /// Longest a recompression waits for renders to go idle: under unbroken
@@ -84,7 +82,7 @@ const RECOMPRESS_PATIENCE: Duration = Duration::from_secs(2);
 /// `Encoding`): a strong validator names one body.
 pub(super) fn recompress_worker(
     jobs: &RecompressQueue,
-    cache: Cache<CardKey, Arc<Png>>,
+    cache: ByteCache,
     metrics: Arc<Metrics>,
     runtime: tokio::runtime::Handle,
     last_render: Arc<Mutex<Instant>>,
@@ -98,7 +96,9 @@ pub(super) fn recompress_worker(
         {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let Some(png) = runtime.block_on(cache.get(&key)) else {
+        // Taken before the card: a reload meanwhile drops the new bytes.
+        let generation = cache.generation();
+        let Some(png) = runtime.block_on(cache.peek(&key)) else {
             continue; // evicted meanwhile
         };
         if png.is_final {
@@ -107,8 +107,8 @@ pub(super) fn recompress_worker(
         // A render that starts meanwhile has the cores to itself: this
         // one waits between rows, up to the same patience. Without this,
         // a recompression running when a burst of new cards began made
-        // each of its first cards slower (about 15 %, `bench/loadtest.sh`'s
-        // cold median with recompression on and off).
+        // each of its first cards slower (`bench/loadtest.sh`'s cold median
+        // with recompression on and off).
         let pause = || {
             while Instant::now() < patience && metrics.renders_in_flight.get() > 0 {
                 std::thread::sleep(Duration::from_millis(1));
@@ -123,7 +123,7 @@ pub(super) fn recompress_worker(
                 } else {
                     png.reencoded(crate::zerocopy::seal(png.bytes.clone()), png.encoding)
                 };
-                runtime.block_on(cache.insert(key, Arc::new(png)));
+                runtime.block_on(cache.insert(generation, key, Arc::new(png)));
                 metrics.recompressed.inc();
             }
             Err(e) => tracing::warn!(error = %e, "recompression failed; keeping the fast encoding"),

@@ -1,0 +1,63 @@
+//! A card as a file: the download name and its `Content-Disposition`,
+//! beside the card's own naming (`sharecard_render::card::naming`).
+
+use sharecard_render::card::CardRequest;
+use sharecard_render::card::naming::FileName;
+use sharecard_render::card::query::encode_component;
+
+/// `Content-Disposition: attachment` for a card download.
+pub(crate) fn content_disposition(req: &CardRequest) -> String {
+    let FileName {
+        ascii,
+        unicode: utf8,
+    } = req.file_name();
+    if ascii == utf8 {
+        format!("attachment; filename=\"{ascii}\"")
+    } else {
+        format!(
+            "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+            encode_component(&utf8)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sharecard_render::card::query::Params;
+    use sharecard_render::card::{LevelBands, TemplateName};
+
+    fn req(q: &str) -> CardRequest {
+        CardRequest::from_params(
+            TemplateName::parse("report").unwrap(),
+            &Params::parse(Some(q)).unwrap(),
+            &LevelBands::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn download_names() {
+        let cases = [
+            (
+                "role=ML+Engineer&risk=1",
+                "attachment; filename=\"ml-engineer-report.png\"",
+            ),
+            (
+                "role=ML+Engineer&risk=1&scale=2&theme=light",
+                "attachment; filename=\"ml-engineer-report-light@2x.png\"",
+            ),
+            (
+                "role=Ing%C3%A9nieure&risk=1",
+                "attachment; filename=\"ingenieure-report.png\"; filename*=UTF-8''ing%C3%A9nieure-report.png",
+            ),
+            (
+                "role=%D0%98%D0%BD&risk=1",
+                "attachment; filename=\"in-report.png\"; filename*=UTF-8''%D0%B8%D0%BD-report.png",
+            ),
+        ];
+        for (q, want) in cases {
+            assert_eq!(content_disposition(&req(q)), want, "{q}");
+        }
+    }
+}

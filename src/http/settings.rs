@@ -1,0 +1,150 @@
+//! `serve`'s configuration, decided once: the command line and environment
+//! (`config::ServeArgs`, what clap parsed) become typed decisions here, in
+//! [`Settings::from_args`], before a port is bound. Everything that can be
+//! wrong with a setting is found here and said with the flag's name; the
+//! rest of the service reads `Settings` and never clap's structs.
+//!
+//! The same two stages as ripgrep's `LowArgs` and `HiArgs`: the first
+//! stage only parses, the second decides.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sharecard_render::card::{CardRequest, LevelBands};
+use sharecard_render::render::{Encoding, Renderer, Sources};
+
+use super::bounds::Bounds;
+use super::freshness::Freshness;
+use crate::config::ServeArgs;
+use crate::pool::Limits;
+use crate::signing::Signer;
+
+/// What `serve` does, as decided from its arguments.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    /// `--metrics-listen`: metrics only there, not on `listen`.
+    pub(crate) ops_listen: Option<SocketAddr>,
+    pub(crate) renderer: RendererSource,
+    pub(crate) level_bands: LevelBands,
+    pub(crate) site: Site,
+    pub(crate) signer: Signer,
+    /// How many keys the signer holds, for the start-up log.
+    pub(crate) keys: usize,
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+    pub(crate) limits: Limits,
+    pub(crate) render_timeout: Duration,
+    /// The encoding a card's bytes end in (see [`Settings::settled`]).
+    pub(crate) settled: Encoding,
+    pub(crate) freshness: Freshness,
+    pub(crate) max_connections: usize,
+    pub(crate) bounds: Bounds,
+    pub(crate) shutdown_grace: Duration,
+    /// `--warm`: read and parsed now (start-up is the only time files are
+    /// read), rendered later in the background.
+    pub(crate) warm: Vec<CardRequest>,
+}
+
+/// Where the renderer's fonts and templates come from; loaded at start-up
+/// and, with `--templates-dir`, again when the folder changes.
+#[derive(Debug, Clone)]
+pub(crate) struct RendererSource {
+    pub(crate) fonts_dir: Option<PathBuf>,
+    /// `--templates-dir`, which also turns on live reload.
+    pub(crate) templates_dir: Option<PathBuf>,
+    pub(crate) brand: String,
+}
+
+impl RendererSource {
+    pub(crate) fn load(&self) -> anyhow::Result<Arc<Renderer>> {
+        Renderer::load(Sources {
+            fonts_dir: self.fonts_dir.as_deref(),
+            templates_dir: self.templates_dir.as_deref(),
+            brand: &self.brand,
+        })
+    }
+}
+
+/// Where the service and the site live, for share pages' absolute URLs.
+#[derive(Debug, Clone)]
+pub(crate) struct Site {
+    /// `--public-url` without a trailing slash.
+    pub(crate) public_url: String,
+    pub(crate) site_url: String,
+    pub(crate) role_path: String,
+}
+
+impl Settings {
+    /// The decisions `args` make, or the first setting that is wrong.
+    pub(crate) fn from_args(args: ServeArgs) -> anyhow::Result<Settings> {
+        let keys = args.signing.keys()?;
+        let signer = Signer::new(&keys).map_err(anyhow::Error::msg)?;
+        let freshness = Freshness::new(
+            &args.cache_control,
+            &args.versioned_cache_control,
+            args.draft_max_age,
+        )?;
+        let warm = read_warm_list(&args)?;
+        let render_threads = args.render_threads();
+        Ok(Settings {
+            ops_listen: args.metrics_listen,
+            renderer: RendererSource {
+                fonts_dir: args.card.fonts_dir,
+                templates_dir: args.card.templates_dir,
+                brand: args.card.brand,
+            },
+            level_bands: args.card.level_bands,
+            site: Site {
+                public_url: args.site.public_url,
+                site_url: args.site.site_url,
+                role_path: args.site.role_path,
+            },
+            signer,
+            keys: keys.len(),
+            trusted_proxies: args.trusted_proxies,
+            limits: Limits {
+                cache_bytes: args.cache_mb.saturating_mul(1024 * 1024),
+                ttl: args.cache_ttl,
+                render_threads,
+                render_queue: args.render_queue.unwrap_or(4 * render_threads),
+                recompress: args.recompress,
+            },
+            render_timeout: args.render_timeout,
+            settled: if args.recompress {
+                Encoding::Small
+            } else {
+                Encoding::Fast
+            },
+            freshness,
+            max_connections: args.max_connections.max(1),
+            bounds: Bounds {
+                send_timeout: args.send_timeout,
+                min_send_rate: args.min_send_rate,
+                idle_timeout: args.header_timeout,
+            },
+            shutdown_grace: args.shutdown_grace,
+            warm,
+        })
+    }
+
+    /// Whether `--templates-dir` reloads templates while serving.
+    pub(crate) fn reloads_templates(&self) -> bool {
+        self.renderer.templates_dir.is_some()
+    }
+}
+
+fn read_warm_list(args: &ServeArgs) -> anyhow::Result<Vec<CardRequest>> {
+    let Some(file) = &args.warm else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading --warm file {}", file.display()))?;
+    let (cards, bad) =
+        sharecard_render::card::batch::parse(&text, "report", &args.card.level_bands);
+    for b in bad {
+        tracing::warn!(file = %file.display(), "{b}");
+    }
+    Ok(cards.into_iter().map(|c| c.request).collect())
+}
