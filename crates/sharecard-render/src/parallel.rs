@@ -5,7 +5,7 @@
 /// above 1, every item but the first gets a scoped thread of its own while
 /// the calling thread does the first: callers pass as many items as the
 /// machine has cores, and only when those cores are idle.
-pub fn map_in_order<T: Send, R: Send>(
+pub(crate) fn map_in_order<T: Send, R: Send>(
     items: Vec<T>,
     threads: usize,
     f: impl Fn(T) -> R + Sync,

@@ -77,7 +77,7 @@ pub struct TemplateInfo {
     pub version: String,
     /// Whether the template separates a card-independent background layer.
     #[serde(skip)]
-    pub layered: bool,
+    pub(crate) layered: bool,
 }
 
 /// A box a template declared for a piece of text.
@@ -140,7 +140,7 @@ impl Templates {
 
     /// Templates from `sources`, `(file name, text)` pairs: `_` names are
     /// partials, the rest cards.
-    pub fn from_sources(
+    pub(crate) fn from_sources(
         sources: Vec<(String, String)>,
         fonts: Arc<Fonts>,
     ) -> anyhow::Result<Templates> {
@@ -254,7 +254,7 @@ impl Templates {
 
     /// Fills the template for `req`. Fails only on a broken template, never
     /// on card content: every card value is valid by construction.
-    pub fn render_svg(&self, req: &CardRequest, brand: &str) -> anyhow::Result<SvgDoc> {
+    pub(crate) fn render_svg(&self, req: &CardRequest, brand: &str) -> anyhow::Result<SvgDoc> {
         self.render_layer(req, brand, Layer::All)
     }
 
@@ -292,7 +292,7 @@ impl Templates {
 
 /// Largest template file a templates directory may hold. The bundled
 /// ones are under 20 KiB.
-pub const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
 
 /// The `*.svg` files of `dir`, read so that a template set reads only its
 /// own folder: a symlink may point only inside it, only regular files are

@@ -25,7 +25,7 @@ pub const THREAT_MAX: usize = 80;
 
 /// A whole percentage, 0–100.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Percent(u8);
+pub(crate) struct Percent(u8);
 
 impl Percent {
     pub fn new(v: u8) -> Option<Percent> {
@@ -101,9 +101,9 @@ impl Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LevelBands {
     /// Lowest percentage that is `elevated`, `high`, `critical`.
-    pub elevated: u8,
-    pub high: u8,
-    pub critical: u8,
+    pub(crate) elevated: u8,
+    pub(crate) high: u8,
+    pub(crate) critical: u8,
 }
 
 impl Default for LevelBands {
@@ -117,7 +117,7 @@ impl Default for LevelBands {
 }
 
 impl LevelBands {
-    pub fn level(&self, risk: Percent) -> Level {
+    pub(crate) fn level(&self, risk: Percent) -> Level {
         match risk.get() {
             r if r >= self.critical => Level::Critical,
             r if r >= self.high => Level::High,
@@ -232,7 +232,7 @@ fn collapse_whitespace(raw: &str) -> String {
 /// two or three (Vietnamese "ệ", Arabic shadda with a vowel, a Devanagari
 /// nukta with a virama); "Zalgo" text stacks dozens, which draws a column
 /// of ink taller than any text box (found by the card_to_svg fuzz target).
-pub const MAX_STACKED_MARKS: usize = 4;
+pub(crate) const MAX_STACKED_MARKS: usize = 4;
 
 /// The first run of more than `max` consecutive non-spacing marks (bidi
 /// class NSM: general categories Mn and Me, and variation selectors).
@@ -280,7 +280,7 @@ fn is_forbidden(c: char) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Threat {
     pub task: CardText,
-    pub risk: Percent,
+    pub(crate) risk: Percent,
 }
 
 /// One report card, valid by construction.
@@ -288,15 +288,15 @@ pub struct Threat {
 pub struct Card {
     pub role: CardText,
     pub tagline: Option<CardText>,
-    pub risk: Percent,
-    pub level: Level,
+    pub(crate) risk: Percent,
+    pub(crate) level: Level,
     pub threat: Option<Threat>,
 }
 
 impl Card {
     /// The same card with `f` applied to every text field, for display-only
     /// rewrites (see [`crate::fonts::Fonts::displayable`]).
-    pub fn map_text(&self, f: impl Fn(&str) -> String) -> Card {
+    pub(crate) fn map_text(&self, f: impl Fn(&str) -> String) -> Card {
         let t = |c: &CardText| CardText(f(&c.0));
         Card {
             role: t(&self.role),

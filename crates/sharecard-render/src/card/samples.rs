@@ -17,15 +17,15 @@ pub struct Sample {
     pub slug: String,
     pub role: String,
     pub tagline: Option<String>,
-    pub risk: u8,
-    pub level: Option<String>,
-    pub threat: Option<SampleThreat>,
+    pub(crate) risk: u8,
+    pub(crate) level: Option<String>,
+    pub(crate) threat: Option<SampleThreat>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct SampleThreat {
-    pub task: String,
-    pub risk: u8,
+pub(crate) struct SampleThreat {
+    pub(crate) task: String,
+    pub(crate) risk: u8,
 }
 
 #[derive(Deserialize)]

@@ -30,7 +30,7 @@ use flate2::{Compress, Compression, FlushCompress};
 /// Pieces an image is compressed in: as many as the 2-core machine can
 /// use. Fixed, not taken from the threads a render has, so that a card's
 /// bytes never depend on how busy the server was.
-pub const PIECES: usize = 2;
+pub(crate) const PIECES: usize = 2;
 
 /// Images smaller than this are compressed in one piece: the joining is
 /// not worth it.
@@ -41,13 +41,13 @@ const MIN_SPLIT_BYTES: usize = 256 * 1024;
 /// history and with its own Huffman tables; 16 rows is where the two
 /// balance for the report card (`examples/deflate_choices.rs` prints the
 /// bytes for 8 to 64).
-pub const CHUNK_ROWS: usize = 16;
+pub(crate) const CHUNK_ROWS: usize = 16;
 
 /// zlib level of the rows a card drew on: the lightest with real match
 /// finding. Level 1 is zlib-rs's "quick" strategy (static codes), 1.4×
 /// the bytes; level 3 saves little for much more time
 /// (`examples/deflate_choices.rs`).
-pub const FRESH_LEVEL: u32 = 2;
+pub(crate) const FRESH_LEVEL: u32 = 2;
 
 /// zlib level of a background's chunks: compressed once per template,
 /// theme and scale, so the smallest.
@@ -62,7 +62,7 @@ enum Filter {
 
 /// A run of an image's rows compressed on its own: raw deflate ending in a
 /// sync flush, with the Adler-32 and length of the filtered rows it holds.
-pub struct Piece {
+pub(crate) struct Piece {
     deflate: Vec<u8>,
     adler: u32,
     len: usize,
@@ -73,14 +73,14 @@ pub struct Piece {
 
 impl Piece {
     /// Every pixel of the piece's rows is opaque.
-    pub fn opaque(&self) -> bool {
+    pub(crate) fn opaque(&self) -> bool {
         self.opaque
     }
 }
 
 /// A run of a card's rows in its PNG: compressed now, or a chunk of its
 /// background compressed once.
-pub enum Segment {
+pub(crate) enum Segment {
     Fresh(Piece),
     /// Chunk `n` of the background's [`Kept`].
     Kept(usize),
@@ -88,11 +88,21 @@ pub enum Segment {
 
 /// A background's chunks, each compressed on first use: a card pays only
 /// for the chunks it keeps, and the next card of its kind for none.
-pub struct Kept {
+pub(crate) struct Kept {
     chunks: Vec<OnceLock<Piece>>,
 }
 
 impl Kept {
+    /// Compressed bytes held.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .filter_map(|c| c.get())
+            .map(|p| p.deflate.capacity())
+            .sum()
+    }
+
     /// Room for the chunks of a `height`-row background; nothing is
     /// compressed yet.
     pub fn new(height: u32) -> Kept {
@@ -106,7 +116,7 @@ impl Kept {
     /// Chunk `n` of `background` (premultiplied, `stride` bytes a row),
     /// compressed now if no card has needed it before. Two threads may
     /// both compress it; they get the same bytes.
-    pub fn chunk(
+    pub(crate) fn chunk(
         &self,
         n: usize,
         background: &[u8],
@@ -120,7 +130,7 @@ impl Kept {
 
     /// Chunk `n`, compressed from `rows` (its rows of the background) if
     /// no card has needed it before.
-    pub fn chunk_of(
+    pub(crate) fn chunk_of(
         &self,
         n: usize,
         rows: &[u8],
@@ -147,7 +157,7 @@ impl Kept {
     /// a row, as many rows as the chunk has), if the chunk is compressed
     /// and opaque (its straight alpha is then its premultiplied alpha):
     /// inflating a chunk is much cheaper than drawing its background again.
-    pub fn inflate_into(&self, n: usize, out: &mut [u8], stride: usize) -> bool {
+    pub(crate) fn inflate_into(&self, n: usize, out: &mut [u8], stride: usize) -> bool {
         let Some(piece) = self.get(n).filter(|p| p.opaque) else {
             return false;
         };
@@ -174,15 +184,6 @@ impl Kept {
         }
         true
     }
-
-    /// Compressed bytes held.
-    pub fn bytes(&self) -> usize {
-        self.chunks
-            .iter()
-            .filter_map(|c| c.get())
-            .map(|p| p.deflate.capacity())
-            .sum()
-    }
 }
 
 /// Buffers and compressors kept between encodes.
@@ -191,12 +192,12 @@ impl Kept {
 /// the kernel and gives back on free (`sys::tune_allocator`, for the sake
 /// of RSS): allocated fresh, each is pages the kernel zeroes and faults in
 /// one at a time, and freeing it costs every core a TLB flush. A zlib-rs
-/// compressor is ~300 KiB of such buffers. Kept, with the PNG allocated
-/// once at its size, a cold card takes less than half the page faults
-/// (`perf stat` over `bench/loadtest.sh`'s cold phase). Only the finished
-/// PNG, which the cache keeps, is a fresh allocation.
+/// compressor's buffers are of that kind. Kept, with the PNG allocated once
+/// at its size, a cold card takes far fewer page faults (`perf stat -e
+/// page-faults` on the server over `bench/loadtest.sh`'s cold phase). Only
+/// the finished PNG, which the cache keeps, is a fresh allocation.
 #[derive(Default)]
-pub struct Scratch {
+pub(crate) struct Scratch {
     free: Mutex<Vec<Vec<u8>>>,
     compressors: Mutex<Vec<Compress>>,
 }
@@ -248,10 +249,9 @@ impl Scratch {
 
 /// Whether every pixel of premultiplied RGBA is opaque. ANDs whole pixels
 /// rather than stopping at the first translucent one, so that it
-/// vectorises (opaque rows, the common case, are read to the end anyway):
-/// 0.15 ms off a card rendered on one thread (`render/end_to_end` in the
-/// `pipeline` bench).
-pub fn all_opaque(rgba: &[u8]) -> bool {
+/// vectorises (opaque rows, the common case, are read to the end anyway),
+/// which `render/end_to_end` in the `pipeline` bench shows.
+pub(crate) fn all_opaque(rgba: &[u8]) -> bool {
     let words = rgba.chunks_exact(4);
     let tail_opaque = words.remainder().is_empty();
     let alpha = words.fold(u32::MAX, |acc, p| {
@@ -265,7 +265,7 @@ pub fn all_opaque(rgba: &[u8]) -> bool {
 /// `scratch`. Rows with translucent pixels are converted to the straight
 /// alpha PNG wants (an opaque pixel is the same either way); `opaque` says
 /// the caller knows there are none, and skips looking.
-pub fn compress_rows(
+pub(crate) fn compress_rows(
     premultiplied: &[u8],
     stride: usize,
     opaque: bool,
@@ -278,7 +278,7 @@ pub fn compress_rows(
 
 /// A fresh piece built from runs of rows given in turn (a band's drawn
 /// strips), compressed as one stream: no history is lost between them.
-pub struct FreshRun<'s> {
+pub(crate) struct FreshRun<'s> {
     scratch: &'s Scratch,
     deflater: Option<RowDeflater>,
     stride: usize,
@@ -294,7 +294,7 @@ impl<'s> FreshRun<'s> {
     }
 
     /// Appends rows of premultiplied RGBA (see [`compress_rows`]).
-    pub fn push(&mut self, premultiplied: &[u8], opaque: bool) -> std::io::Result<()> {
+    pub(crate) fn push(&mut self, premultiplied: &[u8], opaque: bool) -> std::io::Result<()> {
         let (stride, scratch) = (self.stride, self.scratch);
         self.deflater
             .get_or_insert_with(|| {
@@ -305,7 +305,7 @@ impl<'s> FreshRun<'s> {
 
     /// The piece of every row pushed, `None` if there were none; the
     /// compressor goes back to the scratch.
-    pub fn finish(self) -> std::io::Result<Option<Piece>> {
+    pub(crate) fn finish(self) -> std::io::Result<Option<Piece>> {
         let Some(deflater) = self.deflater else {
             return Ok(None);
         };
@@ -459,7 +459,7 @@ const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
 /// are the segments' rows (`Kept` ones from `kept`, which must hold them).
 /// Fresh pieces' buffers go back to `scratch`; the PNG is allocated once,
 /// at its exact size.
-pub fn to_png(
+pub(crate) fn to_png(
     segments: Vec<Segment>,
     kept: Option<&Kept>,
     width: u32,
@@ -527,7 +527,7 @@ fn join(
 /// Encodes tiny-skia's premultiplied RGBA (`width * height * 4` bytes) as
 /// a PNG, in [`PIECES`] fresh pieces on up to `threads` threads (one piece
 /// when the image is small).
-pub fn encode(
+pub(crate) fn encode(
     premultiplied: &[u8],
     width: u32,
     height: u32,
@@ -561,7 +561,7 @@ pub fn encode(
 /// drawn over `background` (the whole image's). A chunk of rows wholly in
 /// the band that is still exactly the background's is [`Segment::Kept`];
 /// runs of the others are compressed fresh.
-pub fn band_segments(
+pub(crate) fn band_segments(
     band: &[u8],
     top: usize,
     background: &[u8],

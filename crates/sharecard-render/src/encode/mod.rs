@@ -35,7 +35,7 @@ impl Encoding {
 }
 
 /// The strong ETag of `card_tag`'s card (hex, unquoted) in `encoding`.
-pub(crate) fn etag(card_tag: &str, encoding: Encoding) -> String {
+pub fn etag(card_tag: &str, encoding: Encoding) -> String {
     format!("\"{card_tag}{}\"", encoding.tag_suffix())
 }
 
@@ -113,13 +113,13 @@ pub(crate) fn is_opaque(pixmap: &tiny_skia::Pixmap) -> bool {
 
 /// Lossless re-encoding for the cached copy and for files: RGB when the
 /// card is opaque, no row filter, zlib at level 9, streamed row by row (the
-/// fast encoding is read one row at a time), so it holds about 1 MiB
-/// whatever the card's size. The cards are flat colour and smooth
-/// gradients, which deflate finds as long repeats only unfiltered (35.5 KB
-/// for the ML Engineer card, against 46 KB with Sub; `bench/loadtest.sh`'s
-/// hot card bytes). oxipng came close in size at several times the CPU and
-/// held tens of MiB while it ran, memory that overlapped renders
-/// (`bench/RESULTS.md`).
+/// fast encoding is read one row at a time), so what it holds does not
+/// grow with the card's size. The cards are flat colour and smooth
+/// gradients, which deflate finds as long repeats only unfiltered
+/// (`examples/deflate_choices.rs` compares the filters; `bench/loadtest.sh`
+/// prints the final bytes). oxipng came close in size, but at a multiple
+/// of the CPU and with memory that overlapped renders (`bench/RESULTS.md`,
+/// "Fast first encoding").
 pub fn recompress(png: &Png) -> anyhow::Result<Vec<u8>> {
     recompress_pausing(png, || {})
 }

@@ -104,7 +104,7 @@ fn union(a: fontdue::OutlineBounds, b: fontdue::OutlineBounds) -> fontdue::Outli
 impl Fonts {
     /// The face that draws emoji: the first colour face in fallback order
     /// (the bundled Twemoji unless an operator's comes first).
-    pub fn emoji_face(&self) -> Option<&super::Face> {
+    pub(crate) fn emoji_face(&self) -> Option<&super::Face> {
         self.emoji.map(|i| &self.faces[i])
     }
 
@@ -115,7 +115,7 @@ impl Fonts {
     /// VS15 asks for text. A character that is an emoji but shown as text
     /// by default ("❤", "©", "1") stays text where a text face draws it;
     /// where none does, the emoji face draws it rather than nothing.
-    pub fn is_emoji(&self, g: &str) -> bool {
+    pub(crate) fn is_emoji(&self, g: &str) -> bool {
         let mut chars = g.chars();
         let Some(first) = chars.next() else {
             return false;

@@ -1,7 +1,7 @@
 //! What the fitter asks fontdue about a face, and the form it is kept in.
 //!
-//! fontdue reads every glyph's outline when it loads a face: 72 ms for the
-//! six bundled faces, most of a cold start (`exec → /readyz` in
+//! fontdue reads every glyph's outline when it loads a face: for the
+//! bundled faces, most of a cold start (`exec → /readyz` in
 //! `bench/loadtest.sh`). So the build script runs fontdue over the bundled
 //! faces once and embeds what it answered ([`FaceMetrics::encode`]);
 //! start-up decodes that in microseconds, and only `--fonts-dir` faces are
@@ -11,9 +11,9 @@
 /// What the fitter asks fontdue about a face, read once: which characters
 /// it covers, its line metrics and each glyph's ink bounds and advance,
 /// all in ems. The `fontdue::Font` itself is dropped at once: it keeps
-/// every glyph's outline as line segments for rasterising (45 MiB for the
-/// bundled six faces, `bench/loadtest.sh`'s peak RSS), which a service
-/// that only measures has no use for.
+/// every glyph's outline as line segments for rasterising (the RSS after
+/// start-up that `bench/loadtest.sh` prints), which a service that only
+/// measures has no use for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceMetrics {
     /// Every character the face maps to a glyph, sorted.
@@ -29,7 +29,7 @@ pub struct FaceMetrics {
 }
 
 impl FaceMetrics {
-    pub fn from_fontdue(font: &fontdue::Font) -> FaceMetrics {
+    pub(crate) fn from_fontdue(font: &fontdue::Font) -> FaceMetrics {
         let mut mapped: Vec<(char, u16)> =
             font.chars().iter().map(|(c, g)| (*c, g.get())).collect();
         mapped.sort_unstable();
@@ -59,7 +59,10 @@ impl FaceMetrics {
 
     /// Appends the metrics to `out`, little-endian: the characters with
     /// their glyph ids, each glyph's bounds and advance, the line metrics.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    // Written by build.rs, which includes this file; the library only
+    // decodes.
+    #[allow(dead_code)]
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         out.extend((self.chars.len() as u32).to_le_bytes());
         for (c, id) in self.chars.iter().zip(&self.glyph_ids) {
             out.extend((*c as u32).to_le_bytes());
@@ -79,7 +82,7 @@ impl FaceMetrics {
 
     /// Reads what [`encode`](Self::encode) wrote from the front of
     /// `bytes`, advancing it; `None` if it is not that.
-    pub fn decode(bytes: &mut &[u8]) -> Option<FaceMetrics> {
+    pub(crate) fn decode(bytes: &mut &[u8]) -> Option<FaceMetrics> {
         fn take<const N: usize>(bytes: &mut &[u8]) -> Option<[u8; N]> {
             let (head, rest) = bytes.split_first_chunk::<N>()?;
             *bytes = rest;
@@ -122,12 +125,12 @@ impl FaceMetrics {
     }
 
     /// Whether the face has a glyph for `c` (fontdue's `has_glyph`).
-    pub fn has_glyph(&self, c: char) -> bool {
+    pub(crate) fn has_glyph(&self, c: char) -> bool {
         self.chars.binary_search(&c).is_ok()
     }
 
     /// Ink bounds of glyph `id`, in ems; empty for an id the face lacks.
-    pub fn bounds(&self, id: u16) -> fontdue::OutlineBounds {
+    pub(crate) fn bounds(&self, id: u16) -> fontdue::OutlineBounds {
         self.bounds
             .get(usize::from(id))
             .copied()
@@ -141,7 +144,7 @@ impl FaceMetrics {
     }
 
     /// Line metrics at `size` pixels per em.
-    pub fn line_metrics(&self, size: f32) -> fontdue::LineMetrics {
+    pub(crate) fn line_metrics(&self, size: f32) -> fontdue::LineMetrics {
         let l = &self.line;
         fontdue::LineMetrics {
             ascent: l.ascent * size,

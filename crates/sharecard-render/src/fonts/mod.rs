@@ -23,7 +23,7 @@ pub use metrics::FaceMetrics;
 
 /// The family templates name. Anything that does not resolve falls back to
 /// it rather than silently dropping text (resvg#515).
-pub const PRIMARY_FAMILY: &str = "Inter";
+pub(crate) const PRIMARY_FAMILY: &str = "Inter";
 
 /// Fonts compiled into the binary, in fallback order.
 const BUNDLED: &[(&str, &[u8])] = &[
@@ -62,19 +62,19 @@ const BUNDLED: &[(&str, &[u8])] = &[
     ),
 ];
 
-pub struct Face {
-    pub id: fontdb::ID,
-    pub family: String,
-    pub weight: u16,
-    pub italic: bool,
-    pub metrics: FaceMetrics,
+pub(crate) struct Face {
+    pub(crate) id: fontdb::ID,
+    pub(crate) family: String,
+    pub(crate) weight: u16,
+    pub(crate) italic: bool,
+    pub(crate) metrics: FaceMetrics,
     /// Raw font file, for shaping: a bundled font's bytes where the binary
     /// holds them (no copy on the heap), an operator's as read.
-    pub data: Arc<Cow<'static, [u8]>>,
-    pub index: u32,
+    pub(crate) data: Arc<Cow<'static, [u8]>>,
+    pub(crate) index: u32,
     /// The face draws colour glyphs (COLR, CBDT, sbix or SVG tables): an
     /// emoji face.
-    pub colour: bool,
+    pub(crate) colour: bool,
     /// harfrust's per-font tables and caches, built on first use: faces
     /// are immutable, so one is shared by every thread for the life of the
     /// process.
@@ -110,7 +110,7 @@ impl Face {
     /// Shapes `buffer` (its segment properties already set) with this
     /// face and the default features, reusing the plan for its direction,
     /// script and language.
-    pub fn shape(&self, buffer: harfrust::UnicodeBuffer) -> harfrust::GlyphBuffer {
+    pub(crate) fn shape(&self, buffer: harfrust::UnicodeBuffer) -> harfrust::GlyphBuffer {
         let shaper = self.shaper();
         let (direction, script, language) =
             (buffer.direction(), buffer.script(), buffer.language());
@@ -285,19 +285,19 @@ impl Fonts {
         })
     }
 
-    pub fn db(&self) -> Arc<fontdb::Database> {
+    pub(crate) fn db(&self) -> Arc<fontdb::Database> {
         self.db.clone()
     }
 
-    pub fn faces(&self) -> &[Face] {
+    pub(crate) fn faces(&self) -> &[Face] {
         &self.faces
     }
 
-    pub fn fingerprint(&self) -> &str {
+    pub(crate) fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
 
-    pub fn face(&self, id: fontdb::ID) -> Option<&Face> {
+    pub(crate) fn face(&self, id: fontdb::ID) -> Option<&Face> {
         self.faces.iter().find(|f| f.id == id)
     }
 
@@ -305,7 +305,7 @@ impl Fonts {
     /// has the glyph, else the first face in fallback order that has it,
     /// preferring the nearest weight. `None` means the character would be a
     /// tofu box.
-    pub fn face_for(&self, c: char, weight: u16) -> Option<&Face> {
+    pub(crate) fn face_for(&self, c: char, weight: u16) -> Option<&Face> {
         self.best(c, weight, |f| f.family == PRIMARY_FAMILY)
             .or_else(|| self.best(c, weight, |_| true))
     }
@@ -313,7 +313,7 @@ impl Fonts {
     /// The face usvg starts a `<text>` of the primary family and `weight`
     /// with: fontdb's CSS font matching, exactly as usvg's default font
     /// selector queries it.
-    pub fn primary(&self, weight: u16) -> &Face {
+    pub(crate) fn primary(&self, weight: u16) -> &Face {
         let query = fontdb::Query {
             families: &[fontdb::Family::Name(PRIMARY_FAMILY), fontdb::Family::Serif],
             weight: fontdb::Weight(weight),
@@ -330,7 +330,12 @@ impl Fonts {
     /// Like [`face_for`](Self::face_for) but for usvg's fallback hook: skips
     /// faces usvg already tried for this character. The measurer replays
     /// usvg's fallback with it (see [`crate::text`]).
-    pub fn fallback_for(&self, c: char, weight: u16, exclude: &[fontdb::ID]) -> Option<&Face> {
+    pub(crate) fn fallback_for(
+        &self,
+        c: char,
+        weight: u16,
+        exclude: &[fontdb::ID],
+    ) -> Option<&Face> {
         self.best(c, weight, |f| !exclude.contains(&f.id))
     }
 
@@ -346,7 +351,7 @@ impl Fonts {
     /// `text` with presentation-form ligatures (U+FB00–FB06) spelled out
     /// where no font has them: Inter, like most modern fonts, has no glyph
     /// for U+FB01 "ﬁ" but ligates "fi" itself when shaping.
-    pub fn displayable<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+    pub(crate) fn displayable<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
         let needs = |c: char| ligature(c).is_some() && self.face_for(c, 400).is_none();
         if !text.chars().any(needs) {
             return std::borrow::Cow::Borrowed(text);
@@ -362,7 +367,7 @@ impl Fonts {
     }
 
     /// Characters of `text` that no loaded font can draw, in order, once each.
-    pub fn missing_chars(&self, text: &str) -> Vec<char> {
+    pub(crate) fn missing_chars(&self, text: &str) -> Vec<char> {
         // Checked on every request, cached cards included: printable ASCII
         // needs no lookup when the primary family has all of it.
         if self.ascii_covered && text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
@@ -382,7 +387,7 @@ impl Fonts {
     /// in different fonts: an Arabic letter carrying a Devanagari nukta.
     /// A cluster is shaped as one unit by one face, so usvg draws it as a
     /// tofu box whatever the fallback. In order, once each.
-    pub fn split_clusters(&self, text: &str) -> Vec<String> {
+    pub(crate) fn split_clusters(&self, text: &str) -> Vec<String> {
         use unicode_segmentation::UnicodeSegmentation;
         let text = self.displayable(text);
         let mut split: Vec<String> = Vec::new();

@@ -1,11 +1,11 @@
 //! A card's text drawn straight from its shaped glyphs, without usvg's
 //! text layout.
 //!
-//! Laying out text was most of parsing a card's layer (0.55 of 0.57 ms
-//! for the ML Engineer card, `stage/card_layer_usvg_parse` against
-//! `stage/card_layer_to_items` in the `pipeline` bench): usvg shapes every
-//! line again, with a shape plan it compiles again, and reads every
-//! glyph's outline from the font again, on every parse. Here the line is shaped by the measurer (the
+//! Laying out text was most of parsing a card's layer
+//! (`stage/card_layer_usvg_parse` against `stage/card_layer_to_items` in
+//! the `pipeline` bench): usvg shapes every line again, with a shape plan
+//! it compiles again, and reads every glyph's outline from the font again,
+//! on every parse. Here the line is shaped by the measurer (the
 //! same harfrust, the same fallback, plans kept per face), outlines are
 //! read once per glyph and kept, and each line becomes the path usvg would
 //! have made of it: the same outline, moved by the same chain of

@@ -45,16 +45,16 @@ const MARGIN: f32 = 2.0;
 /// A large card to draw.
 pub(crate) struct Large<'a> {
     /// Drawn over the background, in order.
-    pub items: &'a [Item],
+    pub(crate) items: &'a [Item],
     /// Drawn first into every strip: the template's background layer, or
     /// for a one-pass template the whole card.
-    pub under: &'a usvg::Tree,
+    pub(crate) under: &'a usvg::Tree,
     /// The background's chunks at this scale; `None` for a one-pass
     /// template (no strip is background only).
-    pub kept: Option<&'a Kept>,
-    pub scale: u8,
-    pub width: u32,
-    pub height: u32,
+    pub(crate) kept: Option<&'a Kept>,
+    pub(crate) scale: u8,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
 }
 
 impl Large<'_> {
@@ -206,7 +206,7 @@ pub(crate) fn encode(
 
 /// The card's pixels, drawn strip by strip exactly as [`encode`] draws
 /// them (for callers that want pixels, not a PNG: tests and `check`).
-pub(crate) fn pixmap(large: &Large<'_>) -> anyhow::Result<tiny_skia::Pixmap> {
+pub fn pixmap(large: &Large<'_>) -> anyhow::Result<tiny_skia::Pixmap> {
     let mut pixmap = tiny_skia::Pixmap::new(large.width, large.height)
         .ok_or_else(|| anyhow::anyhow!("cannot allocate {}x{}", large.width, large.height))?;
     let stride = large.stride();

@@ -78,7 +78,7 @@ impl Measurer<'_> {
     /// The largest size at which `text` fits `spec`, its lines broken as
     /// `wrap` says (see [`Wrap`]). `wrap` never changes the size or the
     /// number of lines, only where the breaks fall.
-    pub fn fit_with(&self, text: &str, spec: &FitSpec, wrap: Wrap) -> Fitted {
+    pub(crate) fn fit_with(&self, text: &str, spec: &FitSpec, wrap: Wrap) -> Fitted {
         let text = text.trim();
         let rtl = is_rtl(text);
         let whole = self.shaped(&shown(text, rtl), spec.weight);

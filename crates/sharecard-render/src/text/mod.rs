@@ -12,7 +12,6 @@
 //! rather than as text off the edge of a card.
 
 use std::borrow::Cow;
-use std::ops::Range;
 use std::sync::Arc;
 
 use crate::fonts::{Face, Fonts};
@@ -24,7 +23,7 @@ pub use fit::Wrap;
 
 use shape::LineCache;
 
-pub const ELLIPSIS: &str = "…";
+pub(crate) const ELLIPSIS: &str = "…";
 
 /// How a piece of text must fit: its box and its type sizes.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,9 +48,9 @@ pub struct Fitted {
     pub size: f32,
     pub lines: Vec<String>,
     /// Distance between baselines, px.
-    pub line_advance: f32,
+    pub(crate) line_advance: f32,
     /// Distance from the box top to the first baseline, px.
-    pub ascent: f32,
+    pub(crate) ascent: f32,
     /// Total height from the box top to the last line's descent, px.
     pub height: f32,
     /// Widest line's extent, px: its advance width plus any ink beyond
@@ -65,12 +64,12 @@ pub struct Fitted {
     pub truncated: bool,
     /// The text's base direction is right to left (UAX #9 P2–P3): its
     /// lines start at the right.
-    pub rtl: bool,
+    pub(crate) rtl: bool,
     /// Per line, its advance width, px: what an SVG `text-anchor` places.
-    pub advances: Vec<f32>,
+    pub(crate) advances: Vec<f32>,
     /// Per line, the pieces it is drawn as (see [`Measurer::pieces`]),
     /// with `start` in px; empty for a line drawn as one `<tspan>`.
-    pub pieces: Vec<Vec<Piece>>,
+    pub(crate) pieces: Vec<Vec<Piece>>,
 }
 
 impl Fitted {
@@ -78,7 +77,7 @@ impl Fitted {
     /// advances, stays within the box that `x` anchors with `anchor`
     /// (an SVG `text-anchor`): right of the start by its left overhang,
     /// left of the end by its right overhang, or centred on its ink.
-    pub fn line_x(&self, i: usize, anchor: &str, x: f32) -> f32 {
+    pub(crate) fn line_x(&self, i: usize, anchor: &str, x: f32) -> f32 {
         let (left, right) = self.overhangs.get(i).copied().unwrap_or_default();
         match anchor {
             "end" => x - right,
@@ -113,31 +112,32 @@ pub struct Measurer<'a> {
     lines: &'a LineCache,
 }
 
-/// A stretch of a line drawn by one face in one direction, in logical
+/// (Tests.) A stretch of a line drawn by one face in one direction, in logical
 /// order: how usvg splits it (see [`Measurer::runs`]).
+#[cfg(test)]
 #[derive(Debug, Clone)]
-pub struct Run<'f> {
+pub(crate) struct Run<'f> {
     /// Byte range in the measured text.
-    pub range: Range<usize>,
-    pub face: &'f Face,
+    pub(crate) range: std::ops::Range<usize>,
+    pub(crate) face: &'f Face,
     /// Laid out right to left (an odd bidi level).
-    pub rtl: bool,
+    pub(crate) rtl: bool,
     /// Some glyph is `.notdef` (a tofu box).
-    pub tofu: bool,
+    pub(crate) tofu: bool,
 }
 
 /// A stretch of a line drawn as its own `<tspan>` (see
 /// [`Measurer::pieces`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Piece {
+pub(crate) struct Piece {
     /// What the `<tspan>` holds: no spaces at either end, and [`RLI`] in
     /// front where the stretch is laid out right to left.
-    pub text: String,
+    pub(crate) text: String,
     /// The family the `<tspan>` names, where it is not the text's own:
     /// the emoji face's.
-    pub family: Option<String>,
+    pub(crate) family: Option<String>,
     /// Where its advances start, in em from the line's left end.
-    pub start: f32,
+    pub(crate) start: f32,
     shaped: shape::Shaped,
 }
 
@@ -155,21 +155,23 @@ pub(super) struct Glyph<'f> {
     /// glyphs by (see [`crate::render::glyphs`]).
     units: [i32; 3],
     face: &'f Face,
+    /// Read by the tests' [`Measurer::runs`].
+    #[cfg_attr(not(test), allow(dead_code))]
     rtl: bool,
 }
 
 /// A glyph of a line as usvg draws it (see [`Measurer::drawn_glyphs`]), in
 /// visual order, positions in font units.
 #[derive(Debug, Clone, Copy)]
-pub struct DrawnGlyph<'f> {
-    pub face: &'f Face,
-    pub id: u32,
+pub(crate) struct DrawnGlyph<'f> {
+    pub(crate) face: &'f Face,
+    pub(crate) id: u32,
     /// Byte offset of its cluster in the line: consecutive glyphs with the
     /// same offset form one cluster.
-    pub cluster: usize,
-    pub x_advance: i32,
-    pub x_offset: i32,
-    pub y_offset: i32,
+    pub(crate) cluster: usize,
+    pub(crate) x_advance: i32,
+    pub(crate) x_offset: i32,
+    pub(crate) y_offset: i32,
 }
 
 /// U+2067 RIGHT-TO-LEFT ISOLATE. usvg lays every line out in a left-to-right

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Mutex;
 
+#[cfg(test)]
+use super::Run;
 use super::fit::segments;
-use super::{DrawnGlyph, Glyph, Measurer, Piece, RLI, Run, is_rtl, shown};
+use super::{DrawnGlyph, Glyph, Measurer, Piece, RLI, is_rtl, shown};
 use crate::fonts::Face;
 
 /// Shaped lines by text and weight, shared by every render with the same
@@ -120,7 +122,7 @@ impl<'a> Measurer<'a> {
     /// A word with emoji is drawn in pieces (see [`pieces`](Self::pieces)),
     /// but broken across lines, its text between emoji may come out whole
     /// on a line of its own: that text must draw as one line too.
-    pub fn undrawable_words(&self, text: &str, weight: u16) -> Vec<String> {
+    pub(crate) fn undrawable_words(&self, text: &str, weight: u16) -> Vec<String> {
         let text = text.trim();
         let rtl = is_rtl(text);
         let tofu = |s: &str| self.shaped(&shown(s, rtl), weight).tofu;
@@ -165,6 +167,43 @@ impl<'a> Measurer<'a> {
             }
         }
         stretches
+    }
+
+    /// The runs usvg draws the line `text` in (exactly as given, no
+    /// [`RLI`] added): consecutive characters whose glyphs come from the
+    /// same face at the same bidi direction, in logical order.
+    #[cfg(test)]
+    pub(crate) fn runs(&self, text: &str, weight: u16) -> Vec<Run<'a>> {
+        let (glyphs, _) = self.shape(text, weight);
+        // Each cluster takes the face of its first glyph; a character
+        // belongs to the cluster that starts at or before it.
+        let mut clusters: Vec<(usize, &Face, bool, bool)> = Vec::new();
+        for g in &glyphs {
+            match clusters.iter_mut().find(|c| c.0 == g.cluster) {
+                Some(c) => c.3 |= g.id == 0,
+                None => clusters.push((g.cluster, g.face, g.rtl, g.id == 0)),
+            }
+        }
+        clusters.sort_by_key(|c| c.0);
+        let mut runs: Vec<Run<'a>> = Vec::new();
+        for (i, c) in text.char_indices() {
+            let Some(&(_, face, rtl, tofu)) = clusters.iter().rev().find(|cl| cl.0 <= i) else {
+                continue;
+            };
+            let end = i + c.len_utf8();
+            match runs.last_mut() {
+                Some(r) if std::ptr::eq(r.face, face) && r.rtl == rtl && r.tofu == tofu => {
+                    r.range.end = end;
+                }
+                _ => runs.push(Run {
+                    range: i..end,
+                    face,
+                    rtl,
+                    tofu,
+                }),
+            }
+        }
+        runs
     }
 
     pub(super) fn line_width(&self, line: &str, size: f32, weight: u16, rtl: bool) -> f32 {
@@ -228,7 +267,7 @@ impl<'a> Measurer<'a> {
     /// text, each shaped alone by the face that draws it. Spaces at a
     /// piece's ends are left out (usvg would collapse them) and kept as
     /// distance.
-    pub fn pieces(&self, text: &str, weight: u16) -> Option<Vec<Piece>> {
+    pub(crate) fn pieces(&self, text: &str, weight: u16) -> Option<Vec<Piece>> {
         use unicode_segmentation::UnicodeSegmentation;
         let emoji = self.fonts.emoji_face()?;
         if text.is_ascii() || !text.graphemes(true).any(|g| self.fonts.is_emoji(g)) {
@@ -310,7 +349,7 @@ impl<'a> Measurer<'a> {
     /// the text of one `<tspan>`), or `None` where usvg would draw it wrong
     /// (see [`draws_correctly`](Self::draws_correctly)), so that a caller
     /// drawing them itself leaves such lines to usvg.
-    pub fn drawn_glyphs(&self, text: &str, weight: u16) -> Option<Vec<DrawnGlyph<'a>>> {
+    pub(crate) fn drawn_glyphs(&self, text: &str, weight: u16) -> Option<Vec<DrawnGlyph<'a>>> {
         let (glyphs, garbled) = self.shape(text, weight);
         if garbled || glyphs.iter().any(|g| g.id == 0) {
             return None;
@@ -328,42 +367,6 @@ impl<'a> Measurer<'a> {
                 })
                 .collect(),
         )
-    }
-
-    /// The runs usvg draws the line `text` in (exactly as given, no
-    /// [`RLI`] added): consecutive characters whose glyphs come from the
-    /// same face at the same bidi direction, in logical order.
-    pub fn runs(&self, text: &str, weight: u16) -> Vec<Run<'a>> {
-        let (glyphs, _) = self.shape(text, weight);
-        // Each cluster takes the face of its first glyph; a character
-        // belongs to the cluster that starts at or before it.
-        let mut clusters: Vec<(usize, &Face, bool, bool)> = Vec::new();
-        for g in &glyphs {
-            match clusters.iter_mut().find(|c| c.0 == g.cluster) {
-                Some(c) => c.3 |= g.id == 0,
-                None => clusters.push((g.cluster, g.face, g.rtl, g.id == 0)),
-            }
-        }
-        clusters.sort_by_key(|c| c.0);
-        let mut runs: Vec<Run<'a>> = Vec::new();
-        for (i, c) in text.char_indices() {
-            let Some(&(_, face, rtl, tofu)) = clusters.iter().rev().find(|cl| cl.0 <= i) else {
-                continue;
-            };
-            let end = i + c.len_utf8();
-            match runs.last_mut() {
-                Some(r) if std::ptr::eq(r.face, face) && r.rtl == rtl && r.tofu == tofu => {
-                    r.range.end = end;
-                }
-                _ => runs.push(Run {
-                    range: i..end,
-                    face,
-                    rtl,
-                    tofu,
-                }),
-            }
-        }
-        runs
     }
 
     /// Glyphs of `text` laid out on one line the way usvg 0.49 does it
