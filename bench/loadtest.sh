@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load test of a release build on loopback, each figure next to its target.
 #
-#   bench/loadtest.sh            # ~10 minutes on 2 cores (4 of them prefilling 100,000 cards)
+#   bench/loadtest.sh            # 10 to 12 minutes on 2 cores (4 of them prefilling 100,000 cards)
 #
 # Builds `sharecard` in release mode, installs wrk, nginx and Node.js with
 # apt-get if missing (and takumi from npm), and runs, each against a fresh

@@ -6,7 +6,7 @@
 
 /// Keeps the process's memory near what the cache budget accounts for.
 /// glibc's defaults suit short-lived processes, not a server that churns
-/// through PNGs of 30–150 KB and pixel buffers of MiBs on many threads:
+/// through PNGs and pixel buffers of many sizes on many threads:
 /// * up to 8 arenas per core, each keeping freed memory of its own, so
 ///   two arenas are plenty (renders are CPU-bound, at most one per core);
 /// * a dynamic mmap threshold that soon rises to the largest freed block
@@ -29,8 +29,9 @@ pub(crate) fn tune_allocator() {
 
 /// Gives the heap's free memory back to the kernel, once, after start-up.
 /// fontdue reads every glyph of an operator's font to take its metrics and
-/// frees it again: with Noto Sans CJK that is ~300 MiB, which glibc would
-/// otherwise keep for the life of the process (deploy/README.md, "CJK").
+/// frees it again: with Noto Sans CJK that is most of the process's peak,
+/// which glibc would otherwise keep for the life of the process
+/// (deploy/README.md, "CJK": resident memory at its peak and when ready).
 pub(crate) fn release_free_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim works under glibc's own arena locks and only
@@ -45,8 +46,8 @@ pub(crate) fn release_free_heap() {
 pub(crate) fn lower_thread_priority() {
     // SCHED_IDLE runs the thread only on a core nothing else wants, and
     // any render preempts it at once; nice 19 alone still took a share of
-    // a core from renders (1.3 ms on the cold median, `bench/loadtest.sh`
-    // with recompression on and off). Both apply to the calling
+    // a core from renders (the cold median of `bench/loadtest.sh` with
+    // `--recompress` on against off). Both apply to the calling
     // thread only (id 0). Nice 19 stays as the fallback where SCHED_IDLE
     // is refused.
     // SAFETY: sched_setscheduler and setpriority read only `param` and

@@ -13,14 +13,17 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 /// Room for one PNG. A slot is address space and file size, not memory:
-/// only the pages a PNG fills are allocated. The largest bundled card (a 2×
-/// story) is ~0.5 MB in the fast encoding; a larger PNG (a template with a
-/// photo in it) stays on the heap and is written as usual.
+/// only the pages a PNG fills are allocated. Every bundled card fits many
+/// times over, even in the fast encoding of its first response (the
+/// largest is a 3× story: `curl -w '%{size_download}'` for a new one); a
+/// larger PNG (a template with a photo in it) stays on the heap and is
+/// written as usual.
 const SLOT: usize = 4 << 20;
 
 /// One slot per this much cache budget: a card smaller than this (a 1×
-/// card is over 20 KB) can leave the cache with more cards than slots, and
-/// the excess stays on the heap.
+/// card's final bytes, what `sharecard render` writes, are over 20 KB) can
+/// leave the cache with more cards than slots, and the excess stays on the
+/// heap.
 const BYTES_PER_SLOT: u64 = 16 << 10;
 const MIN_SLOTS: usize = 1024;
 /// 1 TiB of address space, a quarter of a million cards.
@@ -30,9 +33,10 @@ const MAX_SLOTS: usize = 1 << 18;
 /// went out since its last send is most likely still in the CPU's caches,
 /// where copying it into the socket costs less than `sendfile`'s second
 /// system call and page references. The two paths met between 4 and 13 MB
-/// of other bodies on a machine with a 32 MiB L3 (server CPU a hit,
-/// `bench/loadtest.sh` over 10, 30, 100 and 1,000 cards; the figures are
-/// in `bench/RESULTS.md`).
+/// of other bodies on a machine with a 32 MiB L3: server CPU a hit, each
+/// path in its own server, over 10, 30, 100 and 1,000 cached cards cycled
+/// by `wrk -s bench/cycle.lua` as `bench/loadtest.sh` runs it
+/// (`bench/RESULTS.md`, "Hits sent with `sendfile`").
 const COPY_WINDOW: u64 = 4 << 20;
 
 /// [`COPY_WINDOW`] for connections accepted from now on (see
@@ -283,7 +287,7 @@ fn pwrite_all(fd: RawFd, mut buf: &[u8], mut offset: usize) -> io::Result<()> {
 /// An accepted connection: reads as usual; writes send buffers that lie in
 /// the memory file with `sendfile` unless they were sent recently (see
 /// [`COPY_WINDOW`]).
-pub struct Connection {
+pub(crate) struct Connection {
     io: TokioIo<TcpStream>,
     copy_window: u64,
     /// Where the rest of the body this connection is sending starts, and
@@ -293,7 +297,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream) -> Connection {
+    pub(crate) fn new(stream: TcpStream) -> Connection {
         Connection {
             io: TokioIo::new(stream),
             copy_window: COPY_WINDOW_BYTES.load(Ordering::Relaxed),

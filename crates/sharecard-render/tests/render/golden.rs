@@ -8,11 +8,12 @@
 //! `SHARECARD_BLESS=1 cargo test golden` rewrites the golden files; look at
 //! every one before committing it.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use sharecard_render::card::query::Params;
-use sharecard_render::card::{CardRequest, LevelBands, TemplateName};
+use sharecard_render::card::{CardRequest, LevelBands, TemplateName, Theme};
 use sharecard_render::render::Renderer;
 
 use crate::support::ML_ENGINEER;
@@ -165,30 +166,60 @@ fn golden_comparison_catches_a_changed_card() {
     let _ = std::fs::remove_file(dir.join(format!("{ARTIFACTS}.actual.png")));
 }
 
+/// The sample cards (by slug, from `templates/samples.json`) drawn as
+/// golden images, each in every template and theme.
+const GOLDEN_SAMPLES: [&str; 8] = [
+    "ml-engineer",
+    "long-title",
+    "long-word",
+    "markup",
+    "hindi",
+    "arabic",
+    "emoji",
+    "emoji-sequences",
+];
+
+/// The golden images in tests/golden/, by name: every `NAME.png` but the
+/// failure images a comparison writes (`NAME.actual.png`, `NAME.diff.png`).
+fn golden_files() -> BTreeSet<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").file_name())
+        .filter_map(|name| name.to_str()?.strip_suffix(".png").map(str::to_owned))
+        .filter(|name| !name.ends_with(".actual") && !name.ends_with(".diff"))
+        .collect()
+}
+
 #[test]
 fn golden_every_template_and_theme() {
     let r = renderer();
     let samples = crate::support::samples();
-    let mut checked = 0;
+    let mut drawn = BTreeSet::new();
     for info in r.templates().infos() {
-        for slug in [
-            "ml-engineer",
-            "long-title",
-            "long-word",
-            "markup",
-            "hindi",
-            "arabic",
-            "emoji",
-            "emoji-sequences",
-        ] {
+        for slug in GOLDEN_SAMPLES {
             let sample = samples.iter().find(|s| s.slug == slug).unwrap();
-            for theme in ["dark", "light"] {
+            for theme in &info.themes {
                 let q = format!("{}&theme={theme}", sample.query);
                 let png = r.render(&request(&info.name, &q)).unwrap();
-                assert_golden(&format!("{}-{theme}-{slug}", info.name), &png);
-                checked += 1;
+                let name = format!("{}-{theme}-{slug}", info.name);
+                assert_golden(&name, &png);
+                assert!(drawn.insert(name.clone()), "{name} drawn twice");
             }
         }
     }
-    assert!(checked >= 36, "{checked}");
+    // Templates × themes × samples, at scale 1: a template that serves
+    // fewer themes than there are, or a sample drawn twice, is a count
+    // short.
+    let expected = r.templates().infos().count() * Theme::ALL.len() * GOLDEN_SAMPLES.len();
+    assert_eq!(drawn.len(), expected, "golden images drawn");
+    // And exactly those are on disk: a missing one fails above; one no
+    // test draws (a template, theme or sample gone) is stale.
+    let on_disk = golden_files();
+    let stale: Vec<_> = on_disk.difference(&drawn).collect();
+    assert!(
+        stale.is_empty(),
+        "golden images no test draws, delete them from tests/golden/: {stale:?}"
+    );
+    assert_eq!(on_disk.len(), expected, "golden images in tests/golden/");
 }
