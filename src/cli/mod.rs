@@ -9,6 +9,16 @@ mod render;
 mod sign;
 mod warm;
 
+/// Exit code of a command whose input was wrong (a usage error, as clap
+/// exits with for a bad flag): fix the command and run it again.
+pub const EXIT_USAGE: i32 = 2;
+
+/// A command's input is wrong: the message says what and how to fix it,
+/// and the process exits with [`EXIT_USAGE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 pub use check::check;
 pub use render::render;
 pub use sign::sign;

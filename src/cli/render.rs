@@ -11,6 +11,7 @@ use sharecard_render::card::query::{Params, encode_component};
 use sharecard_render::card::{CardRequest, TemplateName};
 use sharecard_render::render::Renderer;
 
+use super::UsageError;
 use crate::config::RenderArgs;
 
 /// `sharecard render`: one card from flags, or a JSON-lines batch.
@@ -37,15 +38,27 @@ fn render_one(args: &RenderArgs, renderer: &Renderer) -> anyhow::Result<i32> {
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode_component(v))))
         .collect();
-    let params = Params::parse(Some(&query.join("&"))).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let params =
+        Params::parse(Some(&query.join("&"))).map_err(|e| UsageError(flag_message(e.message())))?;
     let template = TemplateName::parse(&args.template)
         .filter(|t| renderer.templates().info(t.as_str()).is_some())
-        .with_context(|| format!("no template named {:?}", args.template))?;
+        .ok_or_else(|| {
+            let names: Vec<&str> = renderer
+                .templates()
+                .infos()
+                .map(|t| t.name.as_str())
+                .collect();
+            UsageError(format!(
+                "no template named {:?}; the templates are {}",
+                args.template,
+                names.join(", ")
+            ))
+        })?;
     let req = CardRequest::from_params(template, &params, &args.card.level_bands)
-        .map_err(|e| anyhow::anyhow!("{}", flag_message(e.message())))?;
+        .map_err(|e| UsageError(flag_message(e.message())))?;
     renderer
         .check_coverage(&req.card)
-        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        .map_err(|e| UsageError(e.message().to_owned()))?;
     let out = args
         .out
         .clone()

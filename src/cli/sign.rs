@@ -17,11 +17,19 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
         );
     }
     let url = args.url.trim();
-    // Accept a full URL too: sign its path and query.
-    let path_and_query = match url.find("://") {
-        Some(i) => url[i + 3..].find('/').map_or("/", |j| &url[i + 3 + j..]),
-        None => url,
+    // Accept a full URL too: sign its path and query, and print it with
+    // its own scheme and host unless --public-url says otherwise.
+    let (given_base, path_and_query) = match url.find("://") {
+        Some(i) => match url[i + 3..].find('/') {
+            Some(j) => (Some(&url[..i + 3 + j]), &url[i + 3 + j..]),
+            None => (Some(url), "/"),
+        },
+        None => (None, url),
     };
+    // Characters a URL cannot carry as they are (a space, quotes,
+    // non-ASCII) are percent-encoded, so the printed URL works where it is
+    // pasted; the signature covers decoded values, so it is the same.
+    let path_and_query = &escape_for_url(path_and_query);
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
@@ -56,11 +64,27 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
     let signed = signer
         .sign_url(path, &query)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    match args.public_url {
+    match args.public_url.as_deref().or(given_base) {
         Some(base) => println!("{}{signed}", base.trim_end_matches('/')),
         None => println!("{signed}"),
     }
     Ok(0)
+}
+
+/// `s` with every byte a URL may not hold literally percent-encoded
+/// (RFC 3986: anything but unreserved, sub-delims, `:@/?%` and the `#`
+/// that cannot occur here), upper-case hex. `%XX` escapes stay as they are.
+fn escape_for_url(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        let keep = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b);
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The card `path` and `query` name, checked as the server checks it: the

@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use sharecard_render::card::batch::{self, BadLine};
 
+use super::UsageError;
 use crate::config::WarmArgs;
 use crate::signing::Signer;
 
@@ -15,9 +16,19 @@ pub fn warm(args: WarmArgs) -> anyhow::Result<i32> {
         .with_context(|| format!("reading {}", args.file.display()))?;
     let signer = Signer::new(&args.signing.keys()?).map_err(anyhow::Error::msg)?;
     let Targets { paths, mut bad } = targets(&text, &signer)?;
-    let base = args.target.trim_end_matches('/').to_owned();
+    let base = base_url(&args.target)?;
     let started = Instant::now();
     let results = fetch_all(&base, paths, args.concurrency)?;
+    // Nothing listening is one mistake, said once, not once per line.
+    if let Some(e) = results.iter().find_map(|(_, _, r)| r.as_ref().err())
+        && e.starts_with(CONNECT)
+        && results.iter().all(|(_, _, r)| r.is_err())
+    {
+        anyhow::bail!(
+            "cannot reach the service at {base} ({}); is it running there? Set --target",
+            e.trim_start_matches(CONNECT)
+        );
+    }
     // Only cards count as warmed: a file may also name other paths (the
     // container's health check fetches /readyz this way).
     let (mut cards, mut others) = (0, 0);
@@ -43,6 +54,35 @@ pub fn warm(args: WarmArgs) -> anyhow::Result<i32> {
         started.elapsed()
     );
     Ok(if bad.is_empty() { 0 } else { 1 })
+}
+
+/// How a failed connection's message starts (see `fetch_all`).
+const CONNECT: &str = "connect: ";
+
+/// `--target` as a base URL: `http://host:port` (a path prefix allowed),
+/// or `host:port`, taken as `http://host:port`. Said once when it is
+/// neither, rather than once per line.
+fn base_url(target: &str) -> anyhow::Result<String> {
+    let target = target.trim().trim_end_matches('/');
+    let with_scheme = if target.contains("://") {
+        target.to_owned()
+    } else {
+        format!("http://{target}")
+    };
+    let uri: hyper::Uri = with_scheme.parse().map_err(|e| {
+        UsageError(format!(
+            "--target {target:?} is not a base URL ({e}); give one such as \
+             http://127.0.0.1:8080 or 127.0.0.1:8080"
+        ))
+    })?;
+    if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+        return Err(UsageError(format!(
+            "--target {target:?}: warm speaks plain HTTP to the service itself; give \
+             http://host:port (or host:port)"
+        ))
+        .into());
+    }
+    Ok(with_scheme)
 }
 
 /// What a warm file names.
@@ -124,6 +164,7 @@ fn fetch_all(
                                 })
                             }
                         }
+                        Err(e) if e.is_connect() => Err(format!("{CONNECT}{}", causes(&e))),
                         Err(e) => Err(format!("{e} for {path}")),
                     };
                     (line, path, result)
@@ -133,6 +174,21 @@ fn fetch_all(
             .collect::<Vec<_>>()
             .await
     }))
+}
+
+/// An error's causes, innermost last, without the client's own wrapper.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = Vec::new();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push(c.to_string());
+        cause = c.source();
+    }
+    if out.is_empty() {
+        e.to_string()
+    } else {
+        out.join(": ")
+    }
 }
 
 /// The message and code of the service's JSON error body.

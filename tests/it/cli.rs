@@ -130,3 +130,102 @@ fn a_busy_port_names_the_flag_to_change() {
     // Nothing unrelated comes first.
     assert!(!text(&out.stdout).contains("--public-url"), "{out:?}");
 }
+
+/// A usage mistake is one line and exit 2, even with RUST_BACKTRACE set
+/// (as it is on many developers' machines): never a stack trace.
+#[test]
+fn a_usage_error_is_one_clear_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    // `warm` reads its file before it looks at --target.
+    std::fs::write(dir.path().join("cards.txt"), "/healthz\n").unwrap();
+    for (args, words) in [
+        (
+            &["render", "--role", "ML Engineer", "--risk", "480"][..],
+            "`--risk` must be a whole number from 0 to 100",
+        ),
+        (
+            &[
+                "render",
+                "--role",
+                "A",
+                "--risk",
+                "4",
+                "--template",
+                "banner",
+            ][..],
+            "the templates are report, square, story",
+        ),
+        (
+            &["warm", "--target", "ht tp://x", "cards.txt"][..],
+            "give one such as http://127.0.0.1:8080",
+        ),
+    ] {
+        let out = sharecard_binary()
+            .args(args)
+            .current_dir(dir.path())
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(words),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(!err.contains("backtrace"), "{args:?}: {err}");
+    }
+}
+
+/// `warm` with nothing listening says so once, with the address it tried,
+/// and takes `host:port` as `http://host:port`.
+#[test]
+fn warm_says_once_where_it_could_not_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cards.txt");
+    std::fs::write(
+        &file,
+        "/cards/report.png?role=A&risk=1\n/cards/report.png?role=B&risk=2\n",
+    )
+    .unwrap();
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = sharecard_binary()
+        .args(["warm", "--target", &format!("127.0.0.1:{port}")])
+        .arg(&file)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("http://127.0.0.1:{port}")) && err.contains("refused"),
+        "{err}"
+    );
+}
+
+/// `sign` prints a URL that works where it is pasted: a space becomes
+/// `%20`, and an absolute URL keeps its scheme and host.
+#[test]
+fn sign_prints_urls_that_can_be_pasted() {
+    let signer = sharecard::signing::Signer::new(&[KEY]).unwrap();
+    let want = signer
+        .sign_url("/cards/report.png", "role=ML%20Engineer&risk=48")
+        .unwrap();
+    for (given, base) in [
+        ("/cards/report.png?role=ML Engineer&risk=48", ""),
+        (
+            "https://cards.example/cards/report.png?role=ML Engineer&risk=48",
+            "https://cards.example",
+        ),
+    ] {
+        let out = sharecard(&["sign", "--signing-key", KEY, given]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), format!("{base}{want}"), "{given}");
+    }
+}
