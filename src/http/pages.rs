@@ -39,8 +39,12 @@ pub(crate) struct SharePage {
     pub(crate) alt: String,
     pub(crate) site_name: String,
     pub(crate) page_url: String,
+    /// For crawlers: absolute, from `--public-url`.
     pub(crate) image_url: String,
-    pub(crate) download_url: String,
+    /// For the people who open the page: a path, so the card shows and
+    /// downloads on whatever address the page was reached at.
+    pub(crate) image_path: String,
+    pub(crate) download_path: String,
     pub(crate) hidpi: bool,
     pub(crate) file_name: String,
     pub(crate) role_url: String,
@@ -248,7 +252,8 @@ mod tests {
             site_name: "x".into(),
             page_url: "https://a/?q=\"><".into(),
             image_url: "https://a/i.png?a=1&b=2".into(),
-            download_url: "https://a/d".into(),
+            image_path: "/i.png?a=1&b=2".into(),
+            download_path: "/d".into(),
             hidpi: true,
             file_name: "f.png".into(),
             role_url: "https://a/r".into(),

@@ -70,9 +70,10 @@ impl Application {
         if settings.site.public_url == crate::config::DEFAULT_PUBLIC_URL {
             tracing::warn!(
                 public_url = crate::config::DEFAULT_PUBLIC_URL,
-                "--public-url is left at its default: share pages point crawlers at localhost, \
-                 so no platform can unfurl a card; set --public-url (SHARECARD_PUBLIC_URL) to \
-                 the address people reach this service at"
+                "--public-url is left at its default: share pages' og:image, twitter:image, \
+                 og:url and canonical link point at localhost, so no platform can unfurl a \
+                 card (people who open a page still see its card and can download it); set \
+                 --public-url (SHARECARD_PUBLIC_URL) to the address people reach this service at"
             );
         }
         if settings.signer.enabled() {

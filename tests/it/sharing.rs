@@ -288,9 +288,9 @@ async fn share_page_has_every_tag_crawlers_need() {
         .iter()
         .find(|l| l.contains("download=1"))
         .expect("download link");
-    let dl = app
-        .get(download.strip_prefix("https://cards.example.com").unwrap())
-        .await;
+    // A path: it works on whatever address the page was reached at.
+    assert!(download.starts_with("/cards/report.png?"), "{download}");
+    let dl = app.get(download).await;
     assert_eq!(dl.status, StatusCode::OK);
     assert_eq!(png_size(&dl.body), (2400, 1260), "@2x download");
     assert_eq!(
@@ -304,7 +304,8 @@ async fn share_page_has_every_tag_crawlers_need() {
     let img_el = Selector::parse("img").unwrap();
     assert_eq!(
         doc.select(&img_el).next().unwrap().value().attr("src"),
-        Some(image.as_str())
+        image.strip_prefix("https://cards.example.com"),
+        "the card people see is og:image's path"
     );
 }
 
@@ -647,4 +648,50 @@ async fn warm_command_and_serve_warm_fill_the_cache() {
     let before = app.renders();
     app.get("/cards/report.png?role=Nurse&risk=14").await;
     assert_eq!(app.renders(), before);
+}
+
+/// Served on another address than `--public-url` (here its default, with
+/// the server on a random port): the card people see and the download
+/// button work on the address the page was reached at, while the tags
+/// crawlers read keep the public URL and never take the `Host` header.
+#[tokio::test]
+async fn a_share_page_works_on_whatever_address_it_was_reached_at() {
+    let app = spawn_app().await;
+    let page = app
+        .request(
+            Method::GET,
+            "/share/report?role=ML%20Engineer&risk=48",
+            &[("host", "evil.example")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = std::str::from_utf8(&page.body).unwrap();
+    let doc = Html::parse_document(html);
+    assert!(meta(&doc, "property", "og:image").starts_with("http://localhost:8080/cards/"));
+    assert!(
+        !html.contains("evil.example"),
+        "the Host header never reaches a page"
+    );
+    let img = Selector::parse("img").unwrap();
+    let src = doc
+        .select(&img)
+        .next()
+        .unwrap()
+        .value()
+        .attr("src")
+        .unwrap();
+    let download = Selector::parse("a[download]").unwrap();
+    let href = doc
+        .select(&download)
+        .next()
+        .unwrap()
+        .value()
+        .attr("href")
+        .unwrap();
+    for (path, size) in [(src, (1200, 630)), (href, (2400, 1260))] {
+        assert!(path.starts_with("/cards/report.png?"), "{path}");
+        let r = app.get(&path.replace("&amp;", "&")).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert_eq!(png_size(&r.body), size, "{path}");
+    }
 }

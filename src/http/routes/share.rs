@@ -38,19 +38,13 @@ pub(super) fn share<B>(
         scale: Scale::ONE,
         ..card.clone()
     };
-    let image_url = format!(
-        "{base}{}",
-        state.card_url(&image, &info.version, false, named.expires)
-    );
+    let image_path = state.card_url(&image, &info.version, false, named.expires);
     let hidpi = Scale::new(2).expect("2 is a scale");
     let download = CardRequest {
         scale: hidpi,
         ..card.clone()
     };
-    let download_url = format!(
-        "{base}{}",
-        state.card_url(&download, &info.version, true, named.expires)
-    );
+    let download_path = state.card_url(&download, &info.version, true, named.expires);
     let page = pages::SharePage {
         title: words.title,
         description: words.summary,
@@ -62,8 +56,9 @@ pub(super) fn share<B>(
             "{base}{}",
             urls::share_url(&state.settings.signer, &card, named.expires)
         ),
-        image_url,
-        download_url,
+        image_url: format!("{base}{image_path}"),
+        image_path,
+        download_path,
         hidpi: true,
         file_name: download.file_name().ascii,
         role_url: format!(
