@@ -14,6 +14,8 @@ pub mod pool;
 pub mod signing;
 mod sys;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;
 pub mod zerocopy;
 
 /// `sharecard serve`: builds the application and serves until SIGTERM or

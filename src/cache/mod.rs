@@ -160,16 +160,9 @@ impl ByteCache {
 pub(crate) mod tests {
     use super::*;
     use sharecard_render::card::CardRequest;
-    use sharecard_render::card::query::Params;
-    use sharecard_render::card::{LevelBands, TemplateName};
 
     pub(crate) fn card(i: usize) -> CardRequest {
-        CardRequest::from_params(
-            TemplateName::parse("report").unwrap(),
-            &Params::parse(Some(&format!("role=R{i}&risk=50"))).unwrap(),
-            &LevelBands::default(),
-        )
-        .unwrap()
+        crate::test_support::report(&format!("role=R{i}&risk=50"))
     }
 
     pub(crate) fn key(i: usize) -> CardKey {

@@ -229,17 +229,7 @@ pub(crate) fn preview(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sharecard_render::card::query::Params;
-    use sharecard_render::card::{LevelBands, TemplateName};
-
-    fn req(q: &str) -> CardRequest {
-        CardRequest::from_params(
-            TemplateName::parse("report").unwrap(),
-            &Params::parse(Some(q)).unwrap(),
-            &LevelBands::default(),
-        )
-        .unwrap()
-    }
+    use crate::test_support::report as req;
 
     #[test]
     fn share_page_escapes_everything() {

@@ -184,13 +184,7 @@ mod tests {
     use crate::cache::Format;
     use crate::cache::tests::{card, key, png};
     use crate::telemetry::Metrics;
-
-    fn renderer() -> Arc<Renderer> {
-        crate::config::ServeArgs::for_tests()
-            .card
-            .load_renderer()
-            .unwrap()
-    }
+    use crate::test_support::renderer;
 
     fn keyed(i: usize) -> KeyedCard {
         KeyedCard::new(card(i), "v1", Format::Png)

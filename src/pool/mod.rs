@@ -279,13 +279,7 @@ mod tests {
     use super::*;
     use crate::cache::Format;
     use crate::cache::tests::card;
-
-    fn renderer() -> Arc<Renderer> {
-        crate::config::ServeArgs::for_tests()
-            .card
-            .load_renderer()
-            .unwrap()
-    }
+    use crate::test_support::renderer;
 
     fn keyed(renderer: &Renderer, i: usize) -> KeyedCard {
         let version = &renderer.templates().info("report").unwrap().version;
