@@ -19,6 +19,27 @@ pub const EXIT_USAGE: i32 = 2;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The template `name` names in `renderer`, or a message that lists the
+/// ones there are.
+fn template(
+    renderer: &sharecard_render::render::Renderer,
+    name: &str,
+) -> Result<sharecard_render::card::TemplateName, String> {
+    sharecard_render::card::TemplateName::parse(name)
+        .filter(|t| renderer.templates().info(t.as_str()).is_some())
+        .ok_or_else(|| {
+            let names: Vec<&str> = renderer
+                .templates()
+                .infos()
+                .map(|t| t.name.as_str())
+                .collect();
+            format!(
+                "no template named {name:?}; the templates are {}",
+                names.join(", ")
+            )
+        })
+}
+
 pub use check::check;
 pub use render::render;
 pub use sign::sign;

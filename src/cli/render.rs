@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
+use sharecard_render::card::CardRequest;
 use sharecard_render::card::batch::{self, BadLine, BatchCard};
 use sharecard_render::card::query::{Params, encode_component};
-use sharecard_render::card::{CardRequest, TemplateName};
 use sharecard_render::render::Renderer;
 
 use super::UsageError;
@@ -40,20 +40,7 @@ fn render_one(args: &RenderArgs, renderer: &Renderer) -> anyhow::Result<i32> {
         .collect();
     let params =
         Params::parse(Some(&query.join("&"))).map_err(|e| UsageError(flag_message(e.message())))?;
-    let template = TemplateName::parse(&args.template)
-        .filter(|t| renderer.templates().info(t.as_str()).is_some())
-        .ok_or_else(|| {
-            let names: Vec<&str> = renderer
-                .templates()
-                .infos()
-                .map(|t| t.name.as_str())
-                .collect();
-            UsageError(format!(
-                "no template named {:?}; the templates are {}",
-                args.template,
-                names.join(", ")
-            ))
-        })?;
+    let template = super::template(renderer, &args.template).map_err(UsageError)?;
     let req = CardRequest::from_params(template, &params, &args.card.level_bands)
         .map_err(|e| UsageError(flag_message(e.message())))?;
     renderer

@@ -1,7 +1,7 @@
 //! `sharecard sign`: a signed URL for a card.
 
+use sharecard_render::card::CardRequest;
 use sharecard_render::card::query::Params;
-use sharecard_render::card::{CardRequest, TemplateName};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::SignArgs;
@@ -97,16 +97,7 @@ fn check_card(args: &SignArgs, path: &str, query: &str) -> Result<(), String> {
         .or_else(|| path.strip_prefix("/share/"))
         .ok_or("only /cards/{template}.png and /share/{template} URLs are signed")?;
     let renderer = args.card.load_renderer().map_err(|e| format!("{e:#}"))?;
-    let template = TemplateName::parse(name)
-        .filter(|t| renderer.templates().info(t.as_str()).is_some())
-        .ok_or_else(|| {
-            let names: Vec<&str> = renderer
-                .templates()
-                .infos()
-                .map(|t| t.name.as_str())
-                .collect();
-            format!("no template {name:?}; there are {}", names.join(", "))
-        })?;
+    let template = super::template(&renderer, name)?;
     let params = Params::parse(Some(query)).map_err(|e| e.message().to_owned())?;
     let req = CardRequest::from_params(template, &params, &args.card.level_bands)
         .map_err(|e| e.message().to_owned())?;
