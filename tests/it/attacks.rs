@@ -278,8 +278,8 @@ async fn pipelined_requests_never_read_do_not_hold_the_service() {
     let waited = fresh_client_waits(&app).await;
     // The send timeout (1 s here), the renders that filled the sockets'
     // buffers, and the watchdog's tick, with room for a loaded machine:
-    // well under the idle limit (30 s), which must not be what frees them.
-    assert!(waited < Duration::from_secs(10), "waited {waited:?}");
+    // under the idle limit (30 s), which must not be what frees them.
+    assert!(waited < Duration::from_secs(20), "waited {waited:?}");
     drop(attackers);
 }
 
@@ -321,7 +321,7 @@ async fn h2_clients_with_a_shut_window_do_not_hold_the_service() {
         }
     }
     let waited = fresh_client_waits(&app).await;
-    assert!(waited < Duration::from_secs(10), "waited {waited:?}");
+    assert!(waited < Duration::from_secs(20), "waited {waited:?}");
     for a in attackers {
         a.abort();
     }
