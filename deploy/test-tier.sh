@@ -40,6 +40,8 @@ N_CARDS=${TIER_CARDS:-20}
 REPEATS=${TIER_REPEATS:-5}
 LOAD_SECONDS=${TIER_LOAD_SECONDS:-8}
 TIME_LIMIT=${TIER_TIME_LIMIT:-240}
+TIER_PORTS=${TIER_PORTS:-20000-31999}
+[[ $TIER_PORTS =~ ^[0-9]+-[0-9]+$ ]] || { echo "TIER_PORTS must be LOW-HIGH, e.g. 20000-31999, got $TIER_PORTS" >&2; exit 2; }
 T0=$(date +%s)
 
 note() { printf '[%3ds] %s\n' "$(($(date +%s) - T0))" "$*"; }
@@ -141,10 +143,13 @@ check() { # check DESCRIPTION COMMAND...: records a failed check, goes on
 # --- helpers ---------------------------------------------------------------
 declare -A USED_PORTS=()
 FREE_PORT=""
-free_port() { # sets FREE_PORT: a loopback port nothing listens on, below the ephemeral range
+# TIER_PORTS=LOW-HIGH: where to look (below the ephemeral range by default).
+PORT_LOW=${TIER_PORTS%-*}
+PORT_HIGH=${TIER_PORTS#*-}
+free_port() { # sets FREE_PORT: a loopback port nothing listens on, in TIER_PORTS
   local p i
   for i in $(seq 1 200); do
-    p=$((20000 + RANDOM % 12000))
+    p=$((PORT_LOW + RANDOM % (PORT_HIGH - PORT_LOW + 1)))
     [[ -z ${USED_PORTS[$p]:-} ]] || continue
     if command -v ss >/dev/null 2>&1; then
       [[ -z $(ss -Htan "( sport = :$p )" 2>/dev/null) ]] || continue

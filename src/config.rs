@@ -64,7 +64,7 @@ pub struct CardArgs {
     pub templates_dir: Option<PathBuf>,
 
     /// Load additional fonts (`.ttf`, `.otf`, `.ttc`) from this directory,
-    /// after the bundled ones, e.g. for CJK or emoji.
+    /// after the bundled ones, e.g. for CJK (emoji are bundled).
     #[arg(long, env = "SHARECARD_FONTS_DIR", value_name = "DIR")]
     pub fonts_dir: Option<PathBuf>,
 

@@ -33,7 +33,9 @@ pub(crate) fn parse_card<B>(
     now: u64,
 ) -> Result<Named, ApiError> {
     let path = req.uri().path();
-    let name = path[prefix.len()..]
+    let name = path
+        .get(prefix.len()..)
+        .unwrap_or("")
         .strip_suffix(suffix)
         .and_then(TemplateName::parse)
         .filter(|n| renderer.templates().info(n.as_str()).is_some())

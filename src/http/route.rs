@@ -34,7 +34,9 @@ impl Route {
             "/openapi.json" => Route::OpenApi,
             "/preview" => Route::Preview,
             p if p.starts_with("/cards/") => Route::Card,
-            p if p.starts_with("/share/") => Route::Share,
+            // `/share` too: a person who trims the link gets the page in
+            // words that lists the share pages, as `/share/` does.
+            p if p.starts_with("/share/") || p == "/share" => Route::Share,
             _ => Route::Other,
         }
     }

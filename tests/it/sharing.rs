@@ -695,3 +695,18 @@ async fn a_share_page_works_on_whatever_address_it_was_reached_at() {
         assert_eq!(png_size(&r.body), size, "{path}");
     }
 }
+
+/// `/share` and `/share/` both answer people with the page in words that
+/// lists the share pages, never JSON.
+#[tokio::test]
+async fn a_trimmed_share_link_gets_a_page_in_words() {
+    let app = spawn_app().await;
+    for path in ["/share", "/share/", "/share?role=A&risk=1"] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(r.header("content-type").starts_with("text/html"), "{path}");
+        let doc = Html::parse_document(std::str::from_utf8(&r.body).unwrap());
+        let words: String = doc.root_element().text().collect();
+        assert!(words.contains("/share/report"), "{path}: {words}");
+    }
+}

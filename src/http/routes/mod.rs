@@ -164,7 +164,7 @@ async fn route<B>(
 
 /// What a 404 lists.
 const ROUTES: &str = "/, /cards/{template}.png, /share/{template}, /templates, /openapi.json, /preview, \
-                      /robots.txt, /healthz, /readyz and /metrics";
+                      /robots.txt, /favicon.ico, /healthz, /readyz and /metrics";
 
 /// A known route written with a trailing slash (`/cards/report.png/`):
 /// a permanent redirect to it without, the query kept. The `Location` is a
@@ -175,7 +175,8 @@ fn without_trailing_slash(uri: &hyper::Uri, origin: Origin) -> Option<Response<B
     if trimmed.is_empty() || trimmed.len() == path.len() || origin.ops_port {
         return None;
     }
-    if Route::of(trimmed) == Route::Other {
+    // `/share/` is the share pages' own folder, answered in place.
+    if Route::of(trimmed) == Route::Other || trimmed == "/share" {
         return None;
     }
     let target = match uri.query() {
