@@ -229,3 +229,24 @@ fn sign_prints_urls_that_can_be_pasted() {
         assert_eq!(text(&out.stdout).trim(), format!("{base}{want}"), "{given}");
     }
 }
+
+/// `check` names a `<text>` drawn outside every `text.fit` box by its
+/// words and where it stands, rather than by an empty id.
+#[test]
+fn check_names_stray_text_by_its_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = include_str!("../../templates/report.svg").replace(
+        "</svg>",
+        r#"<text x="10" y="20" font-size="12">Hello stray words</text></svg>"#,
+    );
+    std::fs::write(dir.path().join("report.svg"), src).unwrap();
+    let out = sharecard(&["check", "--templates-dir", dir.path().to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(r#"text "Hello stray words" (line "#)
+            && err.contains("drawn outside every declared box"),
+        "{err}"
+    );
+    assert!(!err.contains(r#"text "" is"#), "{err}");
+}

@@ -23,7 +23,7 @@ pub fn text_violations(doc: &SvgDoc, tree: &usvg::Tree) -> Vec<String> {
     }
     for t in texts {
         let Some(b) = doc.boxes.iter().find(|b| b.id == t.id()) else {
-            problems.push(format!("text {:?} is not in a declared box", t.id()));
+            problems.push(stray(doc, t));
             continue;
         };
         let inside = |r: usvg::Rect, what: &str, problems: &mut Vec<String>| {
@@ -123,6 +123,38 @@ fn ink(group: &usvg::Group, transform: usvg::Transform) -> Option<usvg::Rect> {
         }
     }
     out
+}
+
+/// What to say of a `<text>` drawn outside every `text.fit` box: its
+/// words, and where it stands in the rendered SVG (the line of the first
+/// `<text` element holding them).
+fn stray(doc: &SvgDoc, t: &usvg::Text) -> String {
+    let words: String = t.chunks().iter().map(|c| c.text()).collect();
+    let words = words.trim();
+    let shown: String = words.chars().take(40).collect();
+    let ellipsis = if words.chars().count() > 40 {
+        "…"
+    } else {
+        ""
+    };
+    let first = words.split_whitespace().next().unwrap_or("");
+    let line = (!first.is_empty())
+        .then(|| doc.svg.find(first))
+        .flatten()
+        .map(|at| doc.svg[..at].matches('\n').count() + 1);
+    let place = match line {
+        Some(n) => format!(" (line {n} of the rendered SVG)"),
+        None => String::new(),
+    };
+    let id = if t.id().is_empty() {
+        String::new()
+    } else {
+        format!(" id={:?}", t.id())
+    };
+    format!(
+        "text{id} \"{shown}{ellipsis}\"{place} is drawn outside every declared box: draw text \
+         only through text.fit, so that it is fitted and checked"
+    )
 }
 
 fn collect_texts<'t>(group: &'t usvg::Group, out: &mut Vec<&'t usvg::Text>) {
