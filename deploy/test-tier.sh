@@ -472,9 +472,14 @@ exit_ms=$((($(date +%s%N) - term_at) / 1000000))
 unset 'SC_PID[B]'
 # Drain time from B's own log: "SIGTERM received" to "all connections closed".
 log_ms() { # log_ms PATTERN: milliseconds of day of the first matching line of B's log
-  sed 's/\x1b\[[0-9;]*m//g' "$WORK/sc-B.log" | grep -m1 -E "$1" |
-    sed -E 's/^[0-9-]+T([0-9]+):([0-9]+):([0-9]+)\.([0-9]{3}).*/\1 \2 \3 \4/' |
-    awk '{ print (($1 * 60 + $2) * 60 + $3) * 1000 + $4 }'
+  # awk reads to the end: a reader that stops at the first match (grep -m1)
+  # makes the writer before it die of SIGPIPE, which pipefail and set -e
+  # turn into the script's exit status 141 once the log is long enough.
+  sed 's/\x1b\[[0-9;]*m//g' "$WORK/sc-B.log" | awk -v pat="$1" '
+    !found && $0 ~ pat && substr($0, 11, 1) == "T" {
+      found = 1
+      print ((substr($0, 12, 2) * 60 + substr($0, 15, 2)) * 60 + substr($0, 18, 2)) * 1000 + substr($0, 21, 3)
+    }'
 }
 drained=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/sc-B.log" | grep -cE 'all connections closed' || true)
 t_term=$(log_ms 'SIGTERM received')
