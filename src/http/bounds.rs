@@ -373,22 +373,24 @@ impl<T> Guarded<T> {
         });
         let deadline = self.watch.bounds.deadline(since, sent);
         if now >= deadline {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client took the response too slowly (--send-timeout, --min-send-rate)",
-            )));
+            return Poll::Ready(Err(too_slow()));
         }
         if self.timer.deadline() != deadline {
             self.timer.as_mut().reset(deadline);
         }
         match self.timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client took the response too slowly (--send-timeout, --min-send-rate)",
-            ))),
+            Poll::Ready(()) => Poll::Ready(Err(too_slow())),
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// The error that closes a connection whose hold-up outlasted its deadline.
+fn too_slow() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the client took the response too slowly (--send-timeout, --min-send-rate)",
+    )
 }
 
 impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for Guarded<T> {

@@ -148,10 +148,8 @@ impl Application {
             tokio::spawn(super::startup::warm_cache(state.clone()));
         }
         let builder = connection_builder(&settings.bounds);
-        let bounds = settings.bounds;
         let graceful = GracefulShutdown::new();
-        let ops = ops_listener
-            .map(|l| tokio::spawn(serve_ops(l, builder.clone(), state.clone(), bounds)));
+        let ops = ops_listener.map(|l| tokio::spawn(serve_ops(l, builder.clone(), state.clone())));
         let connections = Arc::new(Semaphore::new(settings.max_connections));
         tokio::pin!(shutdown);
         loop {
@@ -176,15 +174,7 @@ impl Application {
                 peer,
                 ops_port: false,
             };
-            serve_connection(
-                &builder,
-                graceful.watcher(),
-                &state,
-                stream,
-                origin,
-                permit,
-                bounds,
-            );
+            serve_connection(&builder, graceful.watcher(), &state, stream, origin, permit);
         }
         drop(listener);
         if let Some(ops) = ops {
@@ -239,7 +229,6 @@ async fn serve_ops(
     listener: TcpListener,
     builder: auto::Builder<TokioExecutor>,
     state: Arc<AppState>,
-    bounds: Bounds,
 ) {
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(16));
@@ -261,20 +250,13 @@ async fn serve_ops(
             peer,
             ops_port: true,
         };
-        serve_connection(
-            &builder,
-            graceful.watcher(),
-            &state,
-            stream,
-            origin,
-            permit,
-            bounds,
-        );
+        serve_connection(&builder, graceful.watcher(), &state, stream, origin, permit);
     }
 }
 
 /// Serves one accepted connection on its own task, holding `permit` (the
-/// connection cap) until it ends, within `bounds` (see `bounds.rs`).
+/// connection cap) until it ends, within the settings' bounds (see
+/// `bounds.rs`).
 fn serve_connection(
     builder: &auto::Builder<TokioExecutor>,
     watcher: Watcher,
@@ -282,12 +264,11 @@ fn serve_connection(
     stream: TcpStream,
     origin: Origin,
     permit: OwnedSemaphorePermit,
-    bounds: Bounds,
 ) {
     let peer = origin.peer;
     let _ = stream.set_nodelay(true);
     let st = state.clone();
-    let watch = Watch::new(bounds);
+    let watch = Watch::new(state.settings.bounds);
     let requests = watch.clone();
     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let st = st.clone();
