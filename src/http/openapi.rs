@@ -19,7 +19,7 @@ pub(crate) fn card_parameters() -> Value {
             "type": "string",
             "minLength": 1,
             "maxLength": max,
-            "description": format!("{what} At most {max} characters after runs of whitespace are collapsed; control and bidi-override characters are refused, and every character must be one the loaded fonts draw (else 422)."),
+            "description": format!("{what} At most {max} characters; runs of whitespace are collapsed to one space, and a value with no visible character is refused (400 `empty_field`); control and bidi-override characters are refused, and every character must be one the loaded fonts draw (else 422)."),
         })
     };
     let percent = |what: &str| json!({ "type": "integer", "minimum": 0, "maximum": 100, "description": what });
@@ -49,6 +49,15 @@ pub(crate) fn card_parameters() -> Value {
     })
 }
 
+/// `download`, a parameter of the image URLs only (not of share pages).
+pub(crate) fn download_schema() -> Value {
+    json!({
+        "type": "string",
+        "enum": ["1", "true", "0", "false"],
+        "description": "Image URLs only. 1: `Content-Disposition: attachment` with the card's file name.",
+    })
+}
+
 /// Which card parameters a request must carry.
 const REQUIRED: [&str; 2] = ["role", "risk"];
 
@@ -60,14 +69,21 @@ fn query_parameters(with_download: bool) -> Vec<Value> {
         .into_iter()
         .map(|(name, schema)| {
             let required = REQUIRED.contains(&name.as_str());
-            // An optional parameter given empty (`level=`) is absent.
-            json!({
+            // An optional parameter given empty (`level=`) is absent; any
+            // other value, whitespace included, must match its schema.
+            let mut p = json!({
                 "name": name,
                 "in": "query",
                 "required": required,
                 "allowEmptyValue": !required,
                 "schema": schema,
-            })
+            });
+            if !required {
+                p["description"] = json!(
+                    "Optional. Given empty (`name=`, as an HTML form sends an empty input), it is absent; any other value must match the schema exactly."
+                );
+            }
+            p
         })
         .collect();
     if with_download {
@@ -76,7 +92,7 @@ fn query_parameters(with_download: bool) -> Vec<Value> {
             "in": "query",
             "required": false,
             "allowEmptyValue": false,
-            "schema": { "type": "string", "enum": ["1", "true", "0", "false"] },
+            "schema": download_schema(),
             "description": "1: `Content-Disposition: attachment` with the card's file name.",
         }));
     }

@@ -61,9 +61,22 @@ impl SharePage {
     }
 }
 
-/// `GET /`: what this service is, its routes and templates, and where to
-/// look next.
-pub(crate) fn home(renderer: &Renderer, signed: bool) -> String {
+/// The card `/` shows: the seed page's, on the first template.
+pub(crate) const HOME_EXAMPLE_QUERY: &str =
+    "role=ML%20Engineer&risk=48&threat=Model%20Fine-Tuning&threat_risk=65";
+
+/// The example card on `/`: its URL (signed when signing is on) and the
+/// size it is shown at.
+#[derive(serde::Serialize)]
+pub(crate) struct Example {
+    pub(crate) url: String,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+}
+
+/// `GET /`: what this service is, its routes and templates, and an
+/// example card.
+pub(crate) fn home(renderer: &Renderer, signed: bool, example: Option<&Example>) -> String {
     // The same `TemplateInfo` that /templates and the gallery serialise.
     let templates: Vec<_> = renderer.templates().infos().collect();
     env()
@@ -73,7 +86,7 @@ pub(crate) fn home(renderer: &Renderer, signed: bool) -> String {
                 site_name => renderer.brand(),
                 templates => minijinja::Value::from(minijinja::value::Serde(&templates)),
                 signed => signed,
-                example => "/cards/report.png?role=ML%20Engineer&risk=48&threat=Model%20Fine-Tuning&threat_risk=65",
+                example => example.map(|e| minijinja::Value::from(minijinja::value::Serde(e))),
             })
         })
         .expect("the front page renders")

@@ -484,15 +484,35 @@ async fn the_front_door_says_what_exists() {
     for name in ["report", "square", "story"] {
         assert!(page.contains(&format!("<code>{name}</code>")), "{name}");
     }
-    // Its example is a card that renders.
-    let code = scraper::Selector::parse("code").unwrap();
+    // Its example is shown: an image of a card that renders.
+    let img = scraper::Selector::parse("img").unwrap();
     let example = doc
-        .select(&code)
-        .map(|c| c.text().collect::<String>())
+        .select(&img)
+        .filter_map(|i| i.value().attr("src"))
         .find(|t| t.starts_with("/cards/"))
-        .expect("an example card URL");
+        .expect("an example card image")
+        .to_owned();
     let r = app.get(&example).await;
     assert_eq!(r.status, StatusCode::OK, "{example}");
+    assert_eq!(&r.body[1..4], b"PNG");
+
+    // With signing on, the page signs its example, so it still shows.
+    let signed =
+        spawn_app_with(|a| a.signing.signing_keys = vec!["test-key-0123456789abcdef".into()]).await;
+    let page = String::from_utf8(signed.get("/").await.body.to_vec()).unwrap();
+    let doc = scraper::Html::parse_document(&page);
+    let example = doc
+        .select(&img)
+        .filter_map(|i| i.value().attr("src"))
+        .find(|t| t.starts_with("/cards/"))
+        .expect("an example card image when signing is on")
+        .to_owned();
+    assert!(example.contains("sig="), "{example}");
+    assert_eq!(
+        signed.get(&example).await.status,
+        StatusCode::OK,
+        "{example}"
+    );
 
     // 404s name what exists.
     let r = app.get("/nothing-here").await;

@@ -86,7 +86,10 @@ impl Level {
     fn parse(raw: &str) -> Result<Level, CardError> {
         Level::ALL
             .into_iter()
-            .find(|l| l.as_str().eq_ignore_ascii_case(raw.trim()))
+            // Exact words, as `theme` takes them: the OpenAPI enum says so, and
+            // a case or space rule the document cannot state would let
+            // schema-invalid values through.
+            .find(|l| l.as_str() == raw)
             .ok_or_else(|| {
                 CardError::invalid(
                     "invalid_level",
@@ -178,6 +181,16 @@ impl CardText {
                 ),
             ));
         }
+        // The limit holds for the value as sent, as the document's
+        // `maxLength` says, and so also after whitespace is collapsed.
+        let sent = raw.chars().count();
+        if sent > max {
+            return Err(CardError::invalid(
+                "too_long",
+                Some(field),
+                format!("`{field}` may have at most {max} characters, got {sent}"),
+            ));
+        }
         let text = collapse_whitespace(raw);
         // Only invisible characters (marks, joiners) would draw nothing.
         if !text.chars().any(|c| !c.is_whitespace() && !is_invisible(c)) {
@@ -185,14 +198,6 @@ impl CardText {
                 "empty_field",
                 Some(field),
                 format!("`{field}` must have a visible character"),
-            ));
-        }
-        let len = text.chars().count();
-        if len > max {
-            return Err(CardError::invalid(
-                "too_long",
-                Some(field),
-                format!("`{field}` may have at most {max} characters, got {len}"),
             ));
         }
         Ok(CardText(text))
@@ -411,9 +416,11 @@ impl CardRequest {
             })
         };
         // An empty optional parameter (`tagline=`) means "not given": forms
-        // submit empty inputs that way.
+        // submit empty inputs that way, and OpenAPI says so with
+        // `allowEmptyValue`. Only empty: `level=%0D` is a value, and one the
+        // document does not allow, so it is refused like any other.
         let optional = |field: &'static str| -> Result<Option<&str>, CardError> {
-            Ok(params.get(field)?.filter(|v| !v.trim().is_empty()))
+            Ok(params.get(field)?.filter(|v| !v.is_empty()))
         };
 
         let role = CardText::parse("role", required("role")?, ROLE_MAX)?;
@@ -571,9 +578,14 @@ mod tests {
     }
 
     #[test]
-    fn explicit_level_wins_and_is_case_insensitive() {
-        let r = parse(&format!("{OK}&level=Critical")).unwrap();
+    fn explicit_level_wins_and_is_one_of_the_exact_words() {
+        let r = parse(&format!("{OK}&level=critical")).unwrap();
         assert_eq!(r.card.level, Level::Critical);
+        // One rule for every enum, the document's: exact lowercase words.
+        for bad in ["Critical", "HIGH", "%20high", "high%20"] {
+            let e = parse(&format!("{OK}&level={bad}")).unwrap_err();
+            assert_eq!(e.code(), "invalid_level", "{bad}");
+        }
     }
 
     #[test]
@@ -620,9 +632,35 @@ mod tests {
 
     #[test]
     fn normalises_whitespace() {
-        let r = parse("role=++ML+++Engineer++&risk=1&tagline=+++").unwrap();
+        let r = parse("role=++ML+++Engineer++&risk=1&tagline=").unwrap();
         assert_eq!(r.card.role.as_str(), "ML Engineer");
-        assert_eq!(r.card.tagline, None, "blank optional field is absent");
+        assert_eq!(r.card.tagline, None, "an empty optional field is absent");
+    }
+
+    /// Only an empty value means absent: whitespace is a value, and must
+    /// be one the document allows (schemathesis found `level=%0D` taken).
+    #[test]
+    fn whitespace_is_a_value_not_an_absence() {
+        for (q, code, field) in [
+            ("tagline=+++", "empty_field", "tagline"),
+            ("level=%0D", "invalid_level", "level"),
+            ("theme=+", "invalid_theme", "theme"),
+            ("scale=%09", "invalid_scale", "scale"),
+            ("threat=+&threat_risk=2", "empty_field", "threat"),
+            ("threat=X&threat_risk=%0D", "invalid_percent", "threat_risk"),
+        ] {
+            let e = parse(&format!("{OK}&{q}")).unwrap_err();
+            assert_eq!((e.code(), e.field()), (code, Some(field)), "{q}");
+        }
+    }
+
+    /// `maxLength` counts the value as sent: 81 characters are refused
+    /// even when collapsing a run of spaces would bring them to 80.
+    #[test]
+    fn the_length_limit_counts_the_value_as_sent() {
+        let q = format!("risk=1&role=ML++{}", "x".repeat(78));
+        let e = parse(&q).unwrap_err();
+        assert_eq!((e.code(), e.field()), ("too_long", Some("role")));
     }
 
     #[test]
