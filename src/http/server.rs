@@ -144,7 +144,7 @@ impl Application {
         // Readiness: a real render through the whole pipeline, in the
         // background so liveness answers at once.
         tokio::spawn(super::startup::self_test(state.clone()));
-        if !settings.warm.is_empty() {
+        if settings.warm.cards.len() + settings.warm.bad_lines > 0 {
             tokio::spawn(super::startup::warm_cache(state.clone()));
         }
         let builder = connection_builder(&settings.bounds);

@@ -44,7 +44,19 @@ pub(crate) struct Settings {
     pub(crate) shutdown_grace: Duration,
     /// `--warm`: read and parsed now (start-up is the only time files are
     /// read), rendered later in the background.
-    pub(crate) warm: Vec<CardRequest>,
+    pub(crate) warm: WarmList,
+}
+
+/// A `--warm` file, counted as `sharecard warm` counts the same file: a
+/// line that is not a card is a failure, a path line (`/readyz`) is one
+/// `warm` would fetch and the server has no need to.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WarmList {
+    pub(crate) cards: Vec<CardRequest>,
+    /// Lines that are not cards; each was logged with why at start-up.
+    pub(crate) bad_lines: usize,
+    /// Lines naming a path that is not a card (`/readyz`), skipped.
+    pub(crate) paths: usize,
 }
 
 /// Where the renderer's fonts and templates come from; loaded at start-up
@@ -135,16 +147,62 @@ impl Settings {
     }
 }
 
-fn read_warm_list(args: &ServeArgs) -> anyhow::Result<Vec<CardRequest>> {
+fn read_warm_list(args: &ServeArgs) -> anyhow::Result<WarmList> {
+    use sharecard_render::card::batch::{self, BadLine};
     let Some(file) = &args.warm else {
-        return Ok(Vec::new());
+        return Ok(WarmList::default());
     };
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("reading --warm file {}", file.display()))?;
-    let (cards, bad) =
-        sharecard_render::card::batch::parse(&text, "report", &args.card.level_bands);
-    for b in bad {
+    let bands = &args.card.level_bands;
+    let mut list = WarmList::default();
+    let mut bad = Vec::new();
+    // Path lines are blanked for the JSON parser, not dropped, so that its
+    // line numbers stay the file's.
+    let mut json_lines = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('/') {
+            match warm_path(t, bands) {
+                Some(Ok(card)) => list.cards.push(card),
+                Some(Err(message)) => bad.push(BadLine {
+                    line: i + 1,
+                    message,
+                }),
+                None => list.paths += 1,
+            }
+            json_lines.push('\n');
+        } else {
+            json_lines.push_str(line);
+            json_lines.push('\n');
+        }
+    }
+    let (cards, bad_json) = batch::parse(&json_lines, "report", bands);
+    list.cards.extend(cards.into_iter().map(|c| c.request));
+    bad.extend(bad_json);
+    bad.sort_by_key(|b| b.line);
+    for b in &bad {
         tracing::warn!(file = %file.display(), "{b}");
     }
-    Ok(cards.into_iter().map(|c| c.request).collect())
+    list.bad_lines = bad.len();
+    Ok(list)
+}
+
+/// A warm file's path line as a card, when it names one
+/// (`/cards/report.png?role=…`): `sharecard warm` fetches such a line, and
+/// `serve --warm` renders the card it names. `None` for other paths.
+fn warm_path(line: &str, bands: &LevelBands) -> Option<Result<CardRequest, String>> {
+    use sharecard_render::card::TemplateName;
+    use sharecard_render::card::query::Params;
+    let (path, query) = line.split_once('?').unwrap_or((line, ""));
+    let file = path.strip_prefix("/cards/")?;
+    Some((|| {
+        let name = file
+            .strip_suffix(".png")
+            .ok_or_else(|| format!("{path}: not a card image (.png)"))?;
+        let template =
+            TemplateName::parse(name).ok_or_else(|| format!("bad template name {name:?}"))?;
+        let params = Params::parse(Some(query)).map_err(|e| e.message().to_owned())?;
+        CardRequest::from_params(template, &params, bands).map_err(|e| e.message().to_owned())
+    })())
 }

@@ -50,14 +50,19 @@ pub(super) async fn self_test(state: Arc<AppState>) {
 /// saturated it waits and tries again rather than competing.
 pub(super) async fn warm_cache(state: Arc<AppState>) {
     let started = std::time::Instant::now();
-    let (mut ok, mut failed) = (0, 0);
-    for card in state.settings.warm.iter().cloned() {
+    let list = &state.settings.warm;
+    // Counted as `sharecard warm` counts the same file: lines that are not
+    // cards are failures too.
+    let (mut ok, mut failed) = (0, list.bad_lines);
+    for card in list.cards.iter().cloned() {
         let renderer = state.renderer();
         let Some(info) = renderer.templates().info(card.template.as_str()) else {
+            tracing::warn!(template = %card.template, "warming a card failed: no such template");
             failed += 1;
             continue;
         };
-        if renderer.check_coverage(&card.card).is_err() {
+        if let Err(e) = renderer.check_coverage(&card.card) {
+            tracing::warn!(error = %e, "warming a card failed");
             failed += 1;
             continue;
         }
@@ -77,5 +82,11 @@ pub(super) async fn warm_cache(state: Arc<AppState>) {
             break;
         }
     }
-    tracing::info!(ok, failed, took = ?started.elapsed(), "cache warmed");
+    tracing::info!(
+        cards = ok,
+        failed,
+        paths_skipped = list.paths,
+        took = ?started.elapsed(),
+        "cache warmed"
+    );
 }

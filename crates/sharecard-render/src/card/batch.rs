@@ -11,12 +11,17 @@
 //! defaults to the command's `--template`; `name` (the output file stem)
 //! defaults to the role's slug, the template, theme and scale. Each line
 //! goes through the same parser as a URL, so a line is valid exactly when
-//! the equivalent URL is. Blank lines and lines starting with `#` are skipped.
+//! the equivalent URL is, but a key that is neither a card parameter nor
+//! `template`, `name` or `slug` is an error (a URL would ignore it). Blank
+//! lines and lines starting with `#` are skipped.
 
 use serde_json::Value;
 
 use crate::card::query::{Params, encode_component};
-use crate::card::{CardRequest, LevelBands, TemplateName};
+use crate::card::{CARD_PARAMS, CardRequest, LevelBands, TemplateName};
+
+/// The keys a line may have besides the card's parameters.
+const LINE_KEYS: [&str; 3] = ["template", "name", "slug"];
 
 #[derive(Debug, Clone)]
 pub struct BatchCard {
@@ -99,6 +104,19 @@ fn parse_line(
                 query.push(("threat".to_owned(), scalar(task)?));
                 query.push(("threat_risk".to_owned(), scalar(risk)?));
             }
+            // A URL ignores parameters it does not know (tracking tags), but
+            // a line is written for this tool: `colour` is a typo to report.
+            (k, _) if !CARD_PARAMS.contains(&k) => {
+                return Err(format!(
+                    "unknown key `{k}`; a line's keys are {}",
+                    CARD_PARAMS
+                        .iter()
+                        .chain(&LINE_KEYS)
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
             (_, Value::Null) => {}
             (k, v) => query.push((k.to_owned(), scalar(v)?)),
         }
@@ -113,7 +131,12 @@ fn parse_line(
     let req =
         CardRequest::from_params(template, &params, bands).map_err(|e| e.message().to_owned())?;
     let name = match name {
-        Some(n) => sanitize_name(&n).ok_or_else(|| format!("bad name {n:?}"))?,
+        Some(n) => sanitize_name(&n).ok_or_else(|| {
+            format!(
+                "bad name {n:?}: a name is 1 to 120 letters, digits, `-`, `_`, `.` and `@`, \
+                 not starting with `.`"
+            )
+        })?,
         None => req.file_name().ascii.trim_end_matches(".png").to_owned(),
     };
     Ok((req, name))
@@ -143,7 +166,7 @@ mod tests {
 not json
 {"role": "Nobody"}
 {"role": "A", "risk": 1, "name": "../escape"}
-{"role": "A", "risk": 1, "threat": "X", "threat_risk": 3, "utm": "ignored"}
+{"role": "A", "risk": 1, "threat": "X", "threat_risk": 3, "slug": "a-x"}
 [1, 2]
 "#;
         let (cards, bad) = parse(text, "report", &LevelBands::default());
@@ -161,5 +184,19 @@ not json
         assert_eq!(lines, [5, 6, 7, 9]);
         assert!(bad[1].message.contains("`risk` is required"), "{}", bad[1]);
         assert!(bad[2].message.contains("bad name"));
+        assert!(bad[2].message.contains("letters, digits"), "{}", bad[2]);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_the_keys_allowed() {
+        let (cards, bad) = parse(
+            r#"{"role": "A", "risk": 1, "colour": "red"}"#,
+            "report",
+            &LevelBands::default(),
+        );
+        assert!(cards.is_empty());
+        let m = &bad[0].message;
+        assert!(m.contains("unknown key `colour`"), "{m}");
+        assert!(m.contains("`tagline`") && m.contains("`template`"), "{m}");
     }
 }
