@@ -264,9 +264,30 @@ async fn gallery_images_all_load_at_their_declared_size_in_chromium() {
         bad.len(),
         imgs.len()
     );
-    // Each image shows its exact URL and links to @2x and a download.
+    // Each image's URL is one click away (open, or copy), with @2x and a
+    // download beside it, and no long URL is printed under it.
+    let open = scraper::Selector::parse("figcaption a").unwrap();
+    let copy = scraper::Selector::parse("figcaption button.copy").unwrap();
+    assert_eq!(doc.select(&copy).count(), imgs.len());
+    assert_eq!(doc.select(&open).count(), imgs.len() * 3);
+    for (img, button) in imgs.iter().zip(doc.select(&copy)) {
+        assert_eq!(img.value().attr("src"), button.value().attr("data-url"));
+    }
     let code = scraper::Selector::parse("figcaption code").unwrap();
-    assert_eq!(doc.select(&code).count(), imgs.len());
+    assert_eq!(doc.select(&code).count(), 0);
+    // A grid a person can scan: at 1,400 px wide the page was ~21,500 px
+    // tall as one column of large thumbnails with URLs under them.
+    let body = scraper::Selector::parse("body").unwrap();
+    let height: u32 = doc
+        .select(&body)
+        .next()
+        .and_then(|b| b.value().attr("data-height"))
+        .and_then(|h| h.parse().ok())
+        .expect("the page reports its height once loaded");
+    assert!(
+        height <= 6_000,
+        "the gallery is {height} px tall at 1,400 px wide"
+    );
     let text = doc.root_element().text().collect::<String>();
     assert!(
         text.contains("422") || text.contains("Not rendered"),
