@@ -49,6 +49,13 @@ pub(crate) const CHUNK_ROWS: usize = 16;
 /// (`examples/deflate_choices.rs`).
 pub(crate) const FRESH_LEVEL: u32 = 2;
 
+/// zlib level of the rows a large card (one drawn in strips: a square or
+/// story, any card at 2× or 3×) drew on. Those are downloads, not what a
+/// crawler waits for, and their first response is what most people keep:
+/// level 6 brings a 1× square's from ~66 to ~58 KB and a long light
+/// story's from ~101 to ~88 KB (`bench/first-bytes.sh`).
+pub(crate) const LARGE_FRESH_LEVEL: u32 = 6;
+
 /// zlib level of a background's chunks: compressed once per template,
 /// theme and scale, so the smallest.
 const KEPT_LEVEL: u32 = 9;
@@ -196,10 +203,18 @@ impl Kept {
 /// at its size, a cold card takes far fewer page faults (`perf stat -e
 /// page-faults` on the server over `bench/loadtest.sh`'s cold phase). Only
 /// the finished PNG, which the cache keeps, is a fresh allocation.
-#[derive(Default)]
 pub(crate) struct Scratch {
     free: Mutex<Vec<Vec<u8>>>,
     compressors: Mutex<Vec<Compress>>,
+    /// The zlib level of its compressors.
+    level: u32,
+}
+
+impl Default for Scratch {
+    /// A scratch for one-pixmap cards, at [`FRESH_LEVEL`].
+    fn default() -> Scratch {
+        Scratch::with_level(FRESH_LEVEL)
+    }
 }
 
 /// Buffers a [`Scratch`] keeps: a card has a few fresh pieces a band
@@ -210,6 +225,15 @@ const SCRATCH_BUFFERS: usize = 4 * PIECES + 1;
 const MAX_SCRATCH_BYTES: usize = 4 * 1024 * 1024;
 
 impl Scratch {
+    /// A scratch whose compressors work at zlib `level`.
+    pub(crate) fn with_level(level: u32) -> Scratch {
+        Scratch {
+            free: Mutex::default(),
+            compressors: Mutex::default(),
+            level,
+        }
+    }
+
     fn take(&self) -> Vec<u8> {
         self.free
             .lock()
@@ -234,7 +258,7 @@ impl Scratch {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop()
-            .unwrap_or_else(|| Compress::new(Compression::new(FRESH_LEVEL), false))
+            .unwrap_or_else(|| Compress::new(Compression::new(self.level), false))
     }
 
     /// Keeps `compressor`, already reset ([`RowDeflater::finish`] resets

@@ -28,7 +28,7 @@ impl Encoding {
     /// of the old one must not be told it still has them.
     fn tag_suffix(self) -> &'static str {
         match self {
-            Encoding::Fast => "-z2-fast",
+            Encoding::Fast => "-z26-fast",
             Encoding::Small => "",
         }
     }
@@ -210,7 +210,7 @@ mod tests {
             etag: etag("0a1b", Encoding::Fast).into(),
             timings: Timings::default(),
         };
-        assert_eq!(&*fast.etag, "\"0a1b-z2-fast\"");
+        assert_eq!(&*fast.etag, "\"0a1b-z26-fast\"");
         let small = fast.reencoded(Bytes::from_static(b"small"), Encoding::Small);
         assert_eq!(&*small.etag, "\"0a1b\"");
         assert!(small.is_final && small.encoding == Encoding::Small);

@@ -71,6 +71,8 @@ pub struct Renderer {
     spare: Mutex<Vec<Vec<u8>>>,
     /// Compression buffers, kept for the same reason.
     scratch: crate::encode::fast::Scratch,
+    /// The same for large cards, drawn in strips, at a higher level.
+    scratch_large: crate::encode::fast::Scratch,
     /// Glyph outlines the card's text is drawn with.
     outlines: Outlines,
 }
@@ -160,6 +162,9 @@ impl Renderer {
             uses: std::sync::atomic::AtomicU64::new(0),
             spare: Mutex::new(Vec::new()),
             scratch: crate::encode::fast::Scratch::default(),
+            scratch_large: crate::encode::fast::Scratch::with_level(
+                crate::encode::fast::LARGE_FRESH_LEVEL,
+            ),
             outlines: Outlines::new(&fonts),
         })
     }
@@ -496,7 +501,7 @@ impl Renderer {
         let started = std::time::Instant::now();
         let parts = self.large_parts(req)?;
         timings.fit = started.elapsed();
-        let (segments, opaque) = strips::encode(&parts.large(), threads, &self.scratch)?;
+        let (segments, opaque) = strips::encode(&parts.large(), threads, &self.scratch_large)?;
         timings.render = started.elapsed() - timings.fit;
         let encoding = std::time::Instant::now();
         let (width, height) = (parts.width, parts.height);
