@@ -1,33 +1,48 @@
--- Card n (n = 0, 1, 2, …) → a distinct ML Engineer report card that costs the
--- same to render as the real one: only the percentages and the level vary
--- (101 × 101 × 4 = 40,804 cards), then a number is appended to the role.
--- Mirrors card_path() in client.py. Loaded by the other wrk scripts with
+-- Card paths for the wrk scripts, which load this file with
 -- dofile(os.getenv("BENCH_DIR") .. "/cards.lua").
 local TAGLINE = "AI%20helps%20build%20AI.%20But%20someone%20has%20to%20build%20the%20AI%20that%20builds%20AI."
-local LEVELS = { "stable", "elevated", "high", "critical" }
 
 ML_CARD = "/cards/report.png?role=ML%20Engineer&tagline=" .. TAGLINE
   .. "&risk=48&threat=Model%20Fine-Tuning&threat_risk=65"
 
+
+-- The shapes of the cards people make (the first-hour report's mix): a role
+-- that wraps to two lines, a four-line tagline, emoji, Arabic, and cards
+-- with and without a tagline and threat. { role, tagline, threat }, encoded.
+local SHAPES = {
+  { "Senior%20Machine%20Learning%20Engineer",
+    "AI%20helps%20build%20AI.%20But%20someone%20has%20to%20build%20the%20AI%20that%20builds%20AI.",
+    "Model%20Fine-Tuning" }, -- Senior Machine Learning Engineer
+  { "Registered%20Nurse",
+    "Charting%2C%20scheduling%20and%20prior%20authorisations%20get%20automated%20first%3B%20bedside%20care%2C%20judgement%20and%20the%20patient%20in%20front%20of%20you%20do%20not%2C%20and%20the%20handover%20still%20needs%20someone%20who%20was%20there.",
+    "Clinical%20Documentation" }, -- Registered Nurse
+  { "Community%20Manager%20%F0%9F%9A%80",
+    "Posts%20write%20themselves%20%F0%9F%A4%96%20but%20a%20community%20still%20needs%20a%20person%20%F0%9F%91%A9%E2%80%8D%F0%9F%92%BB%20who%20answers.",
+    "Content%20Scheduling" }, -- Community Manager 🚀
+  { "%D9%85%D9%87%D9%86%D8%AF%D8%B3%20%D8%AA%D8%B9%D9%84%D9%85%20%D8%A7%D9%84%D8%A2%D9%84%D8%A9",
+    "%D8%A7%D9%84%D8%B0%D9%83%D8%A7%D8%A1%20%D8%A7%D9%84%D8%A7%D8%B5%D8%B7%D9%86%D8%A7%D8%B9%D9%8A%20%D9%8A%D8%B3%D8%A7%D8%B9%D8%AF%20%D9%81%D9%8A%20%D8%A8%D9%86%D8%A7%D8%A1%20%D8%A7%D9%84%D8%B0%D9%83%D8%A7%D8%A1%20%D8%A7%D9%84%D8%A7%D8%B5%D8%B7%D9%86%D8%A7%D8%B9%D9%8A%D8%8C%20%D9%84%D9%83%D9%86%20%D8%A3%D8%AD%D8%AF%D9%8B%D8%A7%20%D9%85%D8%A7%20%D9%8A%D8%AC%D8%A8%20%D8%A3%D9%86%20%D9%8A%D8%A8%D9%86%D9%8A%D9%87.",
+    false }, -- مهندس تعلم الآلة
+  { "Data%20Entry%20Clerk",
+    false,
+    false }, -- Data Entry Clerk
+}
+
+-- Card n (n = 0, 1, 2, …) → a distinct report card of shape n % 5, numbered
+-- in its role (n // 5). Mirrors card_path() in client.py.
 function card_path(n)
-  local risk = n % 101
-  local threat_risk = math.floor(n / 101) % 101
-  local level = LEVELS[math.floor(n / 10201) % 4 + 1]
-  local extra = math.floor(n / 40804)
-  local role = "ML%20Engineer"
-  -- risk 48 / elevated / 65 is the ML card itself, which tests keep hot.
-  if extra > 0 or (risk == 48 and threat_risk == 65 and level == "elevated") then
-    role = role .. "%20" .. string.format("%d", extra + 1)
+  local shape = SHAPES[n % 5 + 1]
+  local path = string.format("/cards/report.png?role=%s%%20%d", shape[1], math.floor(n / 5))
+  if shape[2] then path = path .. "&tagline=" .. shape[2] end
+  path = path .. string.format("&risk=%d", n * 37 % 101)
+  if shape[3] then
+    path = path .. string.format("&threat=%s&threat_risk=%d", shape[3], n * 53 % 101)
   end
-  return string.format(
-    "/cards/report.png?role=%s&tagline=%s&risk=%d&level=%s&threat=Model%%20Fine-Tuning&threat_risk=%d",
-    role, TAGLINE, risk, level, threat_risk)
+  return path
 end
 
 -- Card n of the mixed stream: every template × scale × theme in turn
--- (18 kinds), each a distinct card of its kind; every other round of 18
--- has emoji in its role and tagline (drawn in pieces, by usvg). Mirrors
--- mixed_path() in client.py.
+-- (18 kinds), each round of 18 a card_path() card (of every shape in
+-- turn: emoji and Arabic among them). Mirrors mixed_path() in client.py.
 local TEMPLATES = { "report", "square", "story" }
 local THEMES = { "dark", "light" }
 function mixed_path(n)
@@ -35,10 +50,6 @@ function mixed_path(n)
   local scale = math.floor(n / 3) % 3 + 1
   local theme = THEMES[math.floor(n / 9) % 2 + 1]
   local base = (card_path_plain or card_path)(math.floor(n / 18))
-  if math.floor(n / 18) % 2 == 1 then
-    base = string.gsub(base, "role=ML%%20Engineer", "role=ML%%20Engineer%%20%%F0%%9F%%9A%%80", 1)
-    base = string.gsub(base, "&risk=", "%%20%%F0%%9F%%91%%A9%%E2%%80%%8D%%F0%%9F%%92%%BB&risk=", 1)
-  end
   return string.gsub(base, "^/cards/report.png", "/cards/" .. template .. ".png", 1)
     .. string.format("&scale=%d&theme=%s", scale, theme)
 end

@@ -46,38 +46,54 @@ TAGLINE = (
     "AI%20helps%20build%20AI.%20But%20someone%20has%20to%20build%20the%20AI"
     "%20that%20builds%20AI."
 )
-LEVELS = ["stable", "elevated", "high", "critical"]
 ML_CARD = (
     "/cards/report.png?role=ML%20Engineer&tagline=" + TAGLINE
     + "&risk=48&threat=Model%20Fine-Tuning&threat_risk=65"
 )
 
 
+# The shapes of the cards people make (the first-hour report's mix): a role
+# that wraps to two lines, a four-line tagline, emoji, Arabic, and cards
+# with and without a tagline and threat. (role, tagline, threat), encoded.
+SHAPES = [
+    ('Senior%20Machine%20Learning%20Engineer',
+     'AI%20helps%20build%20AI.%20But%20someone%20has%20to%20build%20the%20AI%20that%20builds%20AI.',
+     'Model%20Fine-Tuning'),  # Senior Machine Learning Engineer
+    ('Registered%20Nurse',
+     'Charting%2C%20scheduling%20and%20prior%20authorisations%20get%20automated%20first%3B%20bedside%20care%2C%20judgement%20and%20the%20patient%20in%20front%20of%20you%20do%20not%2C%20and%20the%20handover%20still%20needs%20someone%20who%20was%20there.',
+     'Clinical%20Documentation'),  # Registered Nurse
+    ('Community%20Manager%20%F0%9F%9A%80',
+     'Posts%20write%20themselves%20%F0%9F%A4%96%20but%20a%20community%20still%20needs%20a%20person%20%F0%9F%91%A9%E2%80%8D%F0%9F%92%BB%20who%20answers.',
+     'Content%20Scheduling'),  # Community Manager 🚀
+    ('%D9%85%D9%87%D9%86%D8%AF%D8%B3%20%D8%AA%D8%B9%D9%84%D9%85%20%D8%A7%D9%84%D8%A2%D9%84%D8%A9',
+     '%D8%A7%D9%84%D8%B0%D9%83%D8%A7%D8%A1%20%D8%A7%D9%84%D8%A7%D8%B5%D8%B7%D9%86%D8%A7%D8%B9%D9%8A%20%D9%8A%D8%B3%D8%A7%D8%B9%D8%AF%20%D9%81%D9%8A%20%D8%A8%D9%86%D8%A7%D8%A1%20%D8%A7%D9%84%D8%B0%D9%83%D8%A7%D8%A1%20%D8%A7%D9%84%D8%A7%D8%B5%D8%B7%D9%86%D8%A7%D8%B9%D9%8A%D8%8C%20%D9%84%D9%83%D9%86%20%D8%A3%D8%AD%D8%AF%D9%8B%D8%A7%20%D9%85%D8%A7%20%D9%8A%D8%AC%D8%A8%20%D8%A3%D9%86%20%D9%8A%D8%A8%D9%86%D9%8A%D9%87.',
+     None),  # مهندس تعلم الآلة
+    ('Data%20Entry%20Clerk',
+     None,
+     None),  # Data Entry Clerk
+]
+
+
 def card_path(n: int) -> str:
-    """Same as card_path() in cards.lua."""
-    risk = n % 101
-    threat_risk = (n // 101) % 101
-    level = LEVELS[(n // 10201) % 4]
-    extra = n // 40804
-    role = "ML%20Engineer"
-    if extra > 0 or (risk == 48 and threat_risk == 65 and level == "elevated"):
-        role += "%20" + str(extra + 1)
-    return (
-        f"/cards/report.png?role={role}&tagline={TAGLINE}&risk={risk}"
-        f"&level={level}&threat=Model%20Fine-Tuning&threat_risk={threat_risk}"
-    )
+    """Card n (n = 0, 1, 2, ...): a distinct report card of shape n % 5,
+    numbered in its role (n // 5). Same as card_path() in cards.lua."""
+    role, tagline, threat = SHAPES[n % 5]
+    path = f"/cards/report.png?role={role}%20{n // 5}"
+    if tagline:
+        path += f"&tagline={tagline}"
+    path += f"&risk={n * 37 % 101}"
+    if threat:
+        path += f"&threat={threat}&threat_risk={n * 53 % 101}"
+    return path
 
 
 def mixed_path(n: int) -> str:
     """Same as mixed_path() in cards.lua: every template x scale x theme,
-    every other round with emoji."""
+    each round of 18 a card_path() card (of every shape in turn)."""
     template = ("report", "square", "story")[n % 3]
     scale = n // 3 % 3 + 1
     theme = ("dark", "light")[n // 9 % 2]
     base = card_path(n // 18).replace("/cards/report.png", f"/cards/{template}.png", 1)
-    if n // 18 % 2 == 1:
-        base = base.replace("role=ML%20Engineer", "role=ML%20Engineer%20%F0%9F%9A%80", 1)
-        base = base.replace("&risk=", "%20%F0%9F%91%A9%E2%80%8D%F0%9F%92%BB&risk=", 1)
     return f"{base}&scale={scale}&theme={theme}"
 
 

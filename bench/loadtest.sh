@@ -220,7 +220,7 @@ row "client+hit round trip (cached card)" "median ${over_ms} ms, p99 $(jget "$ov
 # on both sides of the ratio alike.
 BLOCKS=4
 PER_BLOCK=$((COLD_N / BLOCKS))
-note "cold cards vs takumi $TAKUMI_VERSION (the issue's fastest renderer, cards like the report card, in process): $BLOCKS alternating blocks of $PER_BLOCK new cards each, one at a time"
+note "cold cards vs takumi $TAKUMI_VERSION (the issue's fastest renderer, the same mix of cards, in process): $BLOCKS alternating blocks of $PER_BLOCK new cards each, one at a time"
 log_from=$(wc -l <"$LOG")
 : >"$WORK/cold.jsonl"
 : >"$WORK/takumi.jsonl"
@@ -246,7 +246,9 @@ if ((TAKUMI_OK)); then
   tk_med=$(jget "$tk" 'round(d["median_ms"], 2)')
   tk_bytes=$(jget "$(head -1 "$WORK/takumi.jsonl")" 'd["bytes"]')
   row "cold card vs takumi (same run, alternating)" "$cold_med ms vs takumi $tk_med ms = $(calc "round($cold_med / $tk_med, 2)")x" "<= 0.4x takumi" "$(verdict "$cold_med <= 0.4 * $tk_med")"
-  row "first response bytes (ML Engineer, cold)" "$first B = $(calc "round($first / $tk_bytes, 2)")x takumi's $tk_bytes B" "<= 60 KB and <= 1.2x takumi" "$(verdict "$first <= 60000 and $first <= 1.2 * $tk_bytes")"
+  # takumi's bytes are of its last card of the mix, not of the ML card:
+  # for scale only.
+  row "first response bytes (ML Engineer, cold)" "$first B (takumi, a card of the mix: $tk_bytes B)" "<= 60 KB (60000 B)" "$(verdict "$first <= 60000")"
 else
   row "cold card vs takumi (same run)" "skipped: takumi not installed" "<= 0.4x takumi" FAIL
   row "first response bytes (ML Engineer, cold)" "$first B" "<= 60 KB (60000 B)" "$(verdict "$first <= 60000")"
