@@ -58,7 +58,7 @@ where
 /// form tracing-subscriber writes. The date is computed once per second per
 /// thread: going through `fmt` for its seven numbers was a visible part of
 /// a log line (`bench/loadtest.sh`'s hits with logging).
-fn timestamp(secs: u64, micros: u32) -> [u8; 27] {
+pub(super) fn timestamp(secs: u64, micros: u32) -> [u8; 27] {
     thread_local! {
         static DAY_TIME: std::cell::Cell<(u64, [u8; 19])> =
             const { std::cell::Cell::new((u64::MAX, [0; 19])) };

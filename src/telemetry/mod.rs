@@ -1,11 +1,13 @@
 //! What operators see: metrics ([`metrics`]) and log lines ([`logs`]: the
-//! batched writer, [`json`]: the JSON-lines format).
+//! batched writer, [`json`]: the JSON-lines format, [`text`]: the text
+//! format).
 
 pub(crate) mod access;
 mod json;
 mod logs;
 mod metrics;
 mod process;
+mod text;
 
 pub(crate) use logs::{LOG_FLUSH_EVERY, flush_logs};
 pub use metrics::Metrics;
@@ -14,6 +16,7 @@ pub(crate) use metrics::{Exposition, RequestLabels, RouteLabels};
 use crate::config::LogFormat;
 use json::JsonLines;
 use logs::BatchedStdout;
+use text::TextLines;
 
 /// Sets up `tracing` once per process: level from `RUST_LOG` (default
 /// `info`), lines as text or JSON, to standard output. Safe to call more
@@ -34,7 +37,7 @@ pub(crate) fn init_logging(format: LogFormat) {
         .with_ansi(!batched)
         .with_writer(BatchedStdout { batched });
     let installed = match format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.event_format(TextLines).try_init(),
         LogFormat::Json => builder.event_format(JsonLines).try_init(),
     };
     if installed.is_ok() && batched {
