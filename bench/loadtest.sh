@@ -359,8 +359,8 @@ fill=$("$PY" "$CLIENT" fill "$BASE" --offset 0 -n 1001 --concurrency 8 --deadlin
 # B each (128 KiB), 37-41k at 131,100 to 135,760 B, 32k at 128,345 B, 31k
 # at 200,000 B; distinct files or copies of one made no difference. Cards
 # 1 to 9 are under 128 KiB, and B3 once compared sharecard's cards with
-# nginx serving copies of one 134,451 B card. A card's
-# percentages and level name its file; cards 1 to 1,000 only.
+# nginx serving copies of one 134,451 B card. A card's `role` as sent
+# (percent-encoded; unique, as card_path() numbers it) names its file.
 mkdir -p "$WORK/www/n"
 "$PY" - "$WORK/www/n" "$BASE" <<'PY'
 import os, sys
@@ -372,12 +372,12 @@ for i in range(1, 1001):
     status, body = client.fetch(conn, path)
     assert status == 200, (path, status)
     q = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
-    with open(f"{sys.argv[1]}/{q['risk']}-{q['threat_risk']}-{q['level']}.png", "wb") as f:
+    with open(f"{sys.argv[1]}/{q['role']}.png", "wb") as f:
         f.write(body)
 PY
 chmod -R a+rX "$WORK/www"
 CARD1000=$("$PY" -c "import sys; sys.path.insert(0, '$BENCH_DIR'); import client; print(client.card_path(1000))")
-start_nginx cards "access_log off;" 'location /cards/ { try_files /n/$arg_risk-$arg_threat_risk-$arg_level.png =404; }' "$CARD1000"
+start_nginx cards "access_log off;" 'location /cards/ { try_files /n/$arg_role.png =404; }' "$CARD1000"
 NGC_PID=$NGINX_PID NGC_URL=$NGINX_URL
 cmp -s <(curl -fsS "$BASE$CARD1000") <(curl -fsS "$NGC_URL$CARD1000") || { echo "nginx does not serve card 1,000 as sharecard does" >&2; exit 1; }
 # Bare hyper over the same files, held in memory and copied into each
