@@ -4,7 +4,7 @@
 //! and moving a PNG into the memory file hits are sent from. The render
 //! itself, stage by stage, is `sharecard-render`'s `pipeline` bench.
 //!
-//! `cargo bench --bench cache` (about half a minute on 2 cores). Under
+//! `cargo bench --features bench --bench cache` (about half a minute on 2 cores). Under
 //! `cargo test --benches` each benchmark runs once, as a smoke test.
 
 use std::hint::black_box;

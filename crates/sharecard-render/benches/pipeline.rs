@@ -11,8 +11,9 @@
 //! side (the card cache, the memory file) is the root crate's `cache`
 //! bench.
 //!
-//! `cargo bench --bench pipeline` (about a minute on 2 cores);
-//! `cargo bench --bench pipeline -- raster` for one stage. Under
+//! `cargo bench --features bench --bench pipeline` (about a minute on 2
+//! cores); `cargo bench --features bench --bench pipeline -- raster` for
+//! one stage. Under
 //! `cargo test --benches` each benchmark runs once, as a smoke test.
 //!
 //! Note that `render/end_to_end` takes the layered path for layered
