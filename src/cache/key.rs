@@ -39,12 +39,21 @@ impl Format {
         }
     }
 
+    /// Every format, in the order documents list them.
+    pub const ALL: [Format; 2] = [Format::Png, Format::Webp];
+
+    /// Its `Content-Type`.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Png => "image/png",
+            Format::Webp => "image/webp",
+        }
+    }
+
     /// The format a card path's extension names (`/cards/report.webp`).
     pub fn of_path(path: &str) -> Option<Format> {
         let (_, ext) = path.rsplit_once('.')?;
-        [Format::Png, Format::Webp]
-            .into_iter()
-            .find(|f| f.as_str() == ext)
+        Format::ALL.into_iter().find(|f| f.as_str() == ext)
     }
 }
 

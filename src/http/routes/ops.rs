@@ -122,6 +122,7 @@ pub(super) fn templates(state: &AppState, reload_error: Option<String>) -> Respo
     let list: Vec<_> = renderer.templates().infos().collect();
     let mut doc = serde_json::json!({
         "templates": list,
+        "formats": crate::http::openapi::card_formats(),
         "parameters": crate::http::openapi::card_parameters(),
     });
     if let Some(error) = reload_error {

@@ -43,7 +43,9 @@ impl Encoding {
         match self {
             Encoding::Fast => "-z2-fast",
             Encoding::Small => "",
-            Encoding::WebpFast => "-webp-fast",
+            // Named for its encoder, not "-fast": for cards too large
+            // for libwebp these are the final bytes.
+            Encoding::WebpFast => "-webp-iw",
             // libwebp's preset: another level writes other bytes.
             Encoding::Webp => "-webp-z3",
         }
