@@ -26,8 +26,9 @@ end
 
 -- Card n of the mixed stream: every template × scale × theme in turn
 -- (18 kinds), each a distinct card of its kind; every other round of 18
--- has emoji in its role and tagline (drawn in pieces, by usvg). Mirrors
--- mixed_path() in client.py.
+-- has emoji in its role and tagline (drawn in pieces, by usvg), and with
+-- WEBP=1 every other pair of rounds is WebP. Mirrors mixed_path() in
+-- client.py.
 local TEMPLATES = { "report", "square", "story" }
 local THEMES = { "dark", "light" }
 function mixed_path(n)
@@ -39,7 +40,10 @@ function mixed_path(n)
     base = string.gsub(base, "role=ML%%20Engineer", "role=ML%%20Engineer%%20%%F0%%9F%%9A%%80", 1)
     base = string.gsub(base, "&risk=", "%%20%%F0%%9F%%91%%A9%%E2%%80%%8D%%F0%%9F%%92%%BB&risk=", 1)
   end
-  return string.gsub(base, "^/cards/report.png", "/cards/" .. template .. ".png", 1)
+  -- WEBP=1: every other pair of rounds asks for the card's .webp.
+  local ext = ".png"
+  if os.getenv("WEBP") == "1" and math.floor(n / 36) % 2 == 1 then ext = ".webp" end
+  return string.gsub(base, "^/cards/report.png", "/cards/" .. template .. ext, 1)
     .. string.format("&scale=%d&theme=%s", scale, theme)
 end
 

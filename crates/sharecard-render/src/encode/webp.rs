@@ -11,13 +11,15 @@
 //! larger than our PNG (`bench/webp.sh` prints both; `bench/RESULTS.md`,
 //! "WebP", has the encoders compared).
 //!
-//! Memory: both encoders want the whole frame, and libwebp's lossless
-//! encoder holds about 18 bytes a pixel besides (measured on a story at
-//! 3×: 330 MB). So libwebp only encodes cards of at most
+//! Memory: both encoders want the whole frame. image-webp copies it (so
+//! a story at 3× holds 2 × 71 MiB while it is encoded), and libwebp's
+//! lossless encoder holds about 18 bytes a pixel besides (a story at 3×:
+//! 330 MB). So libwebp only encodes cards of at most
 //! [`RECOMPRESSED_MAX_PIXELS`] (every template at 1×, the sizes pages
-//! embed), and larger cards keep image-webp's bytes. And no more than one
-//! whole frame of a large card exists at once ([`whole_frame`]): a large
-//! card is otherwise never whole (`render/strips.rs`).
+//! embed: about 45 MB for a story), and larger cards keep image-webp's
+//! bytes. And one at a time ([`whole_frame`]): a large card's whole
+//! frame, which otherwise never exists (`render/strips.rs`), or a libwebp
+//! encoding. The memory bound `bench/soak.sh` checks adds that one frame.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -86,8 +88,9 @@ pub fn recompress_webp(webp: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
     if !recompresses(width, height) {
         return Ok(None);
     }
-    let large = width as usize * height as usize * 4 > super::FULL_PIXMAP_MAX;
-    let _frame = large.then(whole_frame);
+    // libwebp's state is several frames' worth (see the module's doc):
+    // counted with the one whole frame at a time.
+    let _frame = whole_frame();
     let size = decoder
         .output_buffer_size()
         .ok_or_else(|| anyhow::anyhow!("a {width}×{height} WebP too large to decode"))?;
