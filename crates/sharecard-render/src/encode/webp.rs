@@ -6,10 +6,10 @@
 //! `.webp` costs little more than a cold `.png`. libwebp (built from
 //! source by `libwebp-sys`, called through the `webp` crate's safe
 //! wrapper) then writes the bytes caches keep, on the recompression
-//! thread. libwebp at any level that reaches 0.65 × the final PNG took 6
-//! to 10 times a cold PNG on the report card, and image-webp alone is
-//! larger than our PNG (`bench/webp.sh` prints both; `bench/RESULTS.md`,
-//! "WebP", has the encoders compared).
+//! thread. libwebp at any level that reaches 0.65 × the final PNG took
+//! several times a whole cold PNG on the report card, and image-webp's
+//! bytes alone are larger than our final PNG (`examples/webp_choices.rs`
+//! compares the encoders; `bench/webp.sh` measures the result over HTTP).
 //!
 //! Memory: both encoders want the whole frame. image-webp copies it (so
 //! a story at 3× holds 2 × 71 MiB while it is encoded), and libwebp's
@@ -34,8 +34,9 @@ pub(crate) const RECOMPRESSED_MAX_PIXELS: u64 = 1080 * 1920;
 
 /// libwebp's lossless preset 3 (`WebPConfigLosslessPreset`, `cwebp -z
 /// 3`): method 3, quality 30. The lowest level that reaches 0.65 × the
-/// final PNG on the report card (0.60 ×; level 1 gives 0.70 ×, level 6
-/// 0.59 × for a sixth more time; `bench/webp.sh`).
+/// final PNG on the report card (0.60 ×; level 1 gives 0.70 ×;
+/// `examples/webp_choices.rs`); higher levels save a few percent more
+/// for more time.
 const LIBWEBP_METHOD: i32 = 3;
 const LIBWEBP_QUALITY: f32 = 30.0;
 
