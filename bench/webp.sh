@@ -62,7 +62,7 @@ offset=700000
 pngs="" webps=""
 for round in $(seq 1 "$ROUNDS"); do
   for format in png webp; do
-    m=$("$PY" "$CLIENT" latency "$BASE" --cold "$offset" -n 40 --format "$format" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); assert d["statuses"] == {"200": 40}, d; print(d["median_ms"])')
+    m=$("$PY" "$CLIENT" latency "$BASE" --cold "$offset" -n 40 --format "$format" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); assert d["statuses"] == {"200": 40}, d; print(round(d["median_ms"], 2))')
     offset=$((offset + 40))
     if [[ $format == png ]]; then pngs+="$m "; else webps+="$m "; fi
   done
@@ -75,8 +75,8 @@ ratio=$(awk -v w="$mw" -v p="$mp" 'BEGIN { printf "%.2f", w / p }')
 ok=$(awk -v r="$ratio" 'BEGIN { print (r <= 3) ? 1 : 0 }')
 echo "  median of the rounds: png $mp ms, webp $mw ms = $ratio ×  $(verdict "$ok")"
 
-hp=$("$PY" "$CLIENT" latency "$BASE" --hot -n 400 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["median_ms"])')
-hw=$("$PY" "$CLIENT" latency "$BASE" --hot -n 400 --format webp | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["median_ms"])')
+hp=$("$PY" "$CLIENT" latency "$BASE" --hot -n 400 | "$PY" -c 'import json,sys; print(round(json.load(sys.stdin)["median_ms"], 3))')
+hw=$("$PY" "$CLIENT" latency "$BASE" --hot -n 400 --format webp | "$PY" -c 'import json,sys; print(round(json.load(sys.stdin)["median_ms"], 3))')
 echo "hits, median of 400: png $hp ms, webp $hw ms"
 stop_server "$SERVER_PID"
 exit "$FAILED"
