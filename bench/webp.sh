@@ -30,8 +30,7 @@ verdict() { # verdict OK?: PASS or FAIL (and remember)
 
 # final PATH: the bytes a card settles in (no draft's short lifetime).
 final() {
-  local i
-  for i in $(seq 1 300); do
+  for _ in $(seq 1 300); do
     if ! curl -fsS -o "$WORK/body" -D - "$BASE$1" | tr -d '\r' | grep -qi '^cache-control: public, max-age=10$'; then
       stat -c %s "$WORK/body"
       return 0
