@@ -42,7 +42,8 @@ end
 
 -- Card n of the mixed stream: every template × scale × theme in turn
 -- (18 kinds), each round of 18 a card_path() card (of every shape in
--- turn: emoji and Arabic among them). Mirrors mixed_path() in client.py.
+-- turn: emoji and Arabic among them), and with WEBP=1 every other pair of
+-- rounds is WebP. Mirrors mixed_path() in client.py.
 local TEMPLATES = { "report", "square", "story" }
 local THEMES = { "dark", "light" }
 function mixed_path(n)
@@ -50,7 +51,10 @@ function mixed_path(n)
   local scale = math.floor(n / 3) % 3 + 1
   local theme = THEMES[math.floor(n / 9) % 2 + 1]
   local base = (card_path_plain or card_path)(math.floor(n / 18))
-  return string.gsub(base, "^/cards/report.png", "/cards/" .. template .. ".png", 1)
+  -- WEBP=1: every other pair of rounds asks for the card's .webp.
+  local ext = ".png"
+  if os.getenv("WEBP") == "1" and math.floor(n / 36) % 2 == 1 then ext = ".webp" end
+  return string.gsub(base, "^/cards/report.png", "/cards/" .. template .. ext, 1)
     .. string.format("&scale=%d&theme=%s", scale, theme)
 end
 

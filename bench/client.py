@@ -8,7 +8,8 @@ Every subcommand prints one JSON object on stdout.
       wall time from sending the request to reading the last body byte.
       --cold: cards OFFSET .. OFFSET+N-1 (each new); --hot: the ML card.
       --samples: every time too (samples_ms). --scale S: the cards at
-      scale S (their URLs end in &scale=S).
+      scale S (their URLs end in &scale=S). --format webp: the same
+      cards' .webp URLs.
   ready BIN -n N [--args "SERVE FLAGS"]
       Starts `BIN serve` N times on a free port and times each from exec to
       the first 200 from /readyz (polled every 0.5 ms), then stops it.
@@ -89,11 +90,14 @@ def card_path(n: int) -> str:
 
 def mixed_path(n: int) -> str:
     """Same as mixed_path() in cards.lua: every template x scale x theme,
-    each round of 18 a card_path() card (of every shape in turn)."""
+    each round of 18 a card_path() card (of every shape in turn), with
+    WEBP=1 every other pair of rounds as WebP."""
     template = ("report", "square", "story")[n % 3]
     scale = n // 3 % 3 + 1
     theme = ("dark", "light")[n // 9 % 2]
     base = card_path(n // 18).replace("/cards/report.png", f"/cards/{template}.png", 1)
+    if os.environ.get("WEBP") == "1" and n // 36 % 2 == 1:
+        base = base.replace(f"/cards/{template}.png", f"/cards/{template}.webp", 1)
     return f"{base}&scale={scale}&theme={theme}"
 
 
@@ -127,8 +131,10 @@ def cmd_latency(a):
     paths = [ML_CARD] * a.n if a.hot else [card_path(a.cold + i) for i in range(a.n)]
     if a.scale != 1:
         paths = [f"{p}&scale={a.scale}" for p in paths]
+    if a.format != "png":
+        paths = [p.replace(".png?", f".{a.format}?", 1) for p in paths]
     if a.hot:
-        fetch(conn, ML_CARD)  # make sure it is cached and the connection is up
+        fetch(conn, paths[0])  # make sure it is cached and the connection is up
     else:
         fetch(conn, "/healthz")
     times, statuses, sizes = [], {}, []
@@ -345,6 +351,7 @@ def main():
     s.add_argument("-n", type=int, default=200)
     s.add_argument("--samples", action="store_true", help="also print every time (samples_ms)")
     s.add_argument("--scale", type=int, default=1)
+    s.add_argument("--format", choices=["png", "webp"], default="png")
     s = sub.add_parser("ready")
     s.add_argument("bin")
     s.add_argument("-n", type=int, default=10)

@@ -22,9 +22,11 @@
 #
 # Cards: MIX=1 (the default here) cycles template × scale × theme over
 # distinct cards (mixed_path in cards.lua); MIX=0 asks for 1× report cards.
+# WEBP=1 (the default) makes every other pair of rounds of the mix .webp,
+# and adds one WebP frame (160 MiB, a story at 3×) to the bound.
 #
 # Environment: SOAK_S (600), CACHE_MB (64), MISS_FACTOR (2), HIT_SHARE (0.8),
-# HOT_N (54), CONNS (64), MIX (1), SKIP_BUILD=1 (use target/release/sharecard
+# HOT_N (54), CONNS (64), MIX (1), WEBP (1), SKIP_BUILD=1 (use target/release/sharecard
 # as it is), SHARECARD_BIN (use this binary, no build), KEEP_WORK=1.
 # Exit status: 1 if any error other than 503 (HTTP status, socket error,
 # client timeout) occurred, the peak passed the memory bound, the curve
@@ -39,7 +41,13 @@ MISS_FACTOR=${MISS_FACTOR:-2}
 HIT_SHARE=${HIT_SHARE:-0.8}
 HOT_N=${HOT_N:-54}
 export MIX=${MIX:-1}
-BOUND_MB=$((CACHE_MB + 96))
+export WEBP=${WEBP:-1}
+# One WebP frame on top (crates/sharecard-render/src/encode/webp.rs): a
+# large card's whole frame and image-webp's copy of it, one card at a time;
+# the largest, a story at 3×, is 2 × 71.2 MiB, and a 2-minute soak peaked
+# 156 MiB above the PNG-only runs (bench/RESULTS.md, "WebP").
+WEBP_FRAME_MB=$([[ $WEBP == 1 && $MIX == 1 ]] && echo 160 || echo 0)
+BOUND_MB=$((CACHE_MB + 96 + WEBP_FRAME_MB))
 CONNS=${CONNS:-64}
 CAP_S=${CAP_S:-5}
 
@@ -136,7 +144,7 @@ echo
 cat "$WORK/machine.txt"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine skews every figure)"
 echo "run time: $(($(date +%s) - T0)) s; $(date -u +%FT%TZ); commit $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet || echo ' + uncommitted changes')"
-echo "config: $THREADS render threads, queue $QUEUE, --cache-mb $CACHE_MB, recompression on; wrk -t2 -c$CONNS, ${SOAK_S}s; cards: $([[ $MIX == 1 ]] && echo 'every template x scale x theme' || echo '1x report')"
+echo "config: $THREADS render threads, queue $QUEUE, --cache-mb $CACHE_MB, recompression on; wrk -t2 -c$CONNS, ${SOAK_S}s; cards: $([[ $MIX == 1 ]] && echo 'every template x scale x theme' || echo '1x report')$([[ $WEBP == 1 && $MIX == 1 ]] && echo ', PNG and WebP')"
 echo
 {
   echo "figure|measured|reference"
@@ -149,7 +157,7 @@ echo
   echo "503 rate|$(calc "round(100 * $s503 / max($total, 1), 2)")% of all, $(calc "round(100 * $s503 / max($sent_m, 1), 1)")% of new cards (${kinds%, })|shedding expected: misses offered at ${MISS_FACTOR}x capacity"
   echo "served (200) p99, server-side|$(jget "$srv" 'd["served_p99_ms"]') ms (p50 $(jget "$srv" 'd["served_p50_ms"]'), max $(jget "$srv" 'd["served_max_ms"]'); rendered p99 $(jget "$srv" 'd["rendered_p99_ms"]'), hits p99 $(jget "$srv" 'd["hit_p99_ms"]'))|render timeout 5000 ms"
   echo "all responses p99, client-side (wrk)|$wrk_p99 ms (max $wrk_max ms)|"
-  echo "peak RSS + memory file (sampled 1/s)|$peak_sum MiB (VmHWM $(calc "round($hwm_kb / 1024, 1)"), file at most $(calc "round($sealed_kb / 1024, 1)"); VmRSS now $(calc "round($rss_kb / 1024, 1)"), cache $(calc "round($cache_bytes / 1048576, 1)") MiB)|<= $BOUND_MB MiB (--cache-mb + 96): $bound_verdict"
+  echo "peak RSS + memory file (sampled 1/s)|$peak_sum MiB (VmHWM $(calc "round($hwm_kb / 1024, 1)"), file at most $(calc "round($sealed_kb / 1024, 1)"); VmRSS now $(calc "round($rss_kb / 1024, 1)"), cache $(calc "round($cache_bytes / 1048576, 1)") MiB)|<= $BOUND_MB MiB (--cache-mb + 96$([[ $WEBP_FRAME_MB != 0 ]] && echo " + one WebP frame, $WEBP_FRAME_MB")): $bound_verdict"
   echo "RSS + memory file after warm-up|slope $slope MiB/min over $slope_n samples (from ${warm_s}s)|flat (<= 0.5 MiB/min): $slope_verdict"
   echo "errors other than 503|$((other_status + socket_errors)) (statuses $other_status; connect $e_connect, read $e_read, write $e_write, timeout $e_timeout)|0 ($( ((other_status + socket_errors == 0)) && echo pass || echo FAIL))"
   echo "after the soak|healthz $health; new cards $(jget "$after" 'd["statuses"]') median $(jget "$after" 'round(d["median_ms"], 1)') ms|200s"

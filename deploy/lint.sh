@@ -94,13 +94,13 @@ assert sorted(d["kind"] for d in docs) == ["Deployment", "HorizontalPodAutoscale
 [dep] = [d for d in docs if d["kind"] == "Deployment"]
 [c] = dep["spec"]["template"]["spec"]["containers"]
 assert c["image"].endswith("-cjk"), c["image"]
-assert c["resources"]["requests"]["memory"] == c["resources"]["limits"]["memory"] == "576Mi", c["resources"]
+assert c["resources"]["requests"]["memory"] == c["resources"]["limits"]["memory"] == "736Mi", c["resources"]
 assert c["resources"]["requests"]["cpu"] == "1", c["resources"]
 assert c["startupProbe"]["httpGet"]["path"] == "/healthz", c.get("startupProbe")
 EOF_PY
   failed+=(kubernetes-cjk)
 else
-  echo "ok: the overlay carries the cjk image, 576Mi and a startup probe"
+  echo "ok: the overlay carries the cjk image, 736Mi and a startup probe"
 fi
 rm -f "$cjk"
 

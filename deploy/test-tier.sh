@@ -4,7 +4,7 @@
 #
 #   (a) every distinct card requested through the tier, many times and
 #       concurrently, is rendered exactly once across the tier; HEAD and
-#       If-None-Match behave;
+#       If-None-Match behave; a card's .webp is a cache entry of its own;
 #   (b) after SIGKILL of one instance every card, cached or new, is still
 #       served 200;
 #   (c) with both instances up again, SIGTERM to one of them under steady
@@ -372,6 +372,20 @@ check "HEAD + GET rendered the card once" test $(($(renders A) + $(renders B))) 
 etag=$(hdr "$get_hdr" etag)
 inm=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$head_url")
 check "If-None-Match with the ETag gets 304 from the tier ($inm)" test "$inm" = 304
+# The same card as WebP: an entry of its own beside the PNG's (the cache
+# key is the request URI, extension and all), one render, its own ETag.
+webp_url="${head_url/.png?/.webp?}"
+w1=$(curl -sS --max-time 20 -o /dev/null -D - "$webp_url")
+w2=$(curl -sS --max-time 20 -o /dev/null -D - "$webp_url")
+p2=$(curl -sS --max-time 20 -o /dev/null -D - "$head_url")
+echo "  WebP of that card: X-Cache-Status $(hdr "$w1" x-cache-status) then $(hdr "$w2" x-cache-status), $(hdr "$w1" content-type), ETag $(hdr "$w1" etag); the PNG after it: $(hdr "$p2" x-cache-status), $(hdr "$p2" content-type), ETag $(hdr "$p2" etag)"
+check "the WebP URL is a cache entry of its own (MISS, then HIT)" \
+  test "$(hdr "$w1" x-cache-status)" = MISS -a "$(hdr "$w2" x-cache-status)" = HIT
+check "served as image/webp under an ETag other than the PNG's" \
+  test "$(hdr "$w1" content-type)" = image/webp -a "$(hdr "$w1" etag)" != "$(hdr "$p2" etag)"
+check "the PNG's entry is untouched (HIT, image/png)" \
+  test "$(hdr "$p2" x-cache-status)" = HIT -a "$(hdr "$p2" content-type)" = image/png
+check "the WebP rendered once" test $(($(renders A) + $(renders B))) -eq $((N_CARDS + 2))
 # A URL with `exp` is never stored by the tier: nginx could serve a stored
 # copy stale (proxy_cache_use_stale) after the service would refuse it.
 exp_at=$(($(date +%s) + 3600))
@@ -663,7 +677,7 @@ check "--warm refills its cache" test "${f_entries:-0}" -ge "$N_CARDS"
 # --- summary -------------------------------------------------------------------
 echo
 echo "summary:"
-echo "  (a) $N_CARDS cards x $REPEATS requests: $a_ok/$a_total 200, $RENDERED_A renders incl. the HEAD card (expected $((N_CARDS + 1)))"
+echo "  (a) $N_CARDS cards x $REPEATS requests: $a_ok/$a_total 200, $RENDERED_A renders incl. the HEAD card and its WebP (expected $((N_CARDS + 2)))"
 echo "  (b) A killed: $b_ok/$b_total 200 ($N_CARDS cached, $n_new new; $failed_over failed over)"
 echo "  (c) B terminated under load: $c_ok/$c_total 200, drained in ${drain_ms} ms, exit status $b_rc after ${exit_ms} ms"
 echo "  (d) Twitterbot's new card: final bytes at the edge after ${d_final_after:-(never)} ms; $d_pairs ETag/body pairs for $d_tags ETags"

@@ -297,9 +297,30 @@ pub struct WarmArgs {
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
 
+    /// The formats to fetch each JSON-lines card in (paths name their
+    /// own): `png`, `webp`, or both, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "png")]
+    pub format: Vec<CardFormat>,
+
     /// Cards to fetch: a JSON-lines file as for `render --batch`, or lines
-    /// that are paths such as `/cards/report.png?role=…`.
+    /// that are paths such as `/cards/report.png?role=…` or `.webp`.
     pub file: PathBuf,
+}
+
+/// A format cards are served in: the extension of their URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CardFormat {
+    Png,
+    Webp,
+}
+
+impl CardFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            CardFormat::Png => "png",
+            CardFormat::Webp => "webp",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

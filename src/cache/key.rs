@@ -18,6 +18,7 @@ pub struct CardKey([u8; 16]);
 pub struct KeyedCard {
     req: CardRequest,
     key: CardKey,
+    format: Format,
 }
 
 /// The encoding a cached card is in: part of its key, since each format
@@ -25,13 +26,34 @@ pub struct KeyedCard {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     Png,
+    /// Lossless WebP of the same pixels, for pages that embed cards.
+    Webp,
 }
 
 impl Format {
-    fn as_str(self) -> &'static str {
+    /// The extension of its card URLs, without the dot.
+    pub fn as_str(self) -> &'static str {
         match self {
             Format::Png => "png",
+            Format::Webp => "webp",
         }
+    }
+
+    /// Every format, in the order documents list them.
+    pub const ALL: [Format; 2] = [Format::Png, Format::Webp];
+
+    /// Its `Content-Type`.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Png => "image/png",
+            Format::Webp => "image/webp",
+        }
+    }
+
+    /// The format a card path's extension names (`/cards/report.webp`).
+    pub fn of_path(path: &str) -> Option<Format> {
+        let (_, ext) = path.rsplit_once('.')?;
+        Format::ALL.into_iter().find(|f| f.as_str() == ext)
     }
 }
 
@@ -56,6 +78,7 @@ impl KeyedCard {
         KeyedCard {
             req,
             key: CardKey(key),
+            format,
         }
     }
 
@@ -65,6 +88,10 @@ impl KeyedCard {
 
     pub fn key(&self) -> CardKey {
         self.key
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
     }
 }
 
@@ -159,5 +186,9 @@ mod tests {
         // a reload can never answer with the old look.
         let newer = KeyedCard::new(base.req().clone(), "v2", Format::Png);
         assert_ne!(newer.key(), base.key());
+        // Each format is a body, and an entry, of its own.
+        let webp = KeyedCard::new(base.req().clone(), "v1", Format::Webp);
+        assert_ne!(webp.key(), base.key());
+        assert_eq!(webp.format(), Format::Webp);
     }
 }

@@ -93,9 +93,9 @@ fn escape_for_url(s: &str) -> String {
 fn check_card(args: &SignArgs, path: &str, query: &str) -> Result<(), String> {
     let name = path
         .strip_prefix("/cards/")
-        .and_then(|p| p.strip_suffix(".png"))
+        .and_then(|p| p.strip_suffix(".png").or_else(|| p.strip_suffix(".webp")))
         .or_else(|| path.strip_prefix("/share/"))
-        .ok_or("only /cards/{template}.png and /share/{template} URLs are signed")?;
+        .ok_or("only /cards/{template}.png, /cards/{template}.webp and /share/{template} URLs are signed")?;
     let renderer = args.card.load_renderer().map_err(|e| format!("{e:#}"))?;
     let template = super::template(&renderer, name)?;
     let params = Params::parse(Some(query)).map_err(|e| e.message().to_owned())?;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use sharecard_render::card::batch::{self, BadLine};
 
 use super::UsageError;
-use crate::config::WarmArgs;
+use crate::config::{CardFormat, WarmArgs};
 use crate::signing::Signer;
 
 /// `sharecard warm FILE`: GETs every card in FILE from a running service.
@@ -15,7 +15,7 @@ pub fn warm(args: WarmArgs) -> anyhow::Result<i32> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let signer = Signer::new(&args.signing.keys()?).map_err(anyhow::Error::msg)?;
-    let Targets { paths, mut bad } = targets(&text, &signer)?;
+    let Targets { paths, mut bad } = targets(&text, &signer, &args.format)?;
     let base = base_url(&args.target)?;
     let started = Instant::now();
     let results = fetch_all(&base, paths, args.concurrency)?;
@@ -94,7 +94,7 @@ struct Targets {
     bad: Vec<BadLine>,
 }
 
-fn targets(text: &str, signer: &Signer) -> anyhow::Result<Targets> {
+fn targets(text: &str, signer: &Signer, formats: &[CardFormat]) -> anyhow::Result<Targets> {
     let mut paths = Vec::new();
     let mut bad = Vec::new();
     let mut json_lines = String::new();
@@ -111,12 +111,15 @@ fn targets(text: &str, signer: &Signer) -> anyhow::Result<Targets> {
     let (cards, bad_json) = batch::parse(&json_lines, "report", &Default::default());
     bad.extend(bad_json);
     for c in cards {
-        let path = format!("/cards/{}.png", c.request.template);
         let query = c.request.canonical_query();
-        let url = signer
-            .url(&path, &query)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        paths.push((c.line, url));
+        for format in formats {
+            // Each format's URL is signed on its own: the path is signed.
+            let path = format!("/cards/{}.{}", c.request.template, format.extension());
+            let url = signer
+                .url(&path, &query)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            paths.push((c.line, url));
+        }
     }
     paths.sort();
     Ok(Targets { paths, bad })

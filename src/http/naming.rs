@@ -5,12 +5,16 @@ use sharecard_render::card::CardRequest;
 use sharecard_render::card::naming::FileName;
 use sharecard_render::card::query::encode_component;
 
-/// `Content-Disposition: attachment` for a card download.
-pub(crate) fn content_disposition(req: &CardRequest) -> String {
-    let FileName {
-        ascii,
-        unicode: utf8,
-    } = req.file_name();
+use crate::cache::Format;
+
+/// `Content-Disposition: attachment` for a card download in `format`.
+pub(crate) fn content_disposition(req: &CardRequest, format: Format) -> String {
+    let FileName { ascii, unicode } = req.file_name();
+    let in_format = |name: String| match name.strip_suffix(".png") {
+        Some(stem) => format!("{stem}.{}", format.as_str()),
+        None => name,
+    };
+    let (ascii, utf8) = (in_format(ascii), in_format(unicode));
     if ascii == utf8 {
         format!("attachment; filename=\"{ascii}\"")
     } else {
@@ -47,7 +51,9 @@ mod tests {
             ),
         ];
         for (q, want) in cases {
-            assert_eq!(content_disposition(&req(q)), want, "{q}");
+            assert_eq!(content_disposition(&req(q), Format::Png), want, "{q}");
+            let webp = want.replace(".png", ".webp");
+            assert_eq!(content_disposition(&req(q), Format::Webp), webp, "{q}");
         }
     }
 }

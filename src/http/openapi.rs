@@ -11,6 +11,15 @@ use sharecard_render::render::Renderer;
 use super::error::ERROR_CODES;
 use super::request::MAX_URI_BYTES;
 
+/// The formats a card is served in (`/cards/{template}.{extension}`):
+/// also the `formats` of `/templates`.
+pub(crate) fn card_formats() -> Value {
+    crate::cache::Format::ALL
+        .iter()
+        .map(|f| json!({ "extension": f.as_str(), "media_type": f.media_type() }))
+        .collect()
+}
+
 /// The card's query parameters as JSON Schemas with their limits, by name:
 /// also the `parameters` of `/templates`.
 pub(crate) fn card_parameters() -> Value {
@@ -146,28 +155,29 @@ pub(crate) fn document(renderer: &Renderer) -> Value {
         .infos()
         .map(|t| t.name.as_str())
         .collect();
-    let png =
-        json!({ "image/png": { "schema": { "type": "string", "contentMediaType": "image/png" } } });
-    let card_responses = json!({
-        "200": {
-            "description": "The card. `ETag` names these bytes; a first response may be a short-lived draft (README, \"Behind a CDN\").",
-            "headers": {
-                "ETag": { "schema": { "type": "string" } },
-                "Cache-Control": { "schema": { "type": "string" } },
+    let image = |media: &str| json!({ media: { "schema": { "type": "string", "contentMediaType": media } } });
+    let card_responses = |media: &str| {
+        json!({
+            "200": {
+                "description": "The card. `ETag` names these bytes; a first response may be a short-lived draft (README, \"Behind a CDN\").",
+                "headers": {
+                    "ETag": { "schema": { "type": "string" } },
+                    "Cache-Control": { "schema": { "type": "string" } },
+                },
+                "content": image(media),
             },
-            "content": png,
-        },
-        "206": { "description": "The one byte range asked for.", "content": png },
-        "304": { "description": "The client's copy (`If-None-Match`) is current." },
-        "308": { "description": "The same route without a trailing slash (`Location`)." },
-        "400": error("A parameter is missing, invalid, repeated or badly encoded (`field` names it)."),
-        "403": error("Signing is on and the signature is missing, malformed, wrong or expired."),
-        "404": error("No such template."),
-        "414": error(&format!("The request target is over {MAX_URI_BYTES} bytes.")),
-        "416": error("The range is past the end of the image."),
-        "422": error("A character no loaded font can draw."),
-        "503": error("Renders are saturated or too slow; `Retry-After` says when to retry."),
-    });
+            "206": { "description": "The one byte range asked for.", "content": image(media) },
+            "304": { "description": "The client's copy (`If-None-Match`) is current." },
+            "308": { "description": "The same route without a trailing slash (`Location`)." },
+            "400": error("A parameter is missing, invalid, repeated or badly encoded (`field` names it)."),
+            "403": error("Signing is on and the signature is missing, malformed, wrong or expired."),
+            "404": error("No such template."),
+            "414": error(&format!("The request target is over {MAX_URI_BYTES} bytes.")),
+            "416": error("The range is past the end of the image."),
+            "422": error("A character no loaded font can draw."),
+            "503": error("Renders are saturated or too slow; `Retry-After` says when to retry."),
+        })
+    };
     let share_responses = json!({
         "200": page("The share page: `og:` and `twitter:` tags pointing at the card."),
         "308": { "description": "The same route without a trailing slash (`Location`)." },
@@ -188,20 +198,24 @@ pub(crate) fn document(renderer: &Renderer) -> Value {
         all.extend(query_parameters(download));
         all
     };
-    let card_op = |summary: &str| json!({ "summary": summary, "parameters": parameters(true), "responses": card_responses });
+    let card_op = |summary: &str, media: &str| json!({ "summary": summary, "parameters": parameters(true), "responses": card_responses(media) });
     let share_op = |summary: &str| json!({ "summary": summary, "parameters": parameters(false), "responses": share_responses });
     json!({
         "openapi": "3.1.0",
         "info": {
             "title": "sharecard",
             "version": env!("CARGO_PKG_VERSION"),
-            "summary": "Social share cards (AI automation risk report cards) as PNG, and the share pages that point at them.",
+            "summary": "Social share cards (AI automation risk report cards) as PNG or WebP, and the share pages that point at them.",
             "license": { "name": "MIT", "identifier": "MIT" },
         },
         "paths": {
             "/cards/{template}.png": {
-                "get": card_op("A card as PNG"),
-                "head": card_op("A card's headers"),
+                "get": card_op("A card as PNG", "image/png"),
+                "head": card_op("A card's headers", "image/png"),
+            },
+            "/cards/{template}.webp": {
+                "get": card_op("The same card as lossless WebP: the PNG's pixels, in fewer bytes, for pages that embed it (its URL is signed on its own)", "image/webp"),
+                "head": card_op("A WebP card's headers", "image/webp"),
             },
             "/share/{template}": {
                 "get": share_op("A card's share page"),
@@ -260,7 +274,7 @@ pub(crate) fn document(renderer: &Renderer) -> Value {
             },
             "Templates": {
                 "type": "object",
-                "required": ["templates", "parameters"],
+                "required": ["templates", "formats", "parameters"],
                 "properties": {
                     "templates": { "type": "array", "items": {
                         "type": "object",
@@ -272,6 +286,15 @@ pub(crate) fn document(renderer: &Renderer) -> Value {
                             "themes": { "type": "array", "items": { "type": "string" } },
                             "fields": { "type": "array", "items": { "type": "string" } },
                             "version": { "type": "string" },
+                        },
+                    } },
+                    "formats": { "type": "array", "items": {
+                        "type": "object",
+                        "required": ["extension", "media_type"],
+                        "description": "A card's URL is /cards/{template}.{extension}: the same pixels in each format (WebP is lossless), each URL signed on its own.",
+                        "properties": {
+                            "extension": { "type": "string", "enum": ["png", "webp"] },
+                            "media_type": { "type": "string" },
                         },
                     } },
                     "parameters": {

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
+use crate::cache::Format;
 use crate::http::error::ApiError;
 use crate::signing::Signer;
 use sharecard_render::card::{CardRequest, Scale};
@@ -44,6 +45,9 @@ pub(crate) struct SharePage {
     /// For the people who open the page: a path, so the card shows and
     /// downloads on whatever address the page was reached at.
     pub(crate) image_path: String,
+    /// The same card as WebP, for browsers (`<picture>`); crawlers get
+    /// the PNG (LinkedIn takes no WebP).
+    pub(crate) webp_path: String,
     pub(crate) download_path: String,
     pub(crate) hidpi: bool,
     pub(crate) file_name: String,
@@ -172,7 +176,7 @@ pub(crate) fn preview(
 ) -> String {
     use sharecard_render::card::{TemplateName, Theme};
     let card_url = |req: &CardRequest, version: &str, download: bool| {
-        super::urls::card_url(signer, req, version, download, u64::MAX)
+        super::urls::card_url(signer, req, Format::Png, version, download, u64::MAX)
     };
     let templates: Vec<_> = renderer.templates().infos().cloned().collect();
     let mut cards = Vec::new();
@@ -256,6 +260,7 @@ mod tests {
             page_url: "https://a/?q=\"><".into(),
             image_url: "https://a/i.png?a=1&b=2".into(),
             image_path: "/i.png?a=1&b=2".into(),
+            webp_path: "/i.webp?a=1&b=2".into(),
             download_path: "/d".into(),
             hidpi: true,
             file_name: "f.png".into(),

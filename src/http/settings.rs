@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sharecard_render::card::{CardRequest, LevelBands};
-use sharecard_render::render::{Encoding, Renderer, Sources};
+use sharecard_render::render::{Renderer, Sources};
 
 use super::bounds::Bounds;
 use super::freshness::Freshness;
@@ -36,8 +36,6 @@ pub(crate) struct Settings {
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     pub(crate) limits: Limits,
     pub(crate) render_timeout: Duration,
-    /// The encoding a card's bytes end in (see [`Settings::settled`]).
-    pub(crate) settled: Encoding,
     pub(crate) freshness: Freshness,
     pub(crate) max_connections: usize,
     pub(crate) bounds: Bounds,
@@ -124,11 +122,6 @@ impl Settings {
                 recompress: args.recompress,
             },
             render_timeout: args.render_timeout,
-            settled: if args.recompress {
-                Encoding::Small
-            } else {
-                Encoding::Fast
-            },
             freshness,
             max_connections: args.max_connections.max(1),
             bounds: Bounds {

@@ -51,11 +51,19 @@ impl AppState {
     pub(crate) fn card_url(
         &self,
         card: &CardRequest,
+        format: crate::cache::Format,
         version: &str,
         download: bool,
         expires: u64,
     ) -> String {
-        super::urls::card_url(&self.settings.signer, card, version, download, expires)
+        super::urls::card_url(
+            &self.settings.signer,
+            card,
+            format,
+            version,
+            download,
+            expires,
+        )
     }
 
     /// With `--templates-dir`: reloads the templates if a file changed

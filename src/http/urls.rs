@@ -2,9 +2,10 @@
 
 use sharecard_render::card::CardRequest;
 
+use crate::cache::Format;
 use crate::signing::Signer;
 
-/// Path and query of a card image, with the template version as `v`
+/// Path and query of a card image in `format`, with the template version as `v`
 /// (crawlers key caches on URLs, so a new look needs a new URL), signed
 /// when signing is on. `expires` is the `exp` of the URL this one is
 /// derived from (`u64::MAX` for none): an image a share page derives from
@@ -13,11 +14,14 @@ use crate::signing::Signer;
 pub(crate) fn card_url(
     signer: &Signer,
     card: &CardRequest,
+    format: Format,
     version: &str,
     download: bool,
     expires: u64,
 ) -> String {
-    let path = format!("/cards/{}.png", card.template);
+    // The signature covers the path, so each format's URL is signed on
+    // its own.
+    let path = format!("/cards/{}.{}", card.template, format.as_str());
     let mut query = format!("{}&v={version}", card.canonical_query());
     if download {
         query += "&download=1";

@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use sharecard_render::render::{Png, Renderer};
+use sharecard_render::render::{Encoding, Png, Renderer, webp_recompresses};
 
-use crate::cache::{ByteCache, CardKey, KeyedCard};
+use crate::cache::{ByteCache, CardKey, Format, KeyedCard};
 use crate::telemetry::Metrics;
 
 mod admission;
@@ -187,12 +187,10 @@ impl RenderPool {
         let generation = self.cache.generation();
         let handle = tokio::spawn(async move {
             let key = card.key();
-            let result = this.render(renderer, card).await.map(|mut png| {
-                png.is_final = this.recompress.is_none();
-                Arc::new(png)
-            });
+            let result = this.render(renderer, card).await.map(Arc::new);
             if let Ok(png) = &result
                 && this.cache.insert(generation, key, png.clone()).await
+                && !png.is_final
                 && let Some(queue) = &this.recompress
             {
                 queue.push(key);
@@ -224,16 +222,23 @@ impl RenderPool {
         // Bytes the card keeps go into the memory file hits are sent from
         // (`cache/seal_and_release` in benches/cache.rs measures the copy);
         // with recompression on, that happens when they are recompressed,
-        // off this card's path.
-        let seal = self.recompress.is_none();
+        // off this card's path. A WebP too large for libwebp keeps its
+        // first encoding.
+        let recompress = self.recompress.is_some();
         let result = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            let r = renderer.render_on(card.req(), threads);
+            let r = match card.format() {
+                Format::Png => renderer.render_on(card.req(), threads),
+                Format::Webp => renderer.render_webp_on(card.req(), threads),
+            };
             drop(permit);
             let took = started.elapsed();
             let r = r.map(|mut png| {
                 png.timings.queue = queue;
-                if seal {
+                png.is_final = !recompress
+                    || (png.encoding == Encoding::WebpFast
+                        && !webp_recompresses(png.width, png.height));
+                if png.is_final {
                     let bytes = crate::zerocopy::seal(png.bytes);
                     Png { bytes, ..png }
                 } else {

@@ -1,6 +1,6 @@
 //! Background recompression: a freshly rendered card's fast encoding is
-//! replaced by the small lossless one, on an idle-priority thread, when
-//! renders are idle.
+//! replaced by the small lossless one (PNG by PNG, WebP by WebP), on an
+//! idle-priority thread, when renders are idle.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -114,14 +114,23 @@ pub(super) fn recompress_worker(
                 std::thread::sleep(Duration::from_millis(1));
             }
         };
-        match sharecard_render::render::recompress_pausing(&png, pause) {
+        // libwebp cannot pause; it takes tens of milliseconds for a card
+        // it encodes (`bench/webp.sh`), at idle priority.
+        let small = match png.encoding {
+            Encoding::WebpFast => sharecard_render::render::recompress_webp(&png.bytes)
+                .map(|small| small.map(|b| (b, Encoding::Webp))),
+            _ => sharecard_render::render::recompress_pausing(&png, pause)
+                .map(|b| Some((b, Encoding::Small))),
+        };
+        match small {
             Ok(small) => {
                 // Each encoding has its own ETag: bytes kept as they were
                 // keep theirs.
-                let png = if small.len() < png.bytes.len() {
-                    png.reencoded(crate::zerocopy::seal(small.into()), Encoding::Small)
-                } else {
-                    png.reencoded(crate::zerocopy::seal(png.bytes.clone()), png.encoding)
+                let png = match small {
+                    Some((small, encoding)) if small.len() < png.bytes.len() => {
+                        png.reencoded(crate::zerocopy::seal(small.into()), encoding)
+                    }
+                    _ => png.reencoded(crate::zerocopy::seal(png.bytes.clone()), png.encoding),
                 };
                 runtime.block_on(cache.insert(generation, key, Arc::new(png)));
                 metrics.recompressed.inc();

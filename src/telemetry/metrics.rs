@@ -200,14 +200,14 @@ impl Metrics {
             sealed_bytes: registered(
                 r,
                 "sealed_bytes",
-                "Cached PNG bytes in the memory file they are sent from with sendfile \
+                "Cached card bytes (PNG and WebP) in the memory file they are sent from with sendfile \
                  (shared memory, outside the process's RSS)",
                 Gauge::default(),
             ),
             png_served_bytes: registered(
                 r,
                 "png_served_bytes",
-                "PNG body bytes sent (HEAD and 304 send none)",
+                "Card body bytes sent, PNG and WebP (HEAD and 304 send none)",
                 Counter::default(),
             ),
             recompressed: registered(

@@ -230,6 +230,53 @@ fn sign_prints_urls_that_can_be_pasted() {
     }
 }
 
+/// `sign` signs a card's WebP URL on its own path, and checks its card as
+/// it does the PNG's; `warm --format png,webp` fetches both of a JSON card.
+#[tokio::test]
+async fn sign_and_warm_know_webp() {
+    let signer = sharecard::signing::Signer::new(&[KEY]).unwrap();
+    let want = signer
+        .sign_url("/cards/report.webp", "role=ML%20Engineer&risk=48")
+        .unwrap();
+    let out = sharecard(&[
+        "sign",
+        "--signing-key",
+        KEY,
+        "/cards/report.webp?role=ML Engineer&risk=48",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), want);
+    let out = sharecard(&[
+        "sign",
+        "--signing-key",
+        KEY,
+        "/cards/report.webp?role=R&risk=480",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    let app = spawn_app().await;
+    assert!(app.self_tested().await);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cards.jsonl");
+    std::fs::write(&file, "{\"role\": \"Warm WebP\", \"risk\": 5}\n").unwrap();
+    let target = format!("http://{}", app.addr);
+    let file_arg = file.display().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        sharecard(&[
+            "warm", "--format", "png,webp", "--target", &target, &file_arg,
+        ])
+    })
+    .await
+    .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("2 cards warmed"), "{err}");
+    assert_eq!(app.renders(), 2, "the PNG and the WebP");
+    let r = app.get("/cards/report.webp?role=Warm%20WebP&risk=5").await;
+    assert_eq!(r.header("content-type"), "image/webp");
+    assert_eq!(app.renders(), 2, "warmed");
+}
+
 /// `check` names a `<text>` drawn outside every `text.fit` box by its
 /// words and where it stands, rather than by an empty id.
 #[test]

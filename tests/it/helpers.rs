@@ -135,15 +135,15 @@ impl TestApp {
         self.request(Method::GET, path, &[]).await
     }
 
-    /// GETs `path` until the response is the card's final bytes (a long
-    /// lifetime, no `-fast` draft tag), for up to 30 s: the recompression
+    /// GETs `path` until the response is the card's final bytes (not a
+    /// draft's short lifetime), for up to 30 s: the recompression
     /// worker runs at the lowest priority while other tests keep both cores
     /// busy.
     pub async fn wait_for_final(&self, path: &str) -> Reply {
         for _ in 0..3000 {
             let r = self.get(path).await;
             assert_eq!(r.status, StatusCode::OK, "{path}");
-            if !r.header("etag").ends_with("-fast\"") {
+            if r.header("cache-control") != "public, max-age=10" {
                 return r;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;

@@ -15,3 +15,4 @@ mod limits;
 mod operations;
 mod sharing;
 mod variants;
+mod webp;

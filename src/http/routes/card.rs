@@ -1,4 +1,5 @@
-//! `GET|HEAD /cards/{template}.png?…`: the card image, in stages: which
+//! `GET|HEAD /cards/{template}.png?…` and `.webp`: the card image, in
+//! stages: which
 //! card the target names, whether the client already has it, the bytes
 //! (cached or rendered), and the response for the range asked for.
 
@@ -36,7 +37,10 @@ pub(super) async fn card<B>(
     // before rendering.
     let cached = state.targets.get_cached(state.cache(), &target, now).await;
     if cached.is_none() {
-        let settled = renderer.etag(target.card.req(), state.settings.settled);
+        let card = target.card.req();
+        let webp = target.card.format() == Format::Webp;
+        let recompress = state.settings.limits.recompress;
+        let settled = renderer.etag(card, renderer.settled_encoding(card, webp, recompress));
         if if_none_match(req.headers(), &settled) {
             return Ok(not_modified(state, &settled, true, &terms, now));
         }
@@ -63,10 +67,16 @@ pub(super) async fn card<B>(
         return Ok(resp);
     }
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(png.encoding.media_type()),
+    );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if terms.attachment
-        && let Ok(v) = HeaderValue::from_str(&naming::content_disposition(target.card.req()))
+        && let Ok(v) = HeaderValue::from_str(&naming::content_disposition(
+            target.card.req(),
+            target.card.format(),
+        ))
     {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -121,7 +131,11 @@ async fn target_card<B>(
     if let Some(parsed) = state.targets.parsed(target, renderer, now).await {
         return Ok(parsed);
     }
-    let named = parse_card(state, renderer, req, "/cards/", ".png", now)?;
+    // The extension names the format; anything else is a template that
+    // is not there, named with the PNG URLs.
+    let format = Format::of_path(req.uri().path()).unwrap_or(Format::Png);
+    let suffix = format!(".{}", format.as_str());
+    let named = parse_card(state, renderer, req, "/cards/", &suffix, now)?;
     let version = renderer
         .templates()
         .info(named.card.template.as_str())
@@ -133,7 +147,7 @@ async fn target_card<B>(
         versioned: v == Some(version),
         expires: named.expires,
     };
-    let card = KeyedCard::new(named.card, version, Format::Png);
+    let card = KeyedCard::new(named.card, version, format);
     Ok(state.targets.remember(target, card, terms, renderer).await)
 }
 

@@ -163,7 +163,7 @@ async fn route<B>(
 }
 
 /// What a 404 lists.
-const ROUTES: &str = "/, /cards/{template}.png, /share/{template}, /templates, /openapi.json, /preview, \
+const ROUTES: &str = "/, /cards/{template}.png, /cards/{template}.webp, /share/{template}, /templates, /openapi.json, /preview, \
                       /robots.txt, /favicon.ico, /healthz, /readyz and /metrics";
 
 /// A known route written with a trailing slash (`/cards/report.png/`):

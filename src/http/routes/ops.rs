@@ -145,6 +145,7 @@ pub(super) fn templates(state: &AppState, reload_error: Option<String>) -> Respo
     parameters["download"] = crate::http::openapi::download_schema();
     let mut doc = serde_json::json!({
         "templates": list,
+        "formats": crate::http::openapi::card_formats(),
         "parameters": parameters,
     });
     if let Some(error) = reload_error {

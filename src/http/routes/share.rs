@@ -9,6 +9,7 @@ use sharecard_render::card::naming::slug;
 use sharecard_render::card::query::encode_component;
 use sharecard_render::card::{CardRequest, Scale};
 
+use crate::cache::Format;
 use crate::http::error::ApiError;
 use crate::http::pages;
 use crate::http::request::parse_card;
@@ -38,13 +39,14 @@ pub(super) fn share<B>(
         scale: Scale::ONE,
         ..card.clone()
     };
-    let image_path = state.card_url(&image, &info.version, false, named.expires);
+    let image_path = state.card_url(&image, Format::Png, &info.version, false, named.expires);
+    let webp_path = state.card_url(&image, Format::Webp, &info.version, false, named.expires);
     let hidpi = Scale::new(2).expect("2 is a scale");
     let download = CardRequest {
         scale: hidpi,
         ..card.clone()
     };
-    let download_path = state.card_url(&download, &info.version, true, named.expires);
+    let download_path = state.card_url(&download, Format::Png, &info.version, true, named.expires);
     let page = pages::SharePage {
         title: words.title,
         description: words.summary,
@@ -58,6 +60,7 @@ pub(super) fn share<B>(
         ),
         image_url: format!("{base}{image_path}"),
         image_path,
+        webp_path,
         download_path,
         hidpi: true,
         file_name: download.file_name().ascii,

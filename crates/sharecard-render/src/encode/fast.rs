@@ -446,7 +446,8 @@ fn feed(
     }
 }
 
-fn demultiply(row: &[u8], out: &mut Vec<u8>) {
+/// Premultiplied RGBA `row` as straight RGBA, into `out` (cleared first).
+pub(crate) fn demultiply(row: &[u8], out: &mut Vec<u8>) {
     out.clear();
     out.extend(row.chunks_exact(4).flat_map(|p| {
         match resvg::tiny_skia::PremultipliedColorU8::from_rgba(p[0], p[1], p[2], p[3]) {

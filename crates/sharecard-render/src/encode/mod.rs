@@ -1,5 +1,5 @@
 //! PNG encoding: the fast first encoding ([`fast`]) and the small
-//! lossless one the cache keeps ([`recompress`]).
+//! lossless one the cache keeps ([`recompress`]); WebP ([`webp`]).
 
 use std::sync::Arc;
 
@@ -7,6 +7,13 @@ use bytes::Bytes;
 use resvg::tiny_skia;
 
 pub mod fast;
+pub mod webp;
+
+/// Cards with more bytes of pixels than this are drawn in strips (`render/strips.rs`). An Open
+/// Graph card at 1× (1200 × 630, 3 MB) and smaller keep the one-pixmap
+/// path, whose background is one copy kept drawn: the fastest, for the
+/// card crawlers fetch. A story at 1× would hold 8 MB twice.
+pub(crate) const FULL_PIXMAP_MAX: usize = 4 * 1024 * 1024;
 
 /// Which encoder wrote a PNG's bytes. Each is a pure function of the
 /// pixels (the fast one splits rows into a fixed number of pieces, not
@@ -19,6 +26,12 @@ pub enum Encoding {
     Fast,
     /// [`recompress`]: lossless, small, what a cache should keep.
     Small,
+    /// WebP by image-webp ([`webp`]): the first `.webp` response, and the
+    /// bytes kept of cards too large for libwebp.
+    WebpFast,
+    /// WebP by libwebp ([`webp::recompress_webp`]): small, what a cache
+    /// should keep.
+    Webp,
 }
 
 impl Encoding {
@@ -30,6 +43,19 @@ impl Encoding {
         match self {
             Encoding::Fast => "-z26-fast",
             Encoding::Small => "",
+            // Named for its encoder, not "-fast": for cards too large
+            // for libwebp these are the final bytes.
+            Encoding::WebpFast => "-webp-iw",
+            // libwebp's preset: another level writes other bytes.
+            Encoding::Webp => "-webp-z3",
+        }
+    }
+
+    /// The `Content-Type` of bytes in this encoding.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Encoding::Fast | Encoding::Small => "image/png",
+            Encoding::WebpFast | Encoding::Webp => "image/webp",
         }
     }
 }
@@ -39,7 +65,8 @@ pub fn etag(card_tag: &str, encoding: Encoding) -> String {
     format!("\"{card_tag}{}\"", encoding.tag_suffix())
 }
 
-/// A finished image.
+/// A finished image: a PNG, or the same pixels as WebP (its
+/// [`encoding`](Png::encoding) says which).
 #[derive(Debug, Clone)]
 pub struct Png {
     pub bytes: Bytes,

@@ -22,6 +22,7 @@ use crate::fonts::Fonts;
 use draw::{Canvas, draw};
 use glyphs::{Item, Outlines};
 
+pub use crate::encode::webp::{recompress_webp, recompresses as webp_recompresses};
 pub use crate::encode::{encode_png, recompress, recompress_pausing};
 pub use check::text_violations;
 pub use draw::rasterize;
@@ -328,6 +329,53 @@ impl Renderer {
         self.recycle(pixmap);
         timings.encode = encoding.elapsed();
         Ok(self.draft(req, bytes, (width, height), opaque, timings))
+    }
+
+    /// `req`'s card as WebP, by the first (fast) encoder, drawing on up to
+    /// `threads` threads: the same pixels as [`render_on`](Self::render_on)'s
+    /// PNG. A large card's whole frame exists here, one at a time
+    /// (`encode/webp.rs` says why).
+    pub fn render_webp_on(&self, req: &CardRequest, threads: usize) -> anyhow::Result<Png> {
+        let mut timings = Timings::default();
+        let _frame = self.is_large(req).then(crate::encode::webp::whole_frame);
+        let started = std::time::Instant::now();
+        let Drawn { pixmap, opaque, .. } =
+            self.pixmap_and_opacity(req, threads, false, &mut timings)?;
+        timings.render = started.elapsed() - timings.fit;
+        let encoding = std::time::Instant::now();
+        let opaque = opaque.unwrap_or_else(|| is_opaque(&pixmap));
+        let (width, height) = (pixmap.width(), pixmap.height());
+        let bytes = crate::encode::webp::encode_fast(&pixmap, opaque)?;
+        self.recycle(pixmap);
+        timings.encode = encoding.elapsed();
+        Ok(Png {
+            bytes: Bytes::from(bytes),
+            width,
+            height,
+            is_final: false,
+            opaque,
+            encoding: Encoding::WebpFast,
+            etag: self.etag(req, Encoding::WebpFast).into(),
+            timings,
+        })
+    }
+
+    /// The encoding `req`'s card settles in, as PNG or (`webp`) WebP,
+    /// with recompression on or off: the ETag a client holding the bytes
+    /// caches keep sends, known before rendering.
+    pub fn settled_encoding(&self, req: &CardRequest, webp: bool, recompress: bool) -> Encoding {
+        match (webp, recompress) {
+            (false, true) => Encoding::Small,
+            (false, false) => Encoding::Fast,
+            (true, true)
+                if self
+                    .dimensions(req)
+                    .is_some_and(|(w, h)| crate::encode::webp::recompresses(w, h)) =>
+            {
+                Encoding::Webp
+            }
+            (true, _) => Encoding::WebpFast,
+        }
     }
 
     /// The first response's [`Png`] of `req` from its fast-encoded bytes.

@@ -25,11 +25,7 @@ use resvg::usvg;
 use super::glyphs::Item;
 use crate::encode::fast::{CHUNK_ROWS, FreshRun, Kept, Scratch, Segment};
 
-/// Cards with more bytes of pixels than this are drawn in strips. An Open
-/// Graph card at 1× (1200 × 630, 3 MB) and smaller keep the one-pixmap
-/// path, whose background is one copy kept drawn: the fastest, for the
-/// card crawlers fetch. A story at 1× would hold 8 MB twice.
-pub(crate) const FULL_PIXMAP_MAX: usize = 4 * 1024 * 1024;
+pub(crate) use crate::encode::FULL_PIXMAP_MAX;
 
 /// Rows in a strip: sixteen of the background's chunks. A path crossing
 /// a strip's edge is clipped there, which moves some of its anti-aliased
