@@ -29,7 +29,8 @@
 #   C  --cache-mb 64: RSS plus the cached cards' memory file, sampled while
 #      10,000 distinct cards are rendered
 #
-# Environment: COLD_N (200), HIT_SECONDS (10), HIT_ROUNDS (2), COLD_SECONDS (10),
+# Environment: ONLY=cold (server A's cold cards against takumi only),
+# COLD_N (200), HIT_SECONDS (10), HIT_ROUNDS (2), COLD_SECONDS (10),
 # PREFILL_CARDS (100000), PREFILL_S (600), RSS_CARDS (10000), SKIP_BUILD=1 (use
 # target/release/sharecard as it is), KEEP_WORK=1 (keep the temp dir: server
 # logs, wrk output).
@@ -56,6 +57,24 @@ row() {
   printf '  %-44s %-28s target %-22s %s\n' "$1" "$2" "$3" "$4" >&2
 }
 
+# report: the machine, the run and every row so far, as a table.
+report() {
+  echo
+  cat "$WORK/machine.txt"
+  echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine skews every figure)"
+  echo "run time: $(($(date +%s) - T0)) s; $(date -u +%FT%TZ); commit $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet || echo ' + uncommitted changes')"
+  echo
+  {
+    echo "figure|measured|target|result"
+    echo "------|--------|------|------"
+    printf '%s\n' "${ROWS[@]}"
+  } | column -t -s '|'
+  echo
+  echo "notes: every load generator shares the machine's cores with the server. Cold"
+  echo "throughput and hits over N cards ran with --recompress false (cards all in the"
+  echo "same fast encoding, ~53 KB); the largest N is what the prefill cached."
+}
+
 need_tools wrk nginx curl python3 node
 build_release
 machine | tee "$WORK/machine.txt" >&2
@@ -71,6 +90,8 @@ sleep 3
 hot=$(curl -fsS -o "$WORK/card.png" -w '%{size_download}' "$A_BASE$ML")
 row "final bytes (ML Engineer, after 3 s)" "$hot B" "<= 36 KB (36000 B)" "$(verdict "$hot <= 36000")"
 
+# ONLY=cold skips the hits (they need a quiet machine and ~2 minutes).
+if [[ ${ONLY:-} != cold ]]; then
 note "cache hits: sharecard vs nginx (access log off, and on as Debian ships it) vs bare hyper, wrk -t2 -c64 -d${HIT_SECONDS}s, $HIT_ROUNDS alternating rounds"
 mkdir -p "$WORK/www" "$WORK/nginx"
 cp "$WORK/card.png" "$WORK/www/card.png"
@@ -210,6 +231,8 @@ fi
 p99s=$(for n in sharecard nginx nginx_log; do printf '%s %s; ' "$n" "$(awk '$1=="99%"{print $2}' "$WORK/wrk-hits-$n-1.txt")"; done)
 note "  (sharecard counted $(calc "int($hits_after - $hits_before)") hits, wrk sent ${H_REQ[sharecard]}; nginx logged $logged lines; wrk p99 in round 1: $p99s)"
 
+fi # ONLY != cold
+
 note "client overhead: the cached ML card, $COLD_N requests one at a time"
 over=$("$PY" "$CLIENT" latency "$A_BASE" --hot -n "$COLD_N")
 over_ms=$(jget "$over" 'round(d["median_ms"], 3)')
@@ -253,6 +276,9 @@ else
   row "cold card vs takumi (same run)" "skipped: takumi not installed" "<= 0.4x takumi" FAIL
   row "first response bytes (ML Engineer, cold)" "$first B" "<= 60 KB (60000 B)" "$(verdict "$first <= 60000")"
 fi
+
+# ONLY=cold: the cold cards against takumi and nothing else (~2 minutes).
+if [[ ${ONLY:-} == cold ]]; then report; exit "$FAILED"; fi
 
 # 3x cards against 1x ones in alternating blocks (new cards each): the
 # time may grow by at most the pixel count (9x). The first 3x card also
@@ -482,18 +508,5 @@ row "RSS after start-up (ready, before any card)" "$(calc "round($rss0 / 1024, 1
 stop_server "$SERVER_PID"
 
 # ------------------------------------------------------------------ report
-echo
-cat "$WORK/machine.txt"
-echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine skews every figure)"
-echo "run time: $(($(date +%s) - T0)) s; $(date -u +%FT%TZ); commit $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet || echo ' + uncommitted changes')"
-echo
-{
-  echo "figure|measured|target|result"
-  echo "------|--------|------|------"
-  printf '%s\n' "${ROWS[@]}"
-} | column -t -s '|'
-echo
-echo "notes: every load generator shares the machine's cores with the server. Cold"
-echo "throughput and hits over N cards ran with --recompress false (cards all in the"
-echo "same fast encoding, ~53 KB); the largest N is what the prefill cached."
+report
 exit "$FAILED"
