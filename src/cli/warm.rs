@@ -95,21 +95,11 @@ struct Targets {
 }
 
 fn targets(text: &str, signer: &Signer, formats: &[CardFormat]) -> anyhow::Result<Targets> {
-    let mut paths = Vec::new();
-    let mut bad = Vec::new();
-    let mut json_lines = String::new();
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('/') {
-            paths.push((i + 1, t.to_owned()));
-            json_lines.push('\n');
-        } else {
-            json_lines.push_str(line);
-            json_lines.push('\n');
-        }
-    }
-    let (cards, bad_json) = batch::parse(&json_lines, "report", &Default::default());
-    bad.extend(bad_json);
+    let batch::WarmFile {
+        cards,
+        mut paths,
+        bad,
+    } = batch::parse_warm(text, "report", &Default::default());
     for c in cards {
         let query = c.request.canonical_query();
         for format in formats {

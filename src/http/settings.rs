@@ -18,6 +18,7 @@ use sharecard_render::render::{Renderer, Sources};
 
 use super::bounds::Bounds;
 use super::freshness::Freshness;
+use crate::cache::Format;
 use crate::config::ServeArgs;
 use crate::pool::Limits;
 use crate::signing::Signer;
@@ -50,7 +51,8 @@ pub(crate) struct Settings {
 /// `warm` would fetch and the server has no need to.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WarmList {
-    pub(crate) cards: Vec<CardRequest>,
+    /// Each card with the format its line asks for (JSON lines: PNG).
+    pub(crate) cards: Vec<(CardRequest, Format)>,
     /// Lines that are not cards; each was logged with why at start-up.
     pub(crate) bad_lines: usize,
     /// Lines naming a path that is not a card (`/readyz`), skipped.
@@ -148,31 +150,18 @@ fn read_warm_list(args: &ServeArgs) -> anyhow::Result<WarmList> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("reading --warm file {}", file.display()))?;
     let bands = &args.card.level_bands;
+    let warm = batch::parse_warm(&text, "report", bands);
     let mut list = WarmList::default();
-    let mut bad = Vec::new();
-    // Path lines are blanked for the JSON parser, not dropped, so that its
-    // line numbers stay the file's.
-    let mut json_lines = String::new();
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('/') {
-            match warm_path(t, bands) {
-                Some(Ok(card)) => list.cards.push(card),
-                Some(Err(message)) => bad.push(BadLine {
-                    line: i + 1,
-                    message,
-                }),
-                None => list.paths += 1,
-            }
-            json_lines.push('\n');
-        } else {
-            json_lines.push_str(line);
-            json_lines.push('\n');
+    let mut bad = warm.bad;
+    for (line, path) in warm.paths {
+        match warm_path(&path, bands) {
+            Some(Ok(card)) => list.cards.push(card),
+            Some(Err(message)) => bad.push(BadLine { line, message }),
+            None => list.paths += 1,
         }
     }
-    let (cards, bad_json) = batch::parse(&json_lines, "report", bands);
-    list.cards.extend(cards.into_iter().map(|c| c.request));
-    bad.extend(bad_json);
+    list.cards
+        .extend(warm.cards.into_iter().map(|c| (c.request, Format::Png)));
     bad.sort_by_key(|b| b.line);
     for b in &bad {
         tracing::warn!(file = %file.display(), "{b}");
@@ -181,21 +170,25 @@ fn read_warm_list(args: &ServeArgs) -> anyhow::Result<WarmList> {
     Ok(list)
 }
 
-/// A warm file's path line as a card, when it names one
-/// (`/cards/report.png?role=…`): `sharecard warm` fetches such a line, and
-/// `serve --warm` renders the card it names. `None` for other paths.
-fn warm_path(line: &str, bands: &LevelBands) -> Option<Result<CardRequest, String>> {
+/// A warm file's path line as a card and its format, when it names one
+/// (`/cards/report.png?role=…`, or `.webp`): `sharecard warm` fetches such
+/// a line, and `serve --warm` renders the card it names. `None` for other
+/// paths.
+fn warm_path(line: &str, bands: &LevelBands) -> Option<Result<(CardRequest, Format), String>> {
     use sharecard_render::card::TemplateName;
     use sharecard_render::card::query::Params;
     let (path, query) = line.split_once('?').unwrap_or((line, ""));
     let file = path.strip_prefix("/cards/")?;
     Some((|| {
-        let name = file
-            .strip_suffix(".png")
-            .ok_or_else(|| format!("{path}: not a card image (.png)"))?;
+        let (name, format) = Format::ALL
+            .into_iter()
+            .find_map(|f| Some((file.strip_suffix(f.as_str())?.strip_suffix('.')?, f)))
+            .ok_or_else(|| format!("{path}: not a card image (.png or .webp)"))?;
         let template =
             TemplateName::parse(name).ok_or_else(|| format!("bad template name {name:?}"))?;
         let params = Params::parse(Some(query)).map_err(|e| e.message().to_owned())?;
-        CardRequest::from_params(template, &params, bands).map_err(|e| e.message().to_owned())
+        let card = CardRequest::from_params(template, &params, bands)
+            .map_err(|e| e.message().to_owned())?;
+        Ok((card, format))
     })())
 }

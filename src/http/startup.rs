@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sharecard_render::card::{CardRequest, Scale, TemplateName, Theme};
 
 use super::state::{AppState, Readiness};
-use crate::cache::{Format, KeyedCard};
+use crate::cache::KeyedCard;
 use crate::pool::RenderError;
 
 pub(super) async fn self_test(state: Arc<AppState>) {
@@ -54,7 +54,7 @@ pub(super) async fn warm_cache(state: Arc<AppState>) {
     // Counted as `sharecard warm` counts the same file: lines that are not
     // cards are failures too.
     let (mut ok, mut failed) = (0, list.bad_lines);
-    for card in list.cards.iter().cloned() {
+    for (card, format) in list.cards.iter().cloned() {
         let renderer = state.renderer();
         let Some(info) = renderer.templates().info(card.template.as_str()) else {
             tracing::warn!(template = %card.template, "warming a card failed: no such template");
@@ -66,7 +66,7 @@ pub(super) async fn warm_cache(state: Arc<AppState>) {
             failed += 1;
             continue;
         }
-        let keyed = KeyedCard::new(card, &info.version, Format::Png);
+        let keyed = KeyedCard::new(card, &info.version, format);
         loop {
             match state.pool.get(&renderer, &keyed).await {
                 Ok(_) => ok += 1,

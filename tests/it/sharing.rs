@@ -599,7 +599,7 @@ async fn warm_command_and_serve_warm_fill_the_cache() {
     let list = dir.path().join("warm.jsonl");
     std::fs::write(
         &list,
-        "{\"role\": \"Paralegal\", \"risk\": 67}\n/cards/report.png?role=Translator&risk=73\nnot a card\n{\"role\": \"Nurse\", \"risk\": 14, \"template\": \"report\"}\n",
+        "{\"role\": \"Paralegal\", \"risk\": 67}\n/cards/report.png?role=Translator&risk=73\nnot a card\n{\"role\": \"Nurse\", \"risk\": 14, \"template\": \"report\"}\n/cards/report.webp?role=Welder&risk=20\n",
     )
     .unwrap();
 
@@ -618,10 +618,10 @@ async fn warm_command_and_serve_warm_fill_the_cache() {
         "the bad line is reported: {stderr}"
     );
     assert!(
-        stderr.contains("line 3:") && stderr.contains("3 cards warmed"),
+        stderr.contains("line 3:") && stderr.contains("4 cards warmed"),
         "{stderr}"
     );
-    assert_eq!(app.renders(), 3);
+    assert_eq!(app.renders(), 4);
     let before = app.renders();
     assert_eq!(
         app.get("/cards/report.png?role=Paralegal&risk=67")
@@ -635,19 +635,20 @@ async fn warm_command_and_serve_warm_fill_the_cache() {
     let app = spawn_app_with(|a| a.warm = Some(list.clone())).await;
     assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
     for _ in 0..200 {
-        if app.renders() >= 3 {
+        if app.renders() >= 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(
         app.renders(),
-        3,
-        "the cards `warm` counted: two JSON lines and a card path"
+        4,
+        "the cards `warm` counted: two JSON lines and two card paths"
     );
     let before = app.renders();
     app.get("/cards/report.png?role=Nurse&risk=14").await;
-    assert_eq!(app.renders(), before);
+    app.get("/cards/report.webp?role=Welder&risk=20").await;
+    assert_eq!(app.renders(), before, "a .webp path line is warmed as WebP");
 }
 
 /// Served on another address than `--public-url` (here its default, with

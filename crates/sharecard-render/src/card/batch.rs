@@ -73,6 +73,36 @@ pub fn parse(
     (cards, bad)
 }
 
+/// A warm file (`sharecard warm`, `serve --warm`): card lines as
+/// [`parse`] reads them, and lines starting with `/`, which name a path.
+#[derive(Debug, Clone)]
+pub struct WarmFile {
+    pub cards: Vec<BatchCard>,
+    /// 1-based line number and the path, trimmed.
+    pub paths: Vec<(usize, String)>,
+    pub bad: Vec<BadLine>,
+}
+
+/// Splits a warm file into its paths and its cards; both commands read
+/// the same file the same way, so that they count it alike.
+pub fn parse_warm(text: &str, default_template: &str, bands: &LevelBands) -> WarmFile {
+    let mut paths = Vec::new();
+    // Path lines are blanked for the card parser, not dropped, so that its
+    // line numbers stay the file's.
+    let mut card_lines = String::with_capacity(text.len());
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('/') {
+            paths.push((i + 1, t.to_owned()));
+        } else {
+            card_lines.push_str(line);
+        }
+        card_lines.push('\n');
+    }
+    let (cards, bad) = parse(&card_lines, default_template, bands);
+    WarmFile { cards, paths, bad }
+}
+
 fn parse_line(
     line: &str,
     default_template: &str,
@@ -185,6 +215,22 @@ not json
         assert!(bad[1].message.contains("`risk` is required"), "{}", bad[1]);
         assert!(bad[2].message.contains("bad name"));
         assert!(bad[2].message.contains("letters, digits"), "{}", bad[2]);
+    }
+
+    #[test]
+    fn a_warm_file_keeps_its_paths_and_line_numbers() {
+        let text = "/readyz\n{\"role\": \"A\", \"risk\": 1}\n  /cards/report.png?role=B&risk=2\nnot json\n";
+        let warm = parse_warm(text, "report", &LevelBands::default());
+        assert_eq!(
+            warm.paths,
+            [
+                (1, "/readyz".to_owned()),
+                (3, "/cards/report.png?role=B&risk=2".to_owned())
+            ]
+        );
+        assert_eq!(warm.cards.len(), 1);
+        assert_eq!(warm.cards[0].line, 2);
+        assert_eq!(warm.bad.iter().map(|b| b.line).collect::<Vec<_>>(), [4]);
     }
 
     #[test]
