@@ -465,6 +465,16 @@ fn text_logs_to_a_pipe_have_no_colour_codes() {
     child.wait().unwrap();
 }
 
+/// The `src` of the front page's example card image.
+fn example_card(doc: &scraper::Html) -> String {
+    let img = scraper::Selector::parse("img").unwrap();
+    doc.select(&img)
+        .filter_map(|i| i.value().attr("src"))
+        .find(|t| t.starts_with("/cards/"))
+        .expect("an example card image")
+        .to_owned()
+}
+
 #[tokio::test]
 async fn the_front_door_says_what_exists() {
     let app = spawn_app().await;
@@ -485,13 +495,7 @@ async fn the_front_door_says_what_exists() {
         assert!(page.contains(&format!("<code>{name}</code>")), "{name}");
     }
     // Its example is shown: an image of a card that renders.
-    let img = scraper::Selector::parse("img").unwrap();
-    let example = doc
-        .select(&img)
-        .filter_map(|i| i.value().attr("src"))
-        .find(|t| t.starts_with("/cards/"))
-        .expect("an example card image")
-        .to_owned();
+    let example = example_card(&doc);
     let r = app.get(&example).await;
     assert_eq!(r.status, StatusCode::OK, "{example}");
     assert_eq!(&r.body[1..4], b"PNG");
@@ -500,13 +504,7 @@ async fn the_front_door_says_what_exists() {
     let signed =
         spawn_app_with(|a| a.signing.signing_keys = vec!["test-key-0123456789abcdef".into()]).await;
     let page = String::from_utf8(signed.get("/").await.body.to_vec()).unwrap();
-    let doc = scraper::Html::parse_document(&page);
-    let example = doc
-        .select(&img)
-        .filter_map(|i| i.value().attr("src"))
-        .find(|t| t.starts_with("/cards/"))
-        .expect("an example card image when signing is on")
-        .to_owned();
+    let example = example_card(&scraper::Html::parse_document(&page));
     assert!(example.contains("sig="), "{example}");
     assert_eq!(
         signed.get(&example).await.status,

@@ -99,14 +99,7 @@ async fn cache_control_never_outlives_exp() {
         a.recompress = true;
     })
     .await;
-    let version = app
-        .state
-        .renderer()
-        .templates()
-        .info("report")
-        .unwrap()
-        .version
-        .clone();
+    let version = app.template_version("report");
     let exp = SystemClock.now() + 15;
     let url = signed(
         "/cards/report.png",

@@ -156,6 +156,17 @@ impl TestApp {
         self.state.self_tested().await
     }
 
+    /// The loaded template's version, as `/templates` gives it.
+    pub fn template_version(&self, template: &str) -> String {
+        self.state
+            .renderer()
+            .templates()
+            .info(template)
+            .unwrap_or_else(|| panic!("no template {template}"))
+            .version
+            .clone()
+    }
+
     pub fn renders(&self) -> u64 {
         self.state.metrics.renders.get()
     }
@@ -307,6 +318,48 @@ pub fn need(program: &str) {
         runs,
         "this test needs {program}: apt-get install {package} (.ci/run installs it)"
     );
+}
+
+/// The DOM headless Chromium shows for `url` in a `width`×`height`
+/// window, after `budget_ms` of virtual time (its images loaded and its
+/// scripts run). Panics with the install command without Chromium.
+pub async fn chromium_dom(url: String, width: u32, height: u32, budget_ms: u32) -> String {
+    let browser = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or_else(|| {
+            panic!("this test needs chromium: apt-get install chromium (.ci/run installs it)")
+        });
+    let profile = tempfile::tempdir().unwrap();
+    let profile_arg = format!("--user-data-dir={}", profile.path().display());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                &format!("--window-size={width},{height}"),
+                &format!("--virtual-time-budget={budget_ms}"),
+                &profile_arg,
+                "--dump-dom",
+                &url,
+            ])
+            .output()
+            .expect("chromium runs")
+    })
+    .await
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `sharecard ARGS…`, run to the end.

@@ -1,8 +1,6 @@
 //! Templates, themes, scales, downloads, scripts without fonts, and the
 //! preview gallery.
 
-use std::process::Command;
-
 use hyper::StatusCode;
 
 use crate::helpers::*;
@@ -194,50 +192,11 @@ async fn the_emoji_sample_renders_on_preview() {
     }
 }
 
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
 #[tokio::test]
 #[ignore = "needs chromium (apt-get install chromium); .ci/run runs it"]
 async fn gallery_images_all_load_at_their_declared_size_in_chromium() {
-    let browser = chromium().unwrap_or_else(|| {
-        panic!("this test needs chromium: apt-get install chromium (.ci/run installs it)")
-    });
     let app = spawn_app().await;
-    let url = app.url("/preview");
-    let profile = tempfile::tempdir().unwrap();
-    let profile_arg = format!("--user-data-dir={}", profile.path().display());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--window-size=1400,20000",
-                "--virtual-time-budget=120000",
-                &profile_arg,
-                "--dump-dom",
-                &url,
-            ])
-            .output()
-            .expect("chromium runs")
-    })
-    .await
-    .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let dom = chromium_dom(app.url("/preview"), 1400, 20000, 120000).await;
     let doc = scraper::Html::parse_document(&dom);
     let img = scraper::Selector::parse("figure img").unwrap();
     let imgs: Vec<_> = doc.select(&img).collect();

@@ -4,8 +4,6 @@
 //! a decoder other than its encoder's: image-webp's first encoding by
 //! libwebp, libwebp's small one by image-webp.
 
-use std::process::Command;
-
 use hyper::{Method, StatusCode};
 use sharecard::cache::{Format, KeyedCard};
 use sharecard::signing::Signer;
@@ -111,14 +109,7 @@ async fn a_webp_url_answers_as_its_png_does() {
         format!("/cards/report.webp?{query}"),
     );
     // The bytes it settles in are known before rendering: 304, no render.
-    let version = app
-        .state
-        .renderer()
-        .templates()
-        .info("report")
-        .unwrap()
-        .version
-        .clone();
+    let version = app.template_version("report");
     let renderer = app.state.renderer();
     let req = request("report", ML_ENGINEER);
     let settled = renderer.etag(&req, renderer.settled_encoding(&req, true, true));
@@ -324,55 +315,13 @@ async fn share_pages_show_webp_to_people_and_png_to_crawlers() {
 #[tokio::test]
 #[ignore = "needs chromium (apt-get install chromium); .ci/run runs it"]
 async fn chromium_shows_the_share_page_card_as_webp() {
-    let browser = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .unwrap_or_else(|| {
-            panic!("this test needs chromium: apt-get install chromium (.ci/run installs it)")
-        });
     let app = spawn_app().await;
     let (_, webp, png) = share_page(&app, ML_ENGINEER).await;
     let url = app.url(&format!("/share/report?{ML_ENGINEER}"));
-    let profile = tempfile::tempdir().unwrap();
-    let profile_arg = format!("--user-data-dir={}", profile.path().display());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--window-size=1300,900",
-                "--virtual-time-budget=30000",
-                &profile_arg,
-                "--dump-dom",
-                &url,
-            ])
-            .output()
-            .expect("chromium runs")
-    })
-    .await
-    .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let dom = chromium_dom(url, 1300, 900, 30000).await;
     assert!(dom.contains("<picture>"), "{dom:.500}");
     // Which source it loaded: the card it asked the server for.
-    let version = app
-        .state
-        .renderer()
-        .templates()
-        .info("report")
-        .unwrap()
-        .version
-        .clone();
+    let version = app.template_version("report");
     let req = request("report", ML_ENGINEER);
     let cache = app.state.cache();
     let loaded = |f| {
