@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::cache::Format;
 use crate::http::error::ApiError;
 use crate::signing::Signer;
-use sharecard_render::card::{CardRequest, Scale};
+use sharecard_render::card::{CardRequest, LevelBands, Scale};
 use sharecard_render::render::Renderer;
 
 fn env() -> &'static Environment<'static> {
@@ -65,31 +65,47 @@ impl SharePage {
     }
 }
 
-/// The card `/` shows: the seed page's, on the first template.
-pub(crate) const HOME_EXAMPLE_QUERY: &str =
+/// The card `/` shows: the seed page's.
+const HOME_EXAMPLE_QUERY: &str =
     "role=ML%20Engineer&risk=48&threat=Model%20Fine-Tuning&threat_risk=65";
 
-/// The example card on `/`: its URL (signed when signing is on) and the
-/// size it is shown at.
+/// The example card on `/`: its URL and the size it is shown at.
 #[derive(serde::Serialize)]
-pub(crate) struct Example {
-    pub(crate) url: String,
-    pub(crate) width: u32,
-    pub(crate) height: u32,
+struct Example {
+    url: String,
+    width: u32,
+    height: u32,
 }
 
 /// `GET /`: what this service is, its routes and templates, and an
-/// example card.
-pub(crate) fn home(renderer: &Renderer, signed: bool, example: Option<&Example>) -> String {
+/// example card: a real card of a loaded template (`report` if there is
+/// one), its URL minted as the gallery's are, so that it shows whether
+/// signing is on or not.
+pub(crate) fn home(renderer: &Renderer, signer: &Signer, bands: &LevelBands) -> String {
+    use sharecard_render::card::TemplateName;
+    use sharecard_render::card::query::Params;
     // The same `TemplateInfo` that /templates and the gallery serialise.
     let templates: Vec<_> = renderer.templates().infos().collect();
+    let shown = templates
+        .iter()
+        .find(|t| t.name == "report")
+        .or(templates.first());
+    let example = shown.and_then(|t| {
+        let params = Params::parse(Some(HOME_EXAMPLE_QUERY)).ok()?;
+        let req = CardRequest::from_params(TemplateName::parse(&t.name)?, &params, bands).ok()?;
+        Some(Example {
+            url: super::urls::card_url(signer, &req, Format::Png, &t.version, false, u64::MAX),
+            width: t.width / 2,
+            height: t.height / 2,
+        })
+    });
     env()
         .get_template("home.html")
         .and_then(|t| {
             t.render(minijinja::context! {
                 site_name => renderer.brand(),
                 templates => minijinja::Value::from(minijinja::value::Serde(&templates)),
-                signed => signed,
+                signed => signer.enabled(),
                 example => example.map(|e| minijinja::Value::from(minijinja::value::Serde(e))),
             })
         })

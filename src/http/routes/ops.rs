@@ -75,29 +75,12 @@ pub(super) async fn metrics<B>(state: &AppState, req: &hyper::Request<B>) -> Res
 
 /// `/`: the front page, for people who open the service's address.
 pub(super) fn home(state: &AppState) -> Response<Body> {
-    let renderer = state.renderer();
-    // The example is a real card of a loaded template, signed here when
-    // signing is on, so that the page shows it either way.
-    let template = renderer
-        .templates()
-        .infos()
-        .find(|t| t.name == "report")
-        .or_else(|| renderer.templates().infos().next());
-    let example = template.and_then(|t| {
-        let path = format!("/cards/{}.png", t.name);
-        let url = state
-            .settings
-            .signer
-            .url(&path, pages::HOME_EXAMPLE_QUERY)
-            .ok()?;
-        Some(pages::Example {
-            url,
-            width: t.width / 2,
-            height: t.height / 2,
-        })
-    });
     let mut resp = text(
-        pages::home(&renderer, state.settings.signer.enabled(), example.as_ref()),
+        pages::home(
+            &state.renderer(),
+            &state.settings.signer,
+            &state.settings.level_bands,
+        ),
         "text/html; charset=utf-8",
     );
     resp.headers_mut().insert(
