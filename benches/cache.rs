@@ -30,6 +30,7 @@ fn parse(query: &str) -> CardRequest {
     let params = Params::parse(Some(query)).expect("query parses");
     CardRequest::from_params(
         TemplateName::parse(TEMPLATE).expect("template name"),
+        &sharecard_render::template::bundled_schema(TEMPLATE).expect("bundled"),
         &params,
         &LevelBands::default(),
     )

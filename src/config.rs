@@ -254,6 +254,17 @@ pub struct RenderArgs {
     #[arg(long)]
     pub scale: Option<String>,
 
+    /// Any template's field, by its URL parameter: `--field
+    /// tasks.0.name="Model Fine-Tuning"`. Repeat it for each field.
+    #[arg(long = "field", value_name = "PARAM=VALUE")]
+    pub fields: Vec<String>,
+
+    /// The card as a JSON object shaped like the template's `card`, as a
+    /// batch line has it: `--card '{"role": "Nurse", "tasks": [{"name":
+    /// "Charting", "risk": 58}, …]}'`.
+    #[arg(long = "card", value_name = "JSON", conflicts_with = "batch")]
+    pub card_json: Option<String>,
+
     /// Output file for a single card [default: the card's download name,
     /// e.g. ml-engineer-report.png, ml-engineer-report-light@2x.png].
     #[arg(short, long, value_name = "FILE", conflicts_with = "batch")]
@@ -288,6 +299,10 @@ pub struct CheckArgs {
 pub struct WarmArgs {
     #[command(flatten)]
     pub signing: SigningArgs,
+
+    /// The templates whose cards JSON lines name.
+    #[command(flatten)]
+    pub card: CardArgs,
 
     /// Base URL of the running service.
     #[arg(long, default_value = "http://127.0.0.1:8080")]

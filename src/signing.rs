@@ -4,8 +4,9 @@
 //! The canonical form (documented in the README, with Node and Python
 //! snippets that a test runs):
 //!
-//! 1. Take the query parameters that are card parameters
-//!    ([`sharecard_render::card::CARD_PARAMS`]) or `exp`, with their values
+//! 1. Take the query parameters that are the template's card parameters
+//!    (its declared fields' parameters, `theme` and `scale`:
+//!    [`sharecard_render::card::schema::Schema::is_param`]) or `exp`, with their values
 //!    percent-decoded (`+` is a space). Other parameters are not signed:
 //!    tracking tags such as `fbclid` that platforms append must not break
 //!    a link, and the card ignores them anyway.
@@ -25,11 +26,25 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use sharecard_render::card::CARD_PARAMS;
 use sharecard_render::card::query::{Params, encode_component, is_named};
 use sharecard_render::error::CardError;
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// Which query parameters a path's card has: what is signed, with `exp`.
+pub type IsParam<'a> = &'a dyn Fn(&str) -> bool;
+
+/// The bundled report card's parameters (`report`, `square`, `story`):
+/// an [`IsParam`] for tools and tests that sign those cards.
+pub fn report_card_params(p: &str) -> bool {
+    static SCHEMA: std::sync::OnceLock<std::sync::Arc<sharecard_render::card::schema::Schema>> =
+        std::sync::OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            sharecard_render::template::bundled_schema("report").expect("bundled declaration")
+        })
+        .is_param(p)
+}
 
 /// Why a request's signature is not accepted (the service answers 403).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,15 +115,22 @@ impl Signer {
     }
 
     /// `sig` for `path` and `params` under the first key.
-    pub fn signature(&self, path: &str, params: &Params) -> Option<String> {
+    pub fn signature(&self, path: &str, params: &Params, is_param: IsParam<'_>) -> Option<String> {
         let key = self.keys.first()?;
-        let tag = mac(key, &canonical(path, params)).finalize().into_bytes();
+        let tag = mac(key, &canonical(path, params, is_param))
+            .finalize()
+            .into_bytes();
         Some(URL_SAFE_NO_PAD.encode(tag))
     }
 
     /// `path?query&sig=…`: the URL with its signature appended (any `sig`
     /// already in `query` is dropped first).
-    pub fn sign_url(&self, path: &str, query: &str) -> Result<String, SignUrlError> {
+    pub fn sign_url(
+        &self,
+        path: &str,
+        query: &str,
+        is_param: IsParam<'_>,
+    ) -> Result<String, SignUrlError> {
         // `sig` as the verifier reads it: by its decoded name.
         let kept: Vec<&str> = query
             .split('&')
@@ -118,7 +140,9 @@ impl Signer {
         let params = Params::parse(Some(&query))?;
         // One `exp` at most: the verifier refuses a URL with two.
         params.get("exp")?;
-        let sig = self.signature(path, &params).ok_or(SignUrlError::NoKey)?;
+        let sig = self
+            .signature(path, &params, is_param)
+            .ok_or(SignUrlError::NoKey)?;
         Ok(if query.is_empty() {
             format!("{path}?sig={sig}")
         } else {
@@ -128,9 +152,14 @@ impl Signer {
 
     /// The URL to hand out for `path` and `query`: signed when signing is
     /// on ([`sign_url`](Self::sign_url)), as it is otherwise.
-    pub(crate) fn url(&self, path: &str, query: &str) -> Result<String, SignUrlError> {
+    pub(crate) fn url(
+        &self,
+        path: &str,
+        query: &str,
+        is_param: IsParam<'_>,
+    ) -> Result<String, SignUrlError> {
         if self.enabled() {
-            self.sign_url(path, query)
+            self.sign_url(path, query, is_param)
         } else {
             Ok(format!("{path}?{query}"))
         }
@@ -139,7 +168,13 @@ impl Signer {
     /// Checks `sig` (and `exp`) of a request. `now` is Unix seconds.
     /// Returns when the URL stops being accepted: its `exp`, or `u64::MAX`
     /// for a URL without one or when signing is off.
-    pub fn verify(&self, path: &str, params: &Params, now: u64) -> Result<u64, Denied> {
+    pub fn verify(
+        &self,
+        path: &str,
+        params: &Params,
+        is_param: IsParam<'_>,
+        now: u64,
+    ) -> Result<u64, Denied> {
         if !self.enabled() {
             return Ok(u64::MAX);
         }
@@ -195,7 +230,7 @@ impl Signer {
                     })?,
             ),
         };
-        let message = canonical(path, params);
+        let message = canonical(path, params, is_param);
         // `verify_slice` compares in constant time.
         let valid = self
             .keys
@@ -230,10 +265,10 @@ fn mac(key: &[u8], message: &str) -> HmacSha256 {
 }
 
 /// The signed message for `path` and `params` (see the module docs).
-pub(crate) fn canonical(path: &str, params: &Params) -> String {
+pub(crate) fn canonical(path: &str, params: &Params, is_param: IsParam<'_>) -> String {
     let mut pairs: Vec<(&str, &str)> = params
         .iter()
-        .filter(|(k, _)| *k == "exp" || CARD_PARAMS.contains(k))
+        .filter(|(k, _)| *k == "exp" || is_param(k))
         .collect();
     pairs.sort();
     let query: Vec<String> = pairs
@@ -248,6 +283,21 @@ mod tests {
     use super::*;
 
     const KEY: &str = "0123456789abcdef-test-key";
+
+    /// The report card's parameters.
+    const R: IsParam<'static> = &|p| {
+        [
+            "role",
+            "tagline",
+            "risk",
+            "level",
+            "threat",
+            "threat_risk",
+            "theme",
+            "scale",
+        ]
+        .contains(&p)
+    };
 
     fn params(q: &str) -> Params {
         Params::parse(Some(q)).unwrap()
@@ -273,7 +323,7 @@ mod tests {
             ("role=%E6%A9%9F", "/cards/report.png?role=%E6%A9%9F"),
         ];
         for (q, want) in cases {
-            assert_eq!(canonical("/cards/report.png", &params(q)), want, "{q}");
+            assert_eq!(canonical("/cards/report.png", &params(q), R), want, "{q}");
         }
     }
 
@@ -283,7 +333,7 @@ mod tests {
         // canonical form breaks every signed URL in the wild.
         let s = Signer::new(&[KEY]).unwrap();
         let url = s
-            .sign_url("/cards/report.png", "role=ML%20Engineer&risk=48")
+            .sign_url("/cards/report.png", "role=ML%20Engineer&risk=48", R)
             .unwrap();
         assert_eq!(
             url,
@@ -295,10 +345,10 @@ mod tests {
     fn verification_table() {
         let s = Signer::new(&[KEY]).unwrap();
         let path = "/cards/report.png";
-        let good = s.sign_url(path, "role=A&risk=1").unwrap();
+        let good = s.sign_url(path, "role=A&risk=1", R).unwrap();
         let good_q = good.split_once('?').unwrap().1.to_owned();
         let sig = good_q.rsplit_once("sig=").unwrap().1.to_owned();
-        let expiring = s.sign_url(path, "role=A&risk=1&exp=1000").unwrap();
+        let expiring = s.sign_url(path, "role=A&risk=1&exp=1000", R).unwrap();
         let expiring_q = expiring.split_once('?').unwrap().1.to_owned();
         let cases: Vec<(String, &str, Option<&str>)> = vec![
             (good_q.clone(), path, None),
@@ -347,7 +397,7 @@ mod tests {
             ),
         ];
         for (q, p, want) in cases {
-            let got = s.verify(p, &params(&q), 500);
+            let got = s.verify(p, &params(&q), R, 500);
             match want {
                 None => assert!(got.is_ok(), "{q}: {got:?}"),
                 Some(code) => {
@@ -357,9 +407,11 @@ mod tests {
             }
         }
         // Expiry, which a verified URL reports.
-        assert_eq!(s.verify(path, &params(&expiring_q), 999).unwrap(), 1000);
+        assert_eq!(s.verify(path, &params(&expiring_q), R, 999).unwrap(), 1000);
         assert_eq!(
-            s.verify(path, &params(&expiring_q), 1000).unwrap_err().code,
+            s.verify(path, &params(&expiring_q), R, 1000)
+                .unwrap_err()
+                .code,
             "signature_expired"
         );
     }
@@ -368,15 +420,15 @@ mod tests {
     fn rotation_accepts_every_configured_key() {
         let old = Signer::new(&[KEY]).unwrap();
         let both = Signer::new(&["new-key-0123456789abcdef", KEY]).unwrap();
-        let url = old.sign_url("/share/report", "role=A&risk=1").unwrap();
+        let url = old.sign_url("/share/report", "role=A&risk=1", R).unwrap();
         let q = params(url.split_once('?').unwrap().1);
-        assert_eq!(both.verify("/share/report", &q, 0).unwrap(), u64::MAX);
+        assert_eq!(both.verify("/share/report", &q, R, 0).unwrap(), u64::MAX);
         // New URLs are signed with the first key; the old key alone
         // rejects them.
-        let new_url = both.sign_url("/share/report", "role=A&risk=1").unwrap();
+        let new_url = both.sign_url("/share/report", "role=A&risk=1", R).unwrap();
         let q = params(new_url.split_once('?').unwrap().1);
         assert_eq!(
-            old.verify("/share/report", &q, 0).unwrap_err().code,
+            old.verify("/share/report", &q, R, 0).unwrap_err().code,
             "signature_invalid"
         );
     }
@@ -387,7 +439,7 @@ mod tests {
         let none = Signer::new::<&str>(&[]).unwrap();
         assert!(!none.enabled());
         assert_eq!(
-            none.verify("/x", &params("role=a&exp=5"), 9).unwrap(),
+            none.verify("/x", &params("role=a&exp=5"), R, 9).unwrap(),
             u64::MAX
         );
         assert_eq!(

@@ -18,6 +18,7 @@ pub(crate) fn renderer() -> Arc<Renderer> {
 pub(crate) fn report(query: &str) -> CardRequest {
     CardRequest::from_params(
         TemplateName::parse("report").unwrap(),
+        &sharecard_render::template::bundled_schema("report").unwrap(),
         &Params::parse(Some(query)).unwrap(),
         &LevelBands::default(),
     )

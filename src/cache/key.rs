@@ -107,6 +107,7 @@ mod tests {
             KeyedCard::new(
                 CardRequest::from_params(
                     TemplateName::parse(template).unwrap(),
+                    &sharecard_render::template::bundled_schema(template).unwrap(),
                     &Params::parse(Some(query)).unwrap(),
                     &LevelBands::default(),
                 )

@@ -1,7 +1,7 @@
 //! `sharecard check`: every template draws every sample card, text inside
 //! its boxes.
 
-use sharecard_render::card::{CardRequest, Scale, TemplateName, Theme};
+use sharecard_render::card::{CardRequest, Scale, Theme};
 use sharecard_render::render::{Renderer, text_violations};
 
 use crate::config::CheckArgs;
@@ -20,28 +20,45 @@ pub fn check(args: CheckArgs) -> anyhow::Result<i32> {
     let mut checked = 0;
     let mut skipped = Vec::new();
     for info in renderer.templates().infos() {
-        let name = TemplateName::parse(&info.name).expect("loaded names are valid");
-        for sample in sharecard_render::card::samples::all() {
+        // The declared samples, then the cards the declaration implies
+        // (`Schema::check_cases`): optional fields absent and present,
+        // shortest and longest values, lists empty and full.
+        let cases = info.schema.check_cases();
+        let samples = info
+            .schema
+            .samples
+            .iter()
+            .map(|s| (s.slug.clone(), s.clone(), true))
+            .chain(cases.into_iter().map(|(slug, value)| {
+                let s = sharecard_render::card::schema::SampleCard {
+                    slug: slug.clone(),
+                    value,
+                };
+                (slug, s, false)
+            }));
+        for (slug, sample, declared) in samples {
             for theme in Theme::ALL {
-                let extra = format!("&theme={}", theme.as_str());
-                let req = match sample.request(&name, &extra) {
+                let extra = format!("theme={}", theme.as_str());
+                let req = match renderer.templates().sample_request(
+                    &info.name,
+                    &sample,
+                    &extra,
+                    &args.card.level_bands,
+                ) {
                     Ok(r) => r,
                     Err(e) => {
-                        problems.push(format!(
-                            "{}/{}: sample does not parse: {e}",
-                            info.name, sample.slug
-                        ));
+                        problems.push(format!("{}/{slug}: sample does not parse: {e}", info.name));
                         continue;
                     }
                 };
                 if renderer.check_coverage(&req.card).is_err() {
-                    if theme == Theme::Dark && !skipped.contains(&sample.slug) {
-                        skipped.push(sample.slug.clone());
+                    if theme == Theme::Dark && !skipped.contains(&slug) {
+                        skipped.push(slug.clone());
                     }
                     continue;
                 }
-                let label = format!("{} {} {}", info.name, theme.as_str(), sample.slug);
-                match check_one(&renderer, &req) {
+                let label = format!("{} {} {slug}", info.name, theme.as_str());
+                match check_one(&renderer, &req, declared) {
                     Ok(mut p) => problems.extend(p.drain(..).map(|p| format!("{label}: {p}"))),
                     Err(e) => problems.push(format!("{label}: {e:#}")),
                 }
@@ -70,10 +87,21 @@ pub fn check(args: CheckArgs) -> anyhow::Result<i32> {
     }
 }
 
-fn check_one(renderer: &Renderer, req: &CardRequest) -> anyhow::Result<Vec<String>> {
+fn check_one(
+    renderer: &Renderer,
+    req: &CardRequest,
+    declared: bool,
+) -> anyhow::Result<Vec<String>> {
     let doc = renderer.svg(req)?;
+    sharecard_render::template::check_hrefs(&doc.svg, renderer.templates().assets())?;
     let tree = renderer.tree(&doc.svg)?;
     let problems = text_violations(&doc, &tree);
+    if !declared {
+        // Generated cases: the card and its layers at 1×; the samples
+        // also go through the largest scale below.
+        renderer.render(req)?;
+        return Ok(problems);
+    }
     // And the full pipeline, at the largest scale, must produce the
     // declared dimensions.
     let big = CardRequest {

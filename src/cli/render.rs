@@ -34,14 +34,49 @@ fn render_one(args: &RenderArgs, renderer: &Renderer) -> anyhow::Result<i32> {
         ("theme", &args.theme),
         ("scale", &args.scale),
     ];
-    let query: Vec<String> = fields
+    let mut query: Vec<String> = fields
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode_component(v))))
         .collect();
+    for f in &args.fields {
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            UsageError(format!(
+                "--field {f:?}: give PARAM=VALUE, e.g. --field tasks.0.risk=72"
+            ))
+        })?;
+        query.push(format!("{}={}", encode_component(k), encode_component(v)));
+    }
+    let template = super::template(renderer, &args.template).map_err(UsageError)?;
+    let info = renderer
+        .templates()
+        .info(template.as_str())
+        .expect("super::template found it");
+    if let Some(json) = &args.card_json {
+        let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
+            .map_err(|e| UsageError(format!("--card is not a JSON object: {e}")))?;
+        let pairs = info
+            .schema
+            .params_from_json(&obj, false, &[])
+            .map_err(|m| UsageError(format!("--card: {m}")))?;
+        query.extend(
+            pairs
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v))),
+        );
+    }
     let params =
         Params::parse(Some(&query.join("&"))).map_err(|e| UsageError(flag_message(e.message())))?;
-    let template = super::template(renderer, &args.template).map_err(UsageError)?;
-    let req = CardRequest::from_params(template, &params, &args.card.level_bands)
+    // A parameter the template does not have is a typo here, where a URL
+    // would ignore it.
+    if let Some((k, _)) = params.iter().find(|(k, _)| !info.schema.is_param(k)) {
+        return Err(UsageError(format!(
+            "the {} template has no field `{k}`; its parameters are {}",
+            info.name,
+            info.fields.join(", ")
+        ))
+        .into());
+    }
+    let req = CardRequest::from_params(template, &info.schema, &params, &args.card.level_bands)
         .map_err(|e| UsageError(flag_message(e.message())))?;
     renderer
         .check_coverage(&req.card)
@@ -49,7 +84,7 @@ fn render_one(args: &RenderArgs, renderer: &Renderer) -> anyhow::Result<i32> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| req.file_name().ascii.into());
+        .unwrap_or_else(|| renderer.templates().file_name(&req).ascii.into());
     let png = renderer.render(&req)?;
     // Files are written once and kept: spend the time to make them small.
     let bytes = sharecard_render::render::recompress(&png)?;
@@ -81,7 +116,12 @@ fn flag_message(msg: &str) -> String {
 fn render_batch(args: &RenderArgs, renderer: &Arc<Renderer>, file: &Path) -> anyhow::Result<i32> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let (cards, mut bad) = batch::parse(&text, &args.template, &args.card.level_bands);
+    let (cards, mut bad) = batch::parse(
+        &text,
+        &args.template,
+        renderer.templates(),
+        &args.card.level_bands,
+    );
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;
     let todo: Vec<&BatchCard> = cards

@@ -1,6 +1,5 @@
 //! `sharecard sign`: a signed URL for a card.
 
-use sharecard_render::card::CardRequest;
 use sharecard_render::card::query::Params;
 
 use crate::clock::{Clock, SystemClock};
@@ -61,8 +60,15 @@ pub fn sign(args: SignArgs) -> anyhow::Result<i32> {
             .collect::<Vec<_>>()
             .join("&");
     }
+    let renderer = args.card.load_renderer()?;
+    let name = card_template(path).unwrap_or_default();
+    let schema = renderer
+        .templates()
+        .info(name)
+        .map(|i| i.schema.clone())
+        .ok_or_else(|| anyhow::anyhow!("no template {name}"))?;
     let signed = signer
-        .sign_url(path, &query)
+        .sign_url(path, &query, &|p| schema.is_param(p))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     match args.public_url.as_deref().or(given_base) {
         Some(base) => println!("{}{signed}", base.trim_end_matches('/')),
@@ -91,17 +97,25 @@ fn escape_for_url(s: &str) -> String {
 /// template exists, the parameters parse, the fonts draw every character.
 /// Says why not in the server's words.
 fn check_card(args: &SignArgs, path: &str, query: &str) -> Result<(), String> {
-    let name = path
-        .strip_prefix("/cards/")
-        .and_then(|p| p.strip_suffix(".png").or_else(|| p.strip_suffix(".webp")))
-        .or_else(|| path.strip_prefix("/share/"))
-        .ok_or("only /cards/{template}.png, /cards/{template}.webp and /share/{template} URLs are signed")?;
+    let name = card_template(path).ok_or(
+        "only /cards/{template}.png, /cards/{template}.webp and /share/{template} URLs are signed",
+    )?;
     let renderer = args.card.load_renderer().map_err(|e| format!("{e:#}"))?;
     let template = super::template(&renderer, name)?;
     let params = Params::parse(Some(query)).map_err(|e| e.message().to_owned())?;
-    let req = CardRequest::from_params(template, &params, &args.card.level_bands)
+    let req = renderer
+        .templates()
+        .card_request(template, &params, &args.card.level_bands)
+        .expect("super::template found it")
         .map_err(|e| e.message().to_owned())?;
     renderer
         .check_coverage(&req.card)
         .map_err(|e| e.message().to_owned())
+}
+
+/// The template a card or share path names.
+fn card_template(path: &str) -> Option<&str> {
+    path.strip_prefix("/cards/")
+        .and_then(|p| p.strip_suffix(".png").or_else(|| p.strip_suffix(".webp")))
+        .or_else(|| path.strip_prefix("/share/"))
 }

@@ -15,7 +15,14 @@ pub fn warm(args: WarmArgs) -> anyhow::Result<i32> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let signer = Signer::new(&args.signing.keys()?).map_err(anyhow::Error::msg)?;
-    let Targets { paths, mut bad } = targets(&text, &signer, &args.format)?;
+    let renderer = args.card.load_renderer()?;
+    let Targets { paths, mut bad } = targets(
+        &text,
+        &signer,
+        &args.format,
+        renderer.templates(),
+        &args.card.level_bands,
+    )?;
     let base = base_url(&args.target)?;
     let started = Instant::now();
     let results = fetch_all(&base, paths, args.concurrency)?;
@@ -94,19 +101,25 @@ struct Targets {
     bad: Vec<BadLine>,
 }
 
-fn targets(text: &str, signer: &Signer, formats: &[CardFormat]) -> anyhow::Result<Targets> {
+fn targets(
+    text: &str,
+    signer: &Signer,
+    formats: &[CardFormat],
+    templates: &sharecard_render::template::Templates,
+    bands: &sharecard_render::card::LevelBands,
+) -> anyhow::Result<Targets> {
     let batch::WarmFile {
         cards,
         mut paths,
         bad,
-    } = batch::parse_warm(text, "report", &Default::default());
+    } = batch::parse_warm(text, "report", templates, bands);
     for c in cards {
         let query = c.request.canonical_query();
         for format in formats {
             // Each format's URL is signed on its own: the path is signed.
             let path = format!("/cards/{}.{}", c.request.template, format.extension());
             let url = signer
-                .url(&path, &query)
+                .url(&path, &query, &|p| c.request.card.schema().is_param(p))
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             paths.push((c.line, url));
         }

@@ -4,12 +4,17 @@
 use sharecard_render::card::CardRequest;
 use sharecard_render::card::naming::FileName;
 use sharecard_render::card::query::encode_component;
+use sharecard_render::template::Templates;
 
 use crate::cache::Format;
 
 /// `Content-Disposition: attachment` for a card download in `format`.
-pub(crate) fn content_disposition(req: &CardRequest, format: Format) -> String {
-    let FileName { ascii, unicode } = req.file_name();
+pub(crate) fn content_disposition(
+    templates: &Templates,
+    req: &CardRequest,
+    format: Format,
+) -> String {
+    let FileName { ascii, unicode } = templates.file_name(req);
     let in_format = |name: String| match name.strip_suffix(".png") {
         Some(stem) => format!("{stem}.{}", format.as_str()),
         None => name,
@@ -50,10 +55,19 @@ mod tests {
                 "attachment; filename=\"in-report.png\"; filename*=UTF-8''%D0%B8%D0%BD-report.png",
             ),
         ];
+        let renderer = crate::test_support::renderer();
         for (q, want) in cases {
-            assert_eq!(content_disposition(&req(q), Format::Png), want, "{q}");
+            assert_eq!(
+                content_disposition(renderer.templates(), &req(q), Format::Png),
+                want,
+                "{q}"
+            );
             let webp = want.replace(".png", ".webp");
-            assert_eq!(content_disposition(&req(q), Format::Webp), webp, "{q}");
+            assert_eq!(
+                content_disposition(renderer.templates(), &req(q), Format::Webp),
+                webp,
+                "{q}"
+            );
         }
     }
 }

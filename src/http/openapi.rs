@@ -5,7 +5,8 @@
 //! the bundled templates, and a test keeps the two equal.
 
 use serde_json::{Value, json};
-use sharecard_render::card::{Level, ROLE_MAX, Scale, TAGLINE_MAX, THREAT_MAX, Theme};
+use sharecard_render::card::schema::{Default as FieldDefault, Field, Kind, Schema};
+use sharecard_render::card::{Scale, Theme};
 use sharecard_render::render::Renderer;
 
 use super::error::ERROR_CODES;
@@ -20,42 +21,120 @@ pub(crate) fn card_formats() -> Value {
         .collect()
 }
 
-/// The card's query parameters as JSON Schemas with their limits, by name:
-/// also the `parameters` of `/templates`.
-pub(crate) fn card_parameters() -> Value {
-    let text = |max: usize, what: &str| {
-        json!({
+/// A field's value as a JSON Schema, from its declaration.
+fn field_schema(f: &Field) -> Value {
+    let mut v = match &f.kind {
+        Kind::Text { max } => json!({
             "type": "string",
             "minLength": 1,
             "maxLength": max,
-            "description": format!("{what} At most {max} characters; runs of whitespace are collapsed to one space, and a value with no visible character is refused (400 `empty_field`); control and bidi-override characters are refused, and every character must be one the loaded fonts draw (else 422)."),
-        })
+            "description": format!("{} At most {max} characters; runs of whitespace are collapsed to one space, and a value with no visible character is refused (400 `empty_field`); control and bidi-override characters are refused, and every character must be one the loaded fonts draw (else 422).", f.description),
+        }),
+        Kind::Integer { min, max } => {
+            json!({ "type": "integer", "minimum": min, "maximum": max, "description": f.description })
+        }
+        Kind::Percent => {
+            json!({ "type": "integer", "minimum": 0, "maximum": 100, "description": f.description })
+        }
+        Kind::Enum { values } => {
+            json!({ "type": "string", "enum": values, "description": f.description })
+        }
+        Kind::Image { values } => {
+            json!({ "type": "string", "enum": values, "description": format!("{} One of the template set's assets, by name.", f.description) })
+        }
+        Kind::Record { .. } | Kind::List { .. } => json!({ "type": "string" }),
     };
-    let percent = |what: &str| json!({ "type": "integer", "minimum": 0, "maximum": 100, "description": what });
-    json!({
-        "role": text(ROLE_MAX, "The job title. Required."),
-        "tagline": text(TAGLINE_MAX, "A line under the title."),
-        "risk": percent("The headline risk percentage. Required."),
-        "level": {
-            "type": "string",
-            "enum": Level::ALL.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
-            "description": "The risk level; by default from `risk` and the service's level bands.",
-        },
-        "threat": text(THREAT_MAX, "The primary threat: a task name. Requires `threat_risk`."),
-        "threat_risk": percent("How automated the threat is. Requires `threat`."),
-        "theme": {
+    match &f.default {
+        Some(FieldDefault::Value(d)) => v["default"] = d.clone(),
+        Some(FieldDefault::LevelOf(src)) => {
+            v["description"] = json!(format!(
+                "{} By default the level of `{src}` under the service's level bands.",
+                f.description
+            ));
+        }
+        None => {}
+    }
+    if let Some(e) = &f.example {
+        v["examples"] = json!([e]);
+    }
+    v
+}
+
+/// A template's card parameters as `(name, JSON Schema, required)`, lists
+/// spelled out item by item, then `theme` and `scale`.
+fn template_parameters(schema: &Schema) -> Vec<(String, Value, bool)> {
+    let mut out = Vec::new();
+    for f in &schema.fields {
+        match &f.kind {
+            Kind::Record { fields } => {
+                let partners: Vec<&str> = fields.iter().map(|m| m.param.as_str()).collect();
+                for m in fields {
+                    let mut v = field_schema(m);
+                    v["description"] = json!(format!(
+                        "{} Given together with {}.",
+                        v["description"].as_str().unwrap_or(""),
+                        partners
+                            .iter()
+                            .filter(|p| **p != m.param)
+                            .map(|p| format!("`{p}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    out.push((m.param.clone(), v, f.required && m.required));
+                }
+            }
+            Kind::List { min, max, fields } => {
+                for i in 0..*max {
+                    for m in fields {
+                        let mut v = field_schema(m);
+                        v["description"] = json!(format!(
+                            "Item {i} of `{}` ({min} to {max} items, indices from 0 without gaps): {}",
+                            f.name,
+                            v["description"].as_str().unwrap_or("")
+                        ));
+                        out.push((
+                            format!("{}.{i}.{}", f.name, m.name),
+                            v,
+                            i < *min && m.required,
+                        ));
+                    }
+                }
+            }
+            _ => out.push((f.param.clone(), field_schema(f), f.required)),
+        }
+    }
+    out.push((
+        "theme".into(),
+        json!({
             "type": "string",
             "enum": Theme::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
             "default": "dark",
-        },
-        "scale": {
+        }),
+        false,
+    ));
+    out.push((
+        "scale".into(),
+        json!({
             "type": "integer",
             "minimum": 1,
             "maximum": Scale::MAX,
             "default": 1,
             "description": "Pixel density: 2 and 3 multiply both dimensions.",
-        },
-    })
+        }),
+        false,
+    ));
+    out
+}
+
+/// The card's query parameters as JSON Schemas with their limits, by name:
+/// the `parameters` of a template in `/templates`.
+pub(crate) fn card_parameters(schema: &Schema) -> Value {
+    Value::Object(
+        template_parameters(schema)
+            .into_iter()
+            .map(|(name, v, _)| (name, v))
+            .collect(),
+    )
 }
 
 /// `download`, a parameter of the image URLs only (not of share pages).
@@ -67,17 +146,10 @@ pub(crate) fn download_schema() -> Value {
     })
 }
 
-/// Which card parameters a request must carry.
-const REQUIRED: [&str; 2] = ["role", "risk"];
-
-fn query_parameters(with_download: bool) -> Vec<Value> {
-    let Value::Object(card) = card_parameters() else {
-        unreachable!("an object")
-    };
-    let mut params: Vec<Value> = card
+fn query_parameters(schema: &Schema, with_download: bool) -> Vec<Value> {
+    let mut params: Vec<Value> = template_parameters(schema)
         .into_iter()
-        .map(|(name, schema)| {
-            let required = REQUIRED.contains(&name.as_str());
+        .map(|(name, schema, required)| {
             // An optional parameter given empty (`level=`) is absent; any
             // other value, whitespace included, must match its schema.
             let mut p = json!({
@@ -128,13 +200,16 @@ fn query_parameters(with_download: bool) -> Vec<Value> {
     params
 }
 
-fn template_parameter(names: &[&str]) -> Value {
-    json!({
-        "name": "template",
-        "in": "path",
-        "required": true,
-        "schema": { "type": "string", "enum": names },
-    })
+/// `report` → `Report`, `cost-of-ai` → `CostOfAi`: for operation ids.
+fn camel(name: &str) -> String {
+    name.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 fn error(description: &str) -> Value {
@@ -149,12 +224,7 @@ fn page(description: &str) -> Value {
 }
 
 /// The whole document, for the templates `renderer` has loaded.
-pub(crate) fn document(renderer: &Renderer) -> Value {
-    let names: Vec<&str> = renderer
-        .templates()
-        .infos()
-        .map(|t| t.name.as_str())
-        .collect();
+pub(crate) fn document(renderer: &Renderer, public_url: &str) -> Value {
     let image = |media: &str| json!({ media: { "schema": { "type": "string", "contentMediaType": media } } });
     let card_responses = |media: &str| {
         json!({
@@ -187,63 +257,72 @@ pub(crate) fn document(renderer: &Renderer) -> Value {
         "414": page("The link is too long, in words."),
         "422": page("A character no loaded font can draw, in words."),
     });
-    let simple = |description: &str, media: &str| {
-        json!({ "get": { "summary": description, "responses": { "200": {
+    let simple = |id: &str, tag: &str, description: &str, media: &str| {
+        json!({ "get": { "operationId": id, "tags": [tag], "summary": description, "description": description, "responses": { "200": {
             "description": description,
             "content": { media: { "schema": { "type": "string" } } },
         } } } })
     };
-    let parameters = |download: bool| {
-        let mut all = vec![template_parameter(&names)];
-        all.extend(query_parameters(download));
-        all
-    };
-    let card_op = |summary: &str, media: &str| json!({ "summary": summary, "parameters": parameters(true), "responses": card_responses(media) });
-    let share_op = |summary: &str| json!({ "summary": summary, "parameters": parameters(false), "responses": share_responses });
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "sharecard",
-            "version": env!("CARGO_PKG_VERSION"),
-            "summary": "Social share cards (AI automation risk report cards) as PNG or WebP, and the share pages that point at them.",
-            "license": { "name": "MIT", "identifier": "MIT" },
-        },
-        "paths": {
-            "/cards/{template}.png": {
-                "get": card_op("A card as PNG", "image/png"),
-                "head": card_op("A card's headers", "image/png"),
-            },
-            "/cards/{template}.webp": {
-                "get": card_op("The same card as lossless WebP: the PNG's pixels, in fewer bytes, for pages that embed it (its URL is signed on its own)", "image/webp"),
-                "head": card_op("A WebP card's headers", "image/webp"),
-            },
-            "/share/{template}": {
-                "get": share_op("A card's share page"),
-                "head": share_op("A share page's headers"),
-            },
+    let mut paths = serde_json::Map::new();
+    for info in renderer.templates().infos() {
+        let schema = &info.schema;
+        let name = &info.name;
+        let id = camel(name);
+        let card_op = |verb: &str, ext: &str, media: &str| {
+            json!({
+                "operationId": format!("{verb}{id}{}", camel(ext)),
+                "tags": ["cards"],
+                "summary": format!("{}{}", if verb == "head" { "Headers of " } else { "" }, schema.summary),
+                "description": format!("{} As {}, {}×{} px at scale 1.{}", schema.description, ext.to_uppercase(), info.width, info.height,
+                    if ext == "webp" { " The same pixels as the PNG (lossless), in fewer bytes, for pages that embed it; its URL is signed on its own." } else { "" }),
+                "parameters": query_parameters(schema, true),
+                "responses": card_responses(media),
+            })
+        };
+        let share_op = |verb: &str| {
+            json!({
+                "operationId": format!("{verb}{id}SharePage"),
+                "tags": ["share pages"],
+                "summary": format!("{}The share page of: {}", if verb == "head" { "Headers of " } else { "" }, schema.summary),
+                "description": "The page a shared link points to: `og:` and `twitter:` tags pointing at the card, and the card with a download button for people. Its wording comes from the template's declaration.",
+                "parameters": query_parameters(schema, false),
+                "responses": share_responses.clone(),
+            })
+        };
+        paths.insert(format!("/cards/{name}.png"), json!({ "get": card_op("get", "png", "image/png"), "head": card_op("head", "png", "image/png") }));
+        paths.insert(format!("/cards/{name}.webp"), json!({ "get": card_op("get", "webp", "image/webp"), "head": card_op("head", "webp", "image/webp") }));
+        paths.insert(
+            format!("/share/{name}"),
+            json!({ "get": share_op("get"), "head": share_op("head") }),
+        );
+    }
+    let service = json!({
             "/templates": { "get": {
-                "summary": "The templates and the card parameters",
+                "operationId": "listTemplates",
+                "tags": ["service"],
+                "summary": "The templates and their card parameters",
+                "description": "Each template's size, themes, version, parameters (JSON Schemas with their limits) and formats.",
                 "responses": { "200": {
                     "description": "The templates, and each card parameter's type and limits.",
                     "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Templates" } } },
                 } },
             } },
-            "/openapi.json": { "get": { "summary": "This document", "responses": { "200": {
+            "/openapi.json": { "get": { "operationId": "getOpenApi", "tags": ["service"], "summary": "This document", "description": "This document, for the templates loaded now.", "responses": { "200": {
                 "description": "This document.",
                 "content": { "application/json": { "schema": { "type": "object" } } },
             } } } },
-            "/": simple("The front page", "text/html"),
-            "/preview": simple("Every template × theme for the sample cards", "text/html"),
-            "/robots.txt": simple("robots.txt", "text/plain"),
-            "/favicon.ico": simple("The icon", "image/vnd.microsoft.icon"),
-            "/healthz": { "get": { "summary": "Liveness", "responses": {
+            "/": simple("getFrontPage", "pages", "The front page", "text/html"),
+            "/preview": simple("getGallery", "pages", "Every template × theme for its sample cards", "text/html"),
+            "/robots.txt": simple("getRobots", "pages", "robots.txt", "text/plain"),
+            "/favicon.ico": simple("getFavicon", "pages", "The icon", "image/vnd.microsoft.icon"),
+            "/healthz": { "get": { "operationId": "getHealth", "tags": ["operations"], "summary": "Liveness", "description": "200 while the process serves.", "responses": {
                 "200": { "description": "The process serves.", "content": { "application/json": { "schema": { "type": "object" } } } },
             } } },
-            "/readyz": { "get": { "summary": "Readiness", "responses": {
+            "/readyz": { "get": { "operationId": "getReadiness", "tags": ["operations"], "summary": "Readiness", "description": "200 once the self-test render passed.", "responses": {
                 "200": { "description": "Ready: the self-test render passed.", "content": { "application/json": { "schema": { "type": "object" } } } },
                 "503": error("Not ready yet."),
             } } },
-            "/metrics": { "get": { "summary": "Metrics (unless --metrics-listen moves them)", "responses": {
+            "/metrics": { "get": { "operationId": "getMetrics", "tags": ["operations"], "summary": "Metrics (unless --metrics-listen moves them)", "description": "Prometheus metrics.", "responses": {
                 "200": {
                     "description": "OpenMetrics when `Accept` asks for it, else Prometheus text 0.0.4.",
                     "content": {
@@ -253,7 +332,29 @@ pub(crate) fn document(renderer: &Renderer) -> Value {
                 },
                 "404": error("Metrics are on --metrics-listen."),
             } } },
+    });
+    if let Value::Object(m) = service {
+        paths.extend(m);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "sharecard",
+            "version": env!("CARGO_PKG_VERSION"),
+            "summary": "Social share cards (AI automation risk report cards) as PNG or WebP, and the share pages that point at them.",
+            "description": "Each template declares its card's fields; every operation under /cards and /share is one template's, with that template's parameters. Signed URLs, validators and lifetimes: see the README.",
+            "contact": { "name": "sharecard", "url": "https://github.com/sharecard/sharecard" },
+            "license": { "name": "MIT", "identifier": "MIT" },
         },
+        "servers": [{ "url": public_url, "description": "This service, at its public URL." }],
+        "tags": [
+            { "name": "cards", "description": "Card images, one operation a template and format." },
+            { "name": "share pages", "description": "The pages shared links point to." },
+            { "name": "service", "description": "What the service offers: templates and this document." },
+            { "name": "pages", "description": "Pages for people." },
+            { "name": "operations", "description": "Health, readiness and metrics." },
+        ],
+        "paths": paths,
         "components": { "schemas": {
             "Error": {
                 "type": "object",

@@ -92,7 +92,17 @@ pub(crate) fn home(renderer: &Renderer, signer: &Signer, bands: &LevelBands) -> 
         .or(templates.first());
     let example = shown.and_then(|t| {
         let params = Params::parse(Some(HOME_EXAMPLE_QUERY)).ok()?;
-        let req = CardRequest::from_params(TemplateName::parse(&t.name)?, &params, bands).ok()?;
+        let req = match renderer.templates().card_request(
+            TemplateName::parse(&t.name)?,
+            &params,
+            bands,
+        )? {
+            Ok(req) => req,
+            Err(_) => renderer
+                .templates()
+                .sample_request(&t.name, t.schema.samples.first()?, "", bands)
+                .ok()?,
+        };
         Some(Example {
             url: super::urls::card_url(signer, &req, Format::Png, &t.version, false, u64::MAX),
             width: t.width / 2,
@@ -195,52 +205,82 @@ pub(crate) fn preview(
         super::urls::card_url(signer, req, Format::Png, version, download, u64::MAX)
     };
     let templates: Vec<_> = renderer.templates().infos().cloned().collect();
+    // Templates with the same samples (the report card's three layouts)
+    // share rows: one row a sample, one column a template and theme.
+    let mut groups: Vec<Vec<&sharecard_render::template::TemplateInfo>> = Vec::new();
+    for info in &templates {
+        match groups
+            .iter_mut()
+            .find(|g| g[0].schema.samples == info.schema.samples)
+        {
+            Some(g) => g.push(info),
+            None => groups.push(vec![info]),
+        }
+    }
     let mut cards = Vec::new();
-    for sample in sharecard_render::card::samples::all() {
-        let mut entries = Vec::new();
-        let mut problem = None;
-        'outer: for info in &templates {
-            let name = TemplateName::parse(&info.name).expect("loaded names are valid");
-            for theme in Theme::ALL {
-                let extra = match theme {
-                    Theme::Dark => "",
-                    Theme::Light => "&theme=light",
-                };
-                let req = match sample.request(&name, extra) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        problem = Some(e.message().to_owned());
+    for group in &groups {
+        let lead = &group[0];
+        for sample in &lead.schema.samples {
+            let mut entries = Vec::new();
+            let mut problem = None;
+            'outer: for info in group {
+                let _ = TemplateName::parse(&info.name).expect("loaded names are valid");
+                for theme in Theme::ALL {
+                    let extra = match theme {
+                        Theme::Dark => "",
+                        Theme::Light => "theme=light",
+                    };
+                    let req = match renderer.templates().sample_request(
+                        &info.name,
+                        sample,
+                        extra,
+                        &LevelBands::default(),
+                    ) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            problem = Some(e.message().to_owned());
+                            break 'outer;
+                        }
+                    };
+                    if let Err(e) = renderer.check_coverage(&req.card) {
+                        problem = Some(format!(
+                            "Not rendered with the loaded fonts (a request gets 422): {}",
+                            e.message()
+                        ));
                         break 'outer;
                     }
-                };
-                if let Err(e) = renderer.check_coverage(&req.card) {
-                    problem = Some(format!(
-                        "Not rendered with the loaded fonts (a request gets 422): {}",
-                        e.message()
-                    ));
-                    break 'outer;
+                    let at2 = CardRequest {
+                        scale: Scale::new(2).expect("2"),
+                        ..req.clone()
+                    };
+                    entries.push(minijinja::context! {
+                        template => info.name.clone(),
+                        theme => theme.as_str(),
+                        width => info.width,
+                        height => info.height,
+                        url => card_url(&req, &info.version, false),
+                        url2x => card_url(&at2, &info.version, false),
+                        download => card_url(&at2, &info.version, true),
+                    });
                 }
-                let at2 = CardRequest {
-                    scale: Scale::new(2).expect("2"),
-                    ..req.clone()
-                };
-                entries.push(minijinja::context! {
-                    template => info.name.clone(),
-                    theme => theme.as_str(),
-                    width => info.width,
-                    height => info.height,
-                    url => card_url(&req, &info.version, false),
-                    url2x => card_url(&at2, &info.version, false),
-                    download => card_url(&at2, &info.version, true),
-                });
             }
+            let role = sample
+                .value
+                .get("role")
+                .and_then(|r| r.as_str())
+                .unwrap_or(&sample.slug)
+                .to_owned();
+            cards.push(minijinja::context! {
+                slug => if group.iter().any(|t| t.name == "report") {
+                    sample.slug.clone()
+                } else {
+                    format!("{}-{}", lead.name, sample.slug)
+                },
+                role => role,
+                entries => entries,
+                problem => problem,
+            });
         }
-        cards.push(minijinja::context! {
-            slug => sample.slug,
-            role => sample.role,
-            entries => entries,
-            problem => problem,
-        });
     }
     let themes: Vec<&str> = Theme::ALL.iter().map(|t| t.as_str()).collect();
     env()
@@ -267,7 +307,10 @@ mod tests {
     #[test]
     fn share_page_escapes_everything() {
         let r = req("role=%3Cscript%3Ex%3C%2Fscript%3E&risk=1&tagline=%22%3E%3Cimg%3E");
-        let d = r.describe();
+        let d = crate::test_support::renderer()
+            .templates()
+            .describe(&r)
+            .unwrap();
         let page = SharePage {
             title: d.title,
             description: d.summary,

@@ -51,8 +51,19 @@ pub(crate) fn parse_card<B>(
             ))
         })?;
     let params = Params::parse(req.uri().query())?;
-    let expires = state.settings.signer.verify(path, &params, now)?;
-    let card = CardRequest::from_params(name, &params, &state.settings.level_bands)?;
+    let schema = &renderer
+        .templates()
+        .info(name.as_str())
+        .expect("the template was found above")
+        .schema;
+    let expires = state
+        .settings
+        .signer
+        .verify(path, &params, &|p| schema.is_param(p), now)?;
+    let card = renderer
+        .templates()
+        .card_request(name, &params, &state.settings.level_bands)
+        .expect("the template was found above")?;
     renderer.check_coverage(&card.card)?;
     Ok(Named {
         card,

@@ -56,8 +56,12 @@ impl Application {
             Some(addr) => Some(bind(addr, "--metrics-listen (SHARECARD_METRICS_LISTEN)").await?),
             None => None,
         };
-        let settings = Settings::from_args(args)?;
+        let mut settings = Settings::from_args(args)?;
         let renderer = settings.renderer.load()?;
+        if let Some(file) = &settings.warm_file {
+            settings.warm =
+                super::settings::WarmList::parse(file, renderer.templates(), &settings.level_bands);
+        }
         crate::sys::release_free_heap();
         let metrics = Arc::new(Metrics::new());
         let limits = &settings.limits;

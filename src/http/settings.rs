@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sharecard_render::card::{CardRequest, LevelBands};
 use sharecard_render::render::{Renderer, Sources};
+use sharecard_render::template::Templates;
 
 use super::bounds::Bounds;
 use super::freshness::Freshness;
@@ -41,14 +42,23 @@ pub(crate) struct Settings {
     pub(crate) max_connections: usize,
     pub(crate) bounds: Bounds,
     pub(crate) shutdown_grace: Duration,
-    /// `--warm`: read and parsed now (start-up is the only time files are
-    /// read), rendered later in the background.
+    /// `--warm`: read now (start-up is the only time files are read),
+    /// parsed once the templates are loaded ([`WarmList::parse`]),
+    /// rendered later in the background.
+    pub(crate) warm_file: Option<WarmFile>,
     pub(crate) warm: WarmList,
 }
 
 /// A `--warm` file, counted as `sharecard warm` counts the same file: a
 /// line that is not a card is a failure, a path line (`/readyz`) is one
 /// `warm` would fetch and the server has no need to.
+/// A `--warm` file as read: its name (for logs) and text.
+#[derive(Debug, Clone)]
+pub(crate) struct WarmFile {
+    pub(crate) name: String,
+    pub(crate) text: String,
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WarmList {
     /// Each card with the format its line asks for (JSON lines: PNG).
@@ -98,7 +108,7 @@ impl Settings {
             &args.versioned_cache_control,
             args.draft_max_age,
         )?;
-        let warm = read_warm_list(&args)?;
+        let warm_file = read_warm_file(&args)?;
         let render_threads = args.render_threads();
         Ok(Settings {
             ops_listen: args.metrics_listen,
@@ -132,7 +142,8 @@ impl Settings {
                 idle_timeout: args.header_timeout,
             },
             shutdown_grace: args.shutdown_grace,
-            warm,
+            warm_file,
+            warm: WarmList::default(),
         })
     }
 
@@ -142,39 +153,52 @@ impl Settings {
     }
 }
 
-fn read_warm_list(args: &ServeArgs) -> anyhow::Result<WarmList> {
-    use sharecard_render::card::batch::{self, BadLine};
+fn read_warm_file(args: &ServeArgs) -> anyhow::Result<Option<WarmFile>> {
     let Some(file) = &args.warm else {
-        return Ok(WarmList::default());
+        return Ok(None);
     };
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("reading --warm file {}", file.display()))?;
-    let bands = &args.card.level_bands;
-    let warm = batch::parse_warm(&text, "report", bands);
-    let mut list = WarmList::default();
-    let mut bad = warm.bad;
-    for (line, path) in warm.paths {
-        match warm_path(&path, bands) {
-            Some(Ok(card)) => list.cards.push(card),
-            Some(Err(message)) => bad.push(BadLine { line, message }),
-            None => list.paths += 1,
+    Ok(Some(WarmFile {
+        name: file.display().to_string(),
+        text,
+    }))
+}
+
+impl WarmList {
+    /// `file`'s cards for `templates`, each bad line logged with why.
+    pub(crate) fn parse(file: &WarmFile, templates: &Templates, bands: &LevelBands) -> WarmList {
+        use sharecard_render::card::batch::{self, BadLine};
+        let warm = batch::parse_warm(&file.text, "report", templates, bands);
+        let mut list = WarmList::default();
+        let mut bad = warm.bad;
+        for (line, path) in warm.paths {
+            match warm_path(&path, templates, bands) {
+                Some(Ok(card)) => list.cards.push(card),
+                Some(Err(message)) => bad.push(BadLine { line, message }),
+                None => list.paths += 1,
+            }
         }
+        list.cards
+            .extend(warm.cards.into_iter().map(|c| (c.request, Format::Png)));
+        bad.sort_by_key(|b| b.line);
+        for b in &bad {
+            tracing::warn!(file = %file.name, "{b}");
+        }
+        list.bad_lines = bad.len();
+        list
     }
-    list.cards
-        .extend(warm.cards.into_iter().map(|c| (c.request, Format::Png)));
-    bad.sort_by_key(|b| b.line);
-    for b in &bad {
-        tracing::warn!(file = %file.display(), "{b}");
-    }
-    list.bad_lines = bad.len();
-    Ok(list)
 }
 
 /// A warm file's path line as a card and its format, when it names one
 /// (`/cards/report.png?role=…`, or `.webp`): `sharecard warm` fetches such
 /// a line, and `serve --warm` renders the card it names. `None` for other
 /// paths.
-fn warm_path(line: &str, bands: &LevelBands) -> Option<Result<(CardRequest, Format), String>> {
+fn warm_path(
+    line: &str,
+    templates: &Templates,
+    bands: &LevelBands,
+) -> Option<Result<(CardRequest, Format), String>> {
     use sharecard_render::card::TemplateName;
     use sharecard_render::card::query::Params;
     let (path, query) = line.split_once('?').unwrap_or((line, ""));
@@ -187,7 +211,9 @@ fn warm_path(line: &str, bands: &LevelBands) -> Option<Result<(CardRequest, Form
         let template =
             TemplateName::parse(name).ok_or_else(|| format!("bad template name {name:?}"))?;
         let params = Params::parse(Some(query)).map_err(|e| e.message().to_owned())?;
-        let card = CardRequest::from_params(template, &params, bands)
+        let card = templates
+            .card_request(template, &params, bands)
+            .ok_or_else(|| format!("no template {name:?}"))?
             .map_err(|e| e.message().to_owned())?;
         Ok((card, format))
     })())

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use sharecard_render::card::{CardRequest, Scale, TemplateName, Theme};
+use sharecard_render::card::LevelBands;
 
 use super::state::{AppState, Readiness};
 use crate::cache::KeyedCard;
@@ -15,11 +15,18 @@ pub(super) async fn self_test(state: Arc<AppState>) {
     let result = tokio::task::spawn_blocking(move || {
         let mut failures = Vec::new();
         for info in renderer.templates().infos() {
-            let req = CardRequest {
-                template: TemplateName::parse(&info.name).expect("validated at load"),
-                theme: Theme::Dark,
-                scale: Scale::ONE,
-                card: sharecard_render::template::sample_card(),
+            let sample = &info.schema.samples[0];
+            let req = match renderer.templates().sample_request(
+                &info.name,
+                sample,
+                "",
+                &LevelBands::default(),
+            ) {
+                Ok(req) => req,
+                Err(e) => {
+                    failures.push(format!("{}: sample {}: {e}", info.name, sample.slug));
+                    continue;
+                }
             };
             if let Err(e) = renderer.self_test(&req) {
                 failures.push(format!("{}: {e:#}", info.name));

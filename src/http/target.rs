@@ -60,11 +60,7 @@ const FOUND_BYTES: usize = std::mem::size_of::<Png>() + 2 * std::mem::size_of::<
 /// and the structs add.
 fn request_bytes(k: &CardRequest) -> usize {
     let card = &k.card;
-    ENTRY_BYTES
-        + FOUND_BYTES
-        + card.role.as_str().len()
-        + card.tagline.as_ref().map_or(0, |t| t.as_str().len())
-        + card.threat.as_ref().map_or(0, |t| t.task.as_str().len())
+    ENTRY_BYTES + FOUND_BYTES + card.texts().iter().map(|(_, t)| t.len()).sum::<usize>()
 }
 
 /// Request targets are kept for at most this share of the card budget:

@@ -29,7 +29,9 @@ pub(crate) fn card_url(
     if expires != u64::MAX {
         query += &format!("&exp={expires}");
     }
-    signer.url(&path, &query).expect("canonical queries parse")
+    signer
+        .url(&path, &query, &|p| card.card.schema().is_param(p))
+        .expect("canonical queries parse")
 }
 
 /// Path and query of a card's share page, as og:url and canonical give
@@ -48,5 +50,7 @@ pub(crate) fn share_url(signer: &Signer, card: &CardRequest, expires: u64) -> St
     if expires != u64::MAX {
         query += &format!("&exp={expires}");
     }
-    signer.url(&path, &query).expect("canonical queries parse")
+    signer
+        .url(&path, &query, &|p| card.card.schema().is_param(p))
+        .expect("canonical queries parse")
 }

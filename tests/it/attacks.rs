@@ -20,7 +20,9 @@ fn signer() -> Signer {
 }
 
 fn signed(path: &str, query: &str) -> String {
-    signer().sign_url(path, query).unwrap()
+    signer()
+        .sign_url(path, query, &sharecard::signing::report_card_params)
+        .unwrap()
 }
 
 /// The `max-age` of a `Cache-Control` value, which must also promise
@@ -141,7 +143,9 @@ async fn a_repeated_or_encoded_exp_is_refused() {
         // Signed by the key holder (the signer's own check is below), so
         // only the verifier stands between this URL and a card.
         let params = Params::parse(Some(&query)).unwrap();
-        let sig = signer().signature(path, &params).unwrap();
+        let sig = signer()
+            .signature(path, &params, &sharecard::signing::report_card_params)
+            .unwrap();
         let r = app.get(&format!("{path}?{query}&sig={sig}")).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{query}");
         assert_eq!(
@@ -165,7 +169,15 @@ async fn a_repeated_or_encoded_exp_is_refused() {
             assert!(err.contains("already holds `exp`"), "{err}");
         }
     }
-    assert!(signer().sign_url(path, "role=A&exp=1&exp=2").is_err());
+    assert!(
+        signer()
+            .sign_url(
+                path,
+                "role=A&exp=1&exp=2",
+                &sharecard::signing::report_card_params
+            )
+            .is_err()
+    );
 }
 
 /// Item 4: a key setting that is present but holds no key refuses to start:

@@ -100,6 +100,12 @@ fn templates_with_banner() -> tempfile::TempDir {
             std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
         }
     }
+    let assets = dir.path().join("assets");
+    std::fs::create_dir(&assets).unwrap();
+    for entry in std::fs::read_dir(bundled.join("assets")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, assets.join(path.file_name().unwrap())).unwrap();
+    }
     std::fs::write(dir.path().join("banner.svg"), BANNER).unwrap();
     dir
 }
@@ -162,7 +168,7 @@ fn a_new_template_passes_sharecard_check() {
         .expect("sharecard runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("ok: 4 templates"), "{stderr}");
+    assert!(stderr.contains("ok: 6 templates"), "{stderr}");
     assert!(stderr.contains("all text inside its boxes"), "{stderr}");
 }
 
@@ -200,7 +206,9 @@ async fn a_new_template_is_served_and_listed() {
     assert_eq!(banner["height"], 500);
     assert_eq!(
         banner["fields"],
-        serde_json::json!(["role", "risk", "level"])
+        // No banner.json: a template without a declaration draws report
+        // cards, whatever of them it shows.
+        serde_json::json!(["role", "tagline", "risk", "level", "threat", "threat_risk"])
     );
     assert_eq!(banner["themes"], serde_json::json!(["dark", "light"]));
     assert!(

@@ -153,7 +153,7 @@ fn a_usage_error_is_one_clear_line_and_exit_2() {
                 "--template",
                 "banner",
             ][..],
-            "the templates are report, square, story",
+            "the templates are cost, report, square, story, tasks",
         ),
         (
             &["warm", "--target", "ht tp://x", "cards.txt"][..],
@@ -215,7 +215,11 @@ fn warm_says_once_where_it_could_not_connect() {
 fn sign_prints_urls_that_can_be_pasted() {
     let signer = sharecard::signing::Signer::new(&[KEY]).unwrap();
     let want = signer
-        .sign_url("/cards/report.png", "role=ML%20Engineer&risk=48")
+        .sign_url(
+            "/cards/report.png",
+            "role=ML%20Engineer&risk=48",
+            &sharecard::signing::report_card_params,
+        )
         .unwrap();
     for (given, base) in [
         ("/cards/report.png?role=ML Engineer&risk=48", ""),
@@ -236,7 +240,11 @@ fn sign_prints_urls_that_can_be_pasted() {
 async fn sign_and_warm_know_webp() {
     let signer = sharecard::signing::Signer::new(&[KEY]).unwrap();
     let want = signer
-        .sign_url("/cards/report.webp", "role=ML%20Engineer&risk=48")
+        .sign_url(
+            "/cards/report.webp",
+            "role=ML%20Engineer&risk=48",
+            &sharecard::signing::report_card_params,
+        )
         .unwrap();
     let out = sharecard(&[
         "sign",

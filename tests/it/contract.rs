@@ -31,7 +31,7 @@ async fn the_repository_openapi_json_is_the_served_document() {
 
 /// The query parameters of `/cards/{template}.png` in the document.
 fn card_parameters(doc: &Value) -> Vec<Value> {
-    doc["paths"]["/cards/{template}.png"]["get"]["parameters"]
+    doc["paths"]["/cards/report.png"]["get"]["parameters"]
         .as_array()
         .unwrap()
         .iter()
@@ -131,16 +131,25 @@ async fn every_limit_the_document_states_is_the_parsers() {
         .iter()
         .map(|t| &t["name"])
         .collect();
-    let path_param = &doc["paths"]["/cards/{template}.png"]["get"]["parameters"][0];
-    assert_eq!(path_param["name"], "template");
-    assert_eq!(
-        path_param["schema"]["enum"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .collect::<Vec<_>>(),
-        names
-    );
+    // Each template is operations of its own, with an id, tags and a
+    // summary, in each format and as a share page.
+    for name in &names {
+        let name = name.as_str().unwrap();
+        for path in [
+            format!("/cards/{name}.png"),
+            format!("/cards/{name}.webp"),
+            format!("/share/{name}"),
+        ] {
+            for verb in ["get", "head"] {
+                let op = &doc["paths"][&path][verb];
+                assert!(op["operationId"].is_string(), "{verb} {path}");
+                assert!(
+                    op["summary"].is_string() && op["tags"].is_array(),
+                    "{verb} {path}"
+                );
+            }
+        }
+    }
     // /templates gives each parameter's type and limits, as the document.
     for p in card_parameters(&doc) {
         let name = p["name"].as_str().unwrap();

@@ -237,10 +237,18 @@ async fn signed_og_url_is_canonical_and_opens() {
     .await;
     let signer = Signer::new(&[KEY]).unwrap();
     let a = signer
-        .sign_url("/share/report", "role=ML+Engineer&risk=48")
+        .sign_url(
+            "/share/report",
+            "role=ML+Engineer&risk=48",
+            &sharecard::signing::report_card_params,
+        )
         .unwrap();
     let b = signer
-        .sign_url("/share/report", "risk=48&role=ML%20Engineer&scale=2")
+        .sign_url(
+            "/share/report",
+            "risk=48&role=ML%20Engineer&scale=2",
+            &sharecard::signing::report_card_params,
+        )
         .unwrap();
     let mut seen = Vec::new();
     for path in [a.clone(), format!("{a}&utm_source=x&fbclid=y"), b] {
@@ -326,7 +334,11 @@ async fn each_crawler_gets_the_tags_and_an_image_it_accepts() {
     .await;
     let page_path = Signer::new(&[KEY])
         .unwrap()
-        .sign_url("/share/report", ML_ENGINEER)
+        .sign_url(
+            "/share/report",
+            ML_ENGINEER,
+            &sharecard::signing::report_card_params,
+        )
         .unwrap();
     struct Crawler {
         ua: &'static str,

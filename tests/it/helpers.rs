@@ -251,6 +251,7 @@ pub fn request(template: &str, query: &str) -> sharecard_render::card::CardReque
     let params = Params::parse(Some(query)).expect("query parses");
     CardRequest::from_params(
         TemplateName::parse(template).expect("template name"),
+        &sharecard_render::template::bundled_schema(template).expect("a bundled template"),
         &params,
         &LevelBands::default(),
     )

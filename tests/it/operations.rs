@@ -136,7 +136,7 @@ fn logged_request(args: &[&str], headers: &str) -> (serde_json::Value, String) {
     let listening = next_json(&lines, |v| v["message"] == "listening");
     assert_eq!(
         listening["templates"],
-        serde_json::json!(["report", "square", "story"]),
+        serde_json::json!(["cost", "report", "square", "story", "tasks"]),
         "a list is a JSON array"
     );
     let addr = listening["addr"].as_str().unwrap().to_owned();
@@ -197,7 +197,11 @@ async fn signing_keys_come_from_a_file() {
     for key in [NEW, OLD] {
         let url = Signer::new(&[key])
             .unwrap()
-            .sign_url("/cards/report.png", query)
+            .sign_url(
+                "/cards/report.png",
+                query,
+                &sharecard::signing::report_card_params,
+            )
             .unwrap();
         assert_eq!(app.get(&url).await.status, StatusCode::OK, "{key}");
     }
@@ -215,7 +219,11 @@ async fn signing_keys_come_from_a_file() {
     let url = String::from_utf8(out.stdout).unwrap();
     let want = Signer::new(&[NEW])
         .unwrap()
-        .sign_url("/cards/report.png", query)
+        .sign_url(
+            "/cards/report.png",
+            query,
+            &sharecard::signing::report_card_params,
+        )
         .unwrap();
     assert_eq!(url.trim(), want);
 

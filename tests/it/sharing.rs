@@ -16,7 +16,10 @@ const KEY: &str = "test-key-0123456789abcdef";
 const OLD_KEY: &str = "old-key-0123456789abcdef";
 
 fn signed(path: &str, query: &str, key: &str) -> String {
-    Signer::new(&[key]).unwrap().sign_url(path, query).unwrap()
+    Signer::new(&[key])
+        .unwrap()
+        .sign_url(path, query, &sharecard::signing::report_card_params)
+        .unwrap()
 }
 
 /// A URL answered once is remembered without its query being parsed again
@@ -179,7 +182,11 @@ async fn snippet_signs_urls_the_server_accepts(lang: &str, program: &str, driver
     let q = url.split_once('?').unwrap().1;
     let ours = Signer::new(&[KEY])
         .unwrap()
-        .signature("/cards/report.png", &Params::parse(Some(q)).unwrap())
+        .signature(
+            "/cards/report.png",
+            &Params::parse(Some(q)).unwrap(),
+            &sharecard::signing::report_card_params,
+        )
         .unwrap();
     assert!(url.ends_with(&format!("&sig={ours}")), "{lang}: {url}");
 }
@@ -470,6 +477,7 @@ fn sign_command_prints_a_url_the_signer_accepts() {
             .verify(
                 "/share/report",
                 &Params::parse(Some(q)).unwrap(),
+                &sharecard::signing::report_card_params,
                 sharecard::clock::Clock::now(&sharecard::clock::SystemClock)
             )
             .is_ok()

@@ -16,6 +16,11 @@ async fn templates_endpoint_lists_every_template() {
     assert!(names.contains(&"report"), "{names:?}");
     for t in list {
         let name = t["name"].as_str().unwrap();
+        // Report cards here; the others' own samples are drawn by
+        // `sharecard check` and the gallery test.
+        if !["report", "square", "story"].contains(&name) {
+            continue;
+        }
         let (w, h) = (
             t["width"].as_u64().unwrap() as u32,
             t["height"].as_u64().unwrap() as u32,

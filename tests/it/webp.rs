@@ -245,8 +245,20 @@ async fn a_webp_url_answers_as_its_png_does() {
 async fn a_webp_url_is_signed_on_its_own() {
     let app = spawn_app_with(|a| a.signing.signing_keys = vec![KEY.into()]).await;
     let signer = Signer::new(&[KEY]).unwrap();
-    let png = signer.sign_url("/cards/report.png", ML_ENGINEER).unwrap();
-    let webp = signer.sign_url("/cards/report.webp", ML_ENGINEER).unwrap();
+    let png = signer
+        .sign_url(
+            "/cards/report.png",
+            ML_ENGINEER,
+            &sharecard::signing::report_card_params,
+        )
+        .unwrap();
+    let webp = signer
+        .sign_url(
+            "/cards/report.webp",
+            ML_ENGINEER,
+            &sharecard::signing::report_card_params,
+        )
+        .unwrap();
     assert_eq!(app.get(&png).await.status, StatusCode::OK);
     let r = app.get(&webp).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -282,7 +294,13 @@ async fn share_pages_show_webp_to_people_and_png_to_crawlers() {
     })
     .await;
     let signed = Signer::new(&[KEY]).unwrap();
-    let page = signed.sign_url("/share/report", ML_ENGINEER).unwrap();
+    let page = signed
+        .sign_url(
+            "/share/report",
+            ML_ENGINEER,
+            &sharecard::signing::report_card_params,
+        )
+        .unwrap();
     let (doc, webp, png) = share_page(&app, page.strip_prefix("/share/report?").unwrap()).await;
     assert!(
         webp.starts_with("/cards/report.webp?") && webp.contains("&sig="),

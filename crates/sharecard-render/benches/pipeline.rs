@@ -41,6 +41,7 @@ fn parse(query: &str) -> CardRequest {
     let params = Params::parse(Some(query)).expect("query parses");
     CardRequest::from_params(
         TemplateName::parse(TEMPLATE).expect("template name"),
+        &sharecard_render::template::bundled_schema(TEMPLATE).expect("bundled"),
         &params,
         &LevelBands::default(),
     )
@@ -97,8 +98,8 @@ fn stages(c: &mut Criterion) {
     });
 
     let measurer = Measurer::new(renderer.shaper());
-    let role = req.card.role.as_str();
-    let tagline = req.card.tagline.as_ref().expect("has a tagline").as_str();
+    let role = req.card.text("role").expect("has a role");
+    let tagline = req.card.text("tagline").expect("has a tagline");
     let role_fit = measurer.fit(role, &role_spec());
     let tag_spec = tagline_spec(role_fit.height);
     g.bench_function("fit_text_role_and_tagline", |b| {

@@ -57,6 +57,7 @@ fn main() {
     let params = Params::parse(Some(QUERY)).expect("query parses");
     let req = CardRequest::from_params(
         TemplateName::parse("report").expect("template"),
+        &sharecard_render::template::bundled_schema("report").expect("bundled"),
         &params,
         &LevelBands::default(),
     )

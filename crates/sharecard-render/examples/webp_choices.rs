@@ -70,6 +70,7 @@ fn main() {
         let params = Params::parse(Some(&query)).expect("query parses");
         let req = CardRequest::from_params(
             TemplateName::parse(template).expect("template"),
+            &sharecard_render::template::bundled_schema(template).expect("bundled"),
             &params,
             &LevelBands::default(),
         )

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod assets;
 pub mod card;
 pub mod encode;
 pub mod error;

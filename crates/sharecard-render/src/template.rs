@@ -18,7 +18,9 @@ use minijinja::value::{Kwargs, Object, Serde, Value, from_args};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::card::{Card, CardRequest, Theme};
+use crate::card::query::Params;
+use crate::card::schema::{self, Schema};
+use crate::card::{Card, CardRequest, LevelBands, Theme};
 use crate::fonts::Fonts;
 use crate::text::{FitSpec, Fitted, Measurer, Shaper, Wrap};
 
@@ -29,11 +31,45 @@ const BUNDLED: &[(&str, &str)] = &[
     ("report.svg", include_str!("../../../templates/report.svg")),
     ("square.svg", include_str!("../../../templates/square.svg")),
     ("story.svg", include_str!("../../../templates/story.svg")),
+    (
+        "report.json",
+        include_str!("../../../templates/report.json"),
+    ),
+    (
+        "square.json",
+        include_str!("../../../templates/square.json"),
+    ),
+    ("story.json", include_str!("../../../templates/story.json")),
+    (
+        "samples.json",
+        include_str!("../../../templates/samples.json"),
+    ),
+    ("tasks.svg", include_str!("../../../templates/tasks.svg")),
+    ("tasks.json", include_str!("../../../templates/tasks.json")),
+    ("cost.svg", include_str!("../../../templates/cost.svg")),
+    ("cost.json", include_str!("../../../templates/cost.json")),
+];
+
+/// Assets compiled into the binary (`templates/assets/`, whose
+/// LICENSES.md says where each comes from).
+const BUNDLED_ASSETS: &[(&str, &[u8])] = &[
+    (
+        "brand.svg",
+        include_bytes!("../../../templates/assets/brand.svg"),
+    ),
+    (
+        "human.svg",
+        include_bytes!("../../../templates/assets/human.svg"),
+    ),
+    (
+        "chip.svg",
+        include_bytes!("../../../templates/assets/chip.svg"),
+    ),
 ];
 
 /// Bumped when the rendering code changes in a way that alters pixels, so
 /// that every ETag and versioned URL changes with it.
-const RENDERER_EPOCH: &str = "2";
+const RENDERER_EPOCH: &str = "3";
 
 /// A bound on template work: a template with a runaway loop fails instead of
 /// spinning a render thread forever.
@@ -71,7 +107,11 @@ pub struct TemplateInfo {
     pub width: u32,
     pub height: u32,
     pub themes: Vec<&'static str>,
+    /// The card's query parameters, lists spelled out item by item.
     pub fields: Vec<String>,
+    /// What the card's fields are, and what is said about it.
+    #[serde(skip)]
+    pub schema: Arc<Schema>,
     /// Changes whenever the template source, the fonts or the renderer
     /// change: part of every ETag.
     pub version: String,
@@ -109,19 +149,31 @@ pub struct SvgDoc {
 
 pub struct Templates {
     env: Environment<'static>,
+    /// The declarations' wording, rendered as plain text.
+    words: Environment<'static>,
     infos: BTreeMap<String, TemplateInfo>,
     shaper: Arc<Shaper>,
+    assets: Arc<crate::assets::Assets>,
 }
 
 impl Templates {
-    /// The bundled templates, or every `*.svg` in `dir` instead (with the
-    /// bundled partials it lacks).
+    /// The bundled templates, or the set in `dir` instead: its `*.svg`
+    /// templates, `*.json` declarations and samples, and `assets/` (with
+    /// the bundled partials it lacks).
     pub fn load(dir: Option<&Path>, fonts: Arc<Fonts>) -> anyhow::Result<Templates> {
-        let sources: Vec<(String, String)> = match dir {
-            None => BUNDLED
-                .iter()
-                .map(|(n, s)| (n.to_string(), s.to_string()))
-                .collect(),
+        let (sources, assets) = match dir {
+            None => (
+                BUNDLED
+                    .iter()
+                    .map(|(n, s)| (n.to_string(), s.to_string()))
+                    .collect(),
+                crate::assets::Assets::load(
+                    BUNDLED_ASSETS
+                        .iter()
+                        .map(|(n, b)| (n.to_string(), b.to_vec()))
+                        .collect(),
+                )?,
+            ),
             Some(dir) => {
                 let mut out = read_dir_sources(dir)?;
                 // Partials the directory does not have (`_text.svg`) are
@@ -132,16 +184,20 @@ impl Templates {
                     }
                 }
                 out.sort();
-                out
+                (
+                    out,
+                    crate::assets::Assets::load(crate::assets::read_dir(dir)?)?,
+                )
             }
         };
-        Templates::from_sources(sources, fonts)
+        Templates::from_sources(sources, assets, fonts)
     }
 
     /// Templates from `sources`, `(file name, text)` pairs: `_` names are
-    /// partials, the rest cards.
+    /// partials, `.json` declarations (and samples files), the rest cards.
     pub(crate) fn from_sources(
         sources: Vec<(String, String)>,
+        assets: crate::assets::Assets,
         fonts: Arc<Fonts>,
     ) -> anyhow::Result<Templates> {
         use sha2::Digest;
@@ -149,6 +205,11 @@ impl Templates {
         env.set_auto_escape_callback(|_| AutoEscape::Html);
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(TEMPLATE_FUEL));
+        let mut words = Environment::new();
+        words.set_auto_escape_callback(|_| AutoEscape::None);
+        words.set_undefined_behavior(UndefinedBehavior::Strict);
+        words.set_fuel(Some(TEMPLATE_FUEL));
+        let assets = Arc::new(assets);
         // Partials take part in every template's version.
         let mut partials = sha2::Sha256::new();
         for (name, src) in &sources {
@@ -157,9 +218,18 @@ impl Templates {
                 partials.update(src.as_bytes());
             }
         }
+        partials.update(assets.fingerprint());
         let partials = partials.finalize();
+        let json: BTreeMap<String, String> = sources
+            .iter()
+            .filter(|(n, _)| n.ends_with(".json"))
+            .cloned()
+            .collect();
         let mut names = Vec::new();
         for (name, src) in sources {
+            if name.ends_with(".json") {
+                continue;
+            }
             if !name.starts_with('_') {
                 let card = name.trim_end_matches(".svg").to_owned();
                 if crate::card::TemplateName::parse(&card).is_none() {
@@ -169,6 +239,11 @@ impl Templates {
                 h.update(RENDERER_EPOCH.as_bytes());
                 h.update(partials);
                 h.update(src.as_bytes());
+                h.update(
+                    json.get(&format!("{card}.json"))
+                        .map_or("", |s| s.as_str())
+                        .as_bytes(),
+                );
                 h.update(fonts.fingerprint().as_bytes());
                 names.push((card, hex::encode(&h.finalize()[..6])));
             }
@@ -178,32 +253,146 @@ impl Templates {
         if names.is_empty() {
             bail!("no card templates found");
         }
+        let schemas = declarations(&names, &json, &assets)?;
+        for (name, (schema, _)) in &schemas {
+            for (what, src) in [
+                ("title", Some(&schema.share.title)),
+                ("description", schema.share.description.as_ref()),
+                ("alt", Some(&schema.share.alt)),
+                ("file_name", schema.share.file_name.as_ref()),
+            ] {
+                if let Some(src) = src {
+                    words
+                        .add_template_owned(format!("{name}/{what}"), src.clone())
+                        .map_err(|e| {
+                            anyhow::anyhow!("{name}.json: share.{what}: {}", describe(e))
+                        })?;
+                }
+            }
+        }
         let mut templates = Templates {
             env,
+            words,
             infos: BTreeMap::new(),
             shaper: Arc::new(Shaper::new(fonts)),
+            assets,
         };
         for (name, version) in names {
+            let (schema, own) = schemas[&name].clone();
             let info = templates
-                .read_info(&name, version)
+                .read_info(&name, version, schema, own)
                 .with_context(|| format!("template {name}.svg"))?;
             templates.infos.insert(name, info);
         }
         Ok(templates)
     }
 
-    fn read_info(&self, name: &str, version: String) -> anyhow::Result<TemplateInfo> {
+    /// The template set's assets.
+    pub fn assets(&self) -> &Arc<crate::assets::Assets> {
+        &self.assets
+    }
+
+    /// The card `params` name for `template`, parsed by its declaration.
+    /// `None` for a template the set lacks.
+    pub fn card_request(
+        &self,
+        template: crate::card::TemplateName,
+        params: &Params,
+        bands: &LevelBands,
+    ) -> Option<Result<CardRequest, crate::error::CardError>> {
+        let schema = &self.info(template.as_str())?.schema;
+        Some(CardRequest::from_params(template, schema, params, bands))
+    }
+
+    /// The declared sample `slug` of `template` as a card request, texts
+    /// cut to their limits, with `extra` parameters (`&theme=light`).
+    pub fn sample_request(
+        &self,
+        template: &str,
+        sample: &schema::SampleCard,
+        extra: &str,
+        bands: &LevelBands,
+    ) -> Result<CardRequest, crate::error::CardError> {
+        let info = self.info(template).ok_or_else(|| {
+            crate::error::CardError::invalid(
+                "unknown_template",
+                None,
+                format!("no template {template}"),
+            )
+        })?;
+        let pairs = info
+            .schema
+            .params_from_json(&sample.value, true, &[])
+            .map_err(|m| crate::error::CardError::invalid("invalid_sample", None, m))?;
+        let mut q: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", crate::card::query::encode_component(v)))
+            .collect();
+        q.extend(
+            extra
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
+        );
+        let params = Params::parse(Some(&q.join("&")))?;
+        CardRequest::from_params(
+            crate::card::TemplateName::parse(template).expect("loaded names parse"),
+            &info.schema,
+            &params,
+            bands,
+        )
+    }
+
+    /// What is said about `req`'s card, from its declaration: `(title,
+    /// description, alt, file name)`.
+    pub fn wording(&self, req: &CardRequest) -> anyhow::Result<[String; 4]> {
+        let name = req.template.as_str();
+        let info = self
+            .info(name)
+            .with_context(|| format!("no template {name}"))?;
+        let say = |what: &str| -> anyhow::Result<Option<String>> {
+            match self.words.get_template(&format!("{name}/{what}")) {
+                Ok(t) => Ok(Some(
+                    t.render(minijinja::context! { card => Value::from(Serde(&req.card)) })
+                        .map_err(describe)?
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                )),
+                Err(_) => Ok(None),
+            }
+        };
+        let title = say("title")?.unwrap_or_else(|| info.schema.summary.clone());
+        let description = say("description")?.unwrap_or_else(|| title.clone());
+        let mut alt = say("alt")?.unwrap_or_default();
+        if alt.chars().count() > MAX_ALT {
+            alt = alt.chars().take(MAX_ALT - 1).collect::<String>() + "…";
+        }
+        let file = say("file_name")?.unwrap_or_else(|| name.to_owned());
+        Ok([title, description, alt, file])
+    }
+
+    fn read_info(
+        &self,
+        name: &str,
+        version: String,
+        schema: Arc<Schema>,
+        own: bool,
+    ) -> anyhow::Result<TemplateInfo> {
         let tmpl = self.env.get_template(&format!("{name}.svg"))?;
+        check_uses(name, &tmpl.undeclared_variables(true), &schema, own)?;
+        let sample = first_sample(name, &schema)?;
         let kit = Arc::new(TextKit::new(self.shaper.clone()));
         let captured = tmpl
             .render_captured(context(
-                &sample_card(),
+                &sample,
                 Theme::Dark,
                 "example.com",
                 Layer::All,
                 &kit,
             ))
             .map_err(describe)?;
+        check_hrefs(captured.output(), &self.assets)?;
         let state = captured.state();
         let dim = |key: &str| -> anyhow::Result<u32> {
             let v = state
@@ -216,13 +405,7 @@ impl Templates {
             }
             Ok(n)
         };
-        let fields = state
-            .lookup("fields")
-            .context("must `{% set fields = [...] %}` at top level")?
-            .try_iter()
-            .map_err(describe)?
-            .map(|v| v.to_string())
-            .collect();
+        let fields = schema.params().into_iter().map(|(p, _)| p).collect();
         let layered = state.lookup("layered").is_some_and(|v| v.is_true());
         Ok(TemplateInfo {
             name: name.to_owned(),
@@ -230,6 +413,7 @@ impl Templates {
             height: dim("height")?,
             themes: Theme::ALL.iter().map(|t| t.as_str()).collect(),
             fields,
+            schema,
             version,
             layered,
         })
@@ -272,7 +456,7 @@ impl Templates {
         let tmpl = self.env.get_template(&format!("{}.svg", info.name))?;
         let kit = Arc::new(TextKit::new(self.shaper.clone()));
         let card = match layer {
-            Layer::Background => sample_card(),
+            Layer::Background => first_sample(&info.name, &info.schema)?,
             _ => req
                 .card
                 .map_text(|s| self.shaper.fonts().displayable(s).into_owned()),
@@ -311,18 +495,20 @@ fn read_dir_sources(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
         };
-        if !name.ends_with(".svg") {
+        if !name.ends_with(".svg") && !name.ends_with(".json") {
             continue;
         }
-        let src = read_template_file(&root, &entry.path())
+        let src = read_set_file(&root, &entry.path(), MAX_TEMPLATE_BYTES)
+            .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8".to_owned()))
             .map_err(|why| anyhow::anyhow!("template file {name}: {why}"))?;
         out.push((name, src));
     }
     Ok(out)
 }
 
-/// One template file of the directory `root` (canonical), or why not.
-fn read_template_file(root: &Path, path: &Path) -> Result<String, String> {
+/// One file of the template set in `root` (canonical), at most `max`
+/// bytes, or why not.
+pub(crate) fn read_set_file(root: &Path, path: &Path, max: u64) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let link = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
     if link.file_type().is_symlink() {
@@ -346,20 +532,17 @@ fn read_template_file(root: &Path, path: &Path) -> Result<String, String> {
     if !meta.is_file() {
         return Err("is not a regular file; templates are plain files".to_owned());
     }
-    if meta.len() > MAX_TEMPLATE_BYTES {
-        return Err(format!(
-            "is {} bytes; a template may have at most {MAX_TEMPLATE_BYTES}",
-            meta.len()
-        ));
+    if meta.len() > max {
+        return Err(format!("is {} bytes; at most {max} are read", meta.len()));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_TEMPLATE_BYTES + 1)
+    file.take(max + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_TEMPLATE_BYTES {
-        return Err(format!("has more than {MAX_TEMPLATE_BYTES} bytes"));
+    if bytes.len() as u64 > max {
+        return Err(format!("has more than {max} bytes"));
     }
-    String::from_utf8(bytes).map_err(|_| "is not UTF-8".to_owned())
+    Ok(bytes)
 }
 
 fn context(card: &Card, theme: Theme, brand: &str, layer: Layer, kit: &Arc<TextKit>) -> Value {
@@ -384,27 +567,192 @@ fn describe(e: Error) -> anyhow::Error {
     anyhow::anyhow!(msg)
 }
 
-/// A card with every field set, for reading template metadata and for
-/// `sharecard check`.
-pub fn sample_card() -> Card {
-    use crate::card::{CardText, Level, Percent, Threat};
-    Card {
-        role: CardText::parse("role", "ML Engineer", 80).expect("valid"),
-        tagline: Some(
-            CardText::parse(
-                "tagline",
-                "AI helps build AI. But someone has to build the AI that builds AI.",
-                200,
-            )
-            .expect("valid"),
-        ),
-        risk: Percent::new(48).expect("valid"),
-        level: Level::Elevated,
-        threat: Some(Threat {
-            task: CardText::parse("threat", "Model Fine-Tuning", 80).expect("valid"),
-            risk: Percent::new(65).expect("valid"),
-        }),
+/// The declaration of the bundled template `name`, read without fonts
+/// (tests, benches, tools).
+pub fn bundled_schema(name: &str) -> anyhow::Result<Arc<Schema>> {
+    let assets = crate::assets::Assets::load(
+        BUNDLED_ASSETS
+            .iter()
+            .map(|(n, b)| (n.to_string(), b.to_vec()))
+            .collect(),
+    )?;
+    let json: BTreeMap<String, String> = BUNDLED
+        .iter()
+        .filter(|(n, _)| n.ends_with(".json"))
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect();
+    let names: Vec<(String, String)> = BUNDLED
+        .iter()
+        .filter(|(n, _)| n.ends_with(".svg") && !n.starts_with('_'))
+        .map(|(n, _)| (n.trim_end_matches(".svg").to_owned(), String::new()))
+        .collect();
+    let mut all = declarations(&names, &json, &assets)?;
+    Ok(all
+        .remove(name)
+        .with_context(|| format!("no bundled template {name}"))?
+        .0)
+}
+
+/// Longest alternative text: X's limit for `twitter:image:alt`.
+pub const MAX_ALT: usize = 420;
+
+/// The declarations of `names`: `NAME.json` where the set has one, else
+/// the bundled report card's (a template set from before declarations
+/// draws report cards).
+fn declarations(
+    names: &[(String, String)],
+    json: &BTreeMap<String, String>,
+    assets: &crate::assets::Assets,
+) -> anyhow::Result<BTreeMap<String, (Arc<Schema>, bool)>> {
+    let asset_names = assets.names();
+    let read = |file: &str| -> anyhow::Result<String> {
+        json.get(file)
+            .cloned()
+            .or_else(|| {
+                BUNDLED
+                    .iter()
+                    .find(|(n, _)| *n == file)
+                    .map(|(_, s)| s.to_string())
+            })
+            .with_context(|| format!("no file {file} in the template set"))
+    };
+    let build = |file: &str,
+                 src: &str,
+                 base: Option<&Schema>|
+     -> anyhow::Result<(Option<String>, Option<Schema>)> {
+        let raw = schema::read_raw(file, src)?;
+        let like = raw.like.clone();
+        if like.is_some() && base.is_none() {
+            return Ok((like, None));
+        }
+        let cx = schema::Context {
+            file,
+            src,
+            assets: &asset_names,
+            read: &read,
+        };
+        Ok((like, Some(schema::build(raw, base, &cx)?)))
+    };
+    let bundled_report = || -> anyhow::Result<Schema> {
+        let src = BUNDLED
+            .iter()
+            .find(|(n, _)| *n == "report.json")
+            .expect("bundled")
+            .1;
+        let (_, s) = build("report.json", src, None)?;
+        Ok(s.expect("no like"))
+    };
+    let mut out: BTreeMap<String, (Arc<Schema>, bool)> = BTreeMap::new();
+    let mut later = Vec::new();
+    for (name, _) in names {
+        let file = format!("{name}.json");
+        match json.get(&file) {
+            None => {
+                out.insert(name.clone(), (Arc::new(bundled_report()?), false));
+            }
+            Some(src) => match build(&file, src, None)? {
+                (_, Some(s)) => {
+                    out.insert(name.clone(), (Arc::new(s), true));
+                }
+                (like, None) => {
+                    later.push((name.clone(), file, src.clone(), like.unwrap_or_default()))
+                }
+            },
+        }
     }
+    for (name, file, src, like) in later {
+        let base = out.get(&like).map(|(s, _)| s.clone()).with_context(|| {
+            format!(
+                "{file} line {}: `like` names {like:?}, which is not a template of this set \
+                 declared without `like`",
+                schema::line_of(&src, "like")
+            )
+        })?;
+        let (_, s) = build(&file, &src, Some(&base))?;
+        out.insert(name, (Arc::new(s.expect("built with a base")), true));
+    }
+    Ok(out)
+}
+
+/// The declaration's first sample, as the card that fills backgrounds
+/// and reads a template's metadata.
+fn first_sample(name: &str, schema: &Arc<Schema>) -> anyhow::Result<Card> {
+    let sample = schema.samples.first().context("no sample card")?;
+    let pairs = schema
+        .params_from_json(&sample.value, true, &[])
+        .map_err(|m| anyhow::anyhow!("{name}.json: sample {}: {m}", sample.slug))?;
+    let q: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", crate::card::query::encode_component(v)))
+        .collect();
+    let params = Params::parse(Some(&q.join("&")))
+        .map_err(|e| anyhow::anyhow!("{name}.json: sample {}: {e}", sample.slug))?;
+    Card::from_params(schema, &params, &LevelBands::default())
+        .map_err(|e| anyhow::anyhow!("{name}.json: sample {}: {e}", sample.slug))
+}
+
+/// The template must use every declared field, and only those: a field
+/// the SVG uses but the declaration lacks would fail on every card, and
+/// a declared field the SVG ignores is a parameter that changes nothing.
+fn check_uses(
+    name: &str,
+    used: &std::collections::HashSet<String>,
+    schema: &Schema,
+    own: bool,
+) -> anyhow::Result<()> {
+    let used: std::collections::BTreeSet<&str> = used
+        .iter()
+        .filter_map(|v| v.strip_prefix("card."))
+        .map(|v| v.split('.').next().unwrap_or(v))
+        .collect();
+    let declared: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
+    if let Some(u) = used.iter().find(|u| !declared.contains(u)) {
+        bail!(
+            "{name}.svg uses `card.{u}`, which {} does not declare (it declares {})",
+            if own {
+                format!("{name}.json")
+            } else {
+                format!("the report card ({name}.json is missing)")
+            },
+            declared.join(", ")
+        );
+    }
+    // A set from before declarations draws report cards with whichever
+    // of their fields it likes.
+    if let Some(d) = declared.iter().find(|d| own && !used.contains(*d)) {
+        bail!("{name}.json declares `{d}`, which {name}.svg never uses");
+    }
+    Ok(())
+}
+
+/// Every `href` of a filled template must be a fragment (`#id`), an
+/// inline `data:` image, or `asset:NAME` of an asset the set holds: a
+/// template can never name a file or a URL.
+pub fn check_hrefs(svg: &str, assets: &crate::assets::Assets) -> anyhow::Result<()> {
+    let mut rest = svg;
+    while let Some(i) = rest.find("href=") {
+        rest = &rest[i + 5..];
+        let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            continue;
+        };
+        let body = &rest[1..];
+        let end = body.find(q).unwrap_or(body.len());
+        let href = &body[..end];
+        let ok = href.starts_with('#')
+            || href.starts_with("data:")
+            || href
+                .strip_prefix("asset:")
+                .is_some_and(|n| assets.get(n).is_some());
+        if !ok {
+            bail!(
+                "an href to {href:?}: templates reference images only as asset:NAME, \
+                 with NAME one of the set's assets ({})",
+                assets.names().join(", ")
+            );
+        }
+        rest = &body[end..];
+    }
+    Ok(())
 }
 
 /// The `text` object templates see: `text.fit(…)`, `text.probe(…)` and

@@ -74,6 +74,7 @@ pub(super) async fn card<B>(
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if terms.attachment
         && let Ok(v) = HeaderValue::from_str(&naming::content_disposition(
+            state.renderer().templates(),
             target.card.req(),
             target.card.format(),
         ))

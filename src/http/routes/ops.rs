@@ -123,9 +123,44 @@ pub(super) fn favicon() -> Response<Body> {
 /// gallery polls this to refresh itself).
 pub(super) fn templates(state: &AppState, reload_error: Option<String>) -> Response<Body> {
     let renderer = state.renderer();
-    let list: Vec<_> = renderer.templates().infos().collect();
-    let mut parameters = crate::http::openapi::card_parameters();
-    parameters["download"] = crate::http::openapi::download_schema();
+    let bands = &state.settings.level_bands;
+    let list: Vec<serde_json::Value> = renderer
+        .templates()
+        .infos()
+        .map(|info| {
+            let mut t = serde_json::to_value(info).expect("serialisable");
+            let mut parameters = crate::http::openapi::card_parameters(&info.schema);
+            parameters["download"] = crate::http::openapi::download_schema();
+            t["summary"] = info.schema.summary.clone().into();
+            t["description"] = info.schema.description.clone().into();
+            t["parameters"] = parameters;
+            // Its first sample, as a URL the service would hand out.
+            if let Some(req) = info.schema.samples.first().and_then(|s| {
+                renderer
+                    .templates()
+                    .sample_request(&info.name, s, "", bands)
+                    .ok()
+            }) {
+                t["example"] = crate::http::urls::card_url(
+                    &state.settings.signer,
+                    &req,
+                    crate::cache::Format::Png,
+                    &info.version,
+                    false,
+                    u64::MAX,
+                )
+                .into();
+            }
+            t
+        })
+        .collect();
+    // The report card's parameters, as before templates had their own.
+    let parameters = list
+        .iter()
+        .find(|t| t["name"] == "report")
+        .or(list.first())
+        .map(|t| t["parameters"].clone())
+        .unwrap_or_default();
     let mut doc = serde_json::json!({
         "templates": list,
         "formats": crate::http::openapi::card_formats(),
@@ -140,7 +175,7 @@ pub(super) fn templates(state: &AppState, reload_error: Option<String>) -> Respo
 
 /// `/openapi.json`: the API in OpenAPI 3.1, for the templates loaded now.
 pub(super) fn openapi(state: &AppState) -> Response<Body> {
-    let doc = crate::http::openapi::document(&state.renderer());
+    let doc = crate::http::openapi::document(&state.renderer(), &state.settings.site.public_url);
     json(
         StatusCode::OK,
         serde_json::to_string_pretty(&doc).expect("serialisable"),

@@ -32,7 +32,10 @@ pub(super) fn share<B>(
         .expect("parse_card checked the template");
     let site = &state.settings.site;
     let base = &site.public_url;
-    let words = card.describe();
+    let words = renderer
+        .templates()
+        .describe(&card)
+        .map_err(|e| ApiError::internal(format!("the card's wording failed: {e:#}")))?;
     // The image at 1x, with the template version in the URL: crawlers key
     // their caches on the URL, so a new look must be a new URL.
     let image = CardRequest {
@@ -63,13 +66,17 @@ pub(super) fn share<B>(
         webp_path,
         download_path,
         hidpi: true,
-        file_name: download.file_name().ascii,
-        role_url: format!(
-            "{}{}",
-            site.site_url.trim_end_matches('/'),
-            site.role_path
-                .replace("{slug}", &encode_component(&slug(card.card.role.as_str())))
-        ),
+        file_name: renderer.templates().file_name(&download).ascii,
+        // The site's page for the card's role, when the card has one.
+        role_url: match card.card.text("role") {
+            Some(role) => format!(
+                "{}{}",
+                site.site_url.trim_end_matches('/'),
+                site.role_path
+                    .replace("{slug}", &encode_component(&slug(role)))
+            ),
+            None => site.site_url.clone(),
+        },
         width: info.width,
         height: info.height,
     };

@@ -18,7 +18,8 @@
 use serde_json::Value;
 
 use crate::card::query::{Params, encode_component};
-use crate::card::{CARD_PARAMS, CardRequest, LevelBands, TemplateName};
+use crate::card::{CardRequest, LevelBands, TemplateName};
+use crate::template::Templates;
 
 /// The keys a line may have besides the card's parameters.
 const LINE_KEYS: [&str; 3] = ["template", "name", "slug"];
@@ -48,6 +49,7 @@ impl std::fmt::Display for BadLine {
 pub fn parse(
     text: &str,
     default_template: &str,
+    templates: &Templates,
     bands: &LevelBands,
 ) -> (Vec<BatchCard>, Vec<BadLine>) {
     let mut cards = Vec::new();
@@ -58,7 +60,7 @@ pub fn parse(
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        match parse_line(trimmed, default_template, bands) {
+        match parse_line(trimmed, default_template, templates, bands) {
             Ok((request, name)) => cards.push(BatchCard {
                 line: line_no,
                 request,
@@ -85,7 +87,12 @@ pub struct WarmFile {
 
 /// Splits a warm file into its paths and its cards; both commands read
 /// the same file the same way, so that they count it alike.
-pub fn parse_warm(text: &str, default_template: &str, bands: &LevelBands) -> WarmFile {
+pub fn parse_warm(
+    text: &str,
+    default_template: &str,
+    templates: &Templates,
+    bands: &LevelBands,
+) -> WarmFile {
     let mut paths = Vec::new();
     // Path lines are blanked for the card parser, not dropped, so that its
     // line numbers stay the file's.
@@ -99,67 +106,63 @@ pub fn parse_warm(text: &str, default_template: &str, bands: &LevelBands) -> War
         }
         card_lines.push('\n');
     }
-    let (cards, bad) = parse(&card_lines, default_template, bands);
+    let (cards, bad) = parse(&card_lines, default_template, templates, bands);
     WarmFile { cards, paths, bad }
 }
 
 fn parse_line(
     line: &str,
     default_template: &str,
+    templates: &Templates,
     bands: &LevelBands,
 ) -> Result<(CardRequest, String), String> {
     let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let obj = value.as_object().ok_or("expected a JSON object")?;
-    let mut query = Vec::new();
-    let mut template = default_template.to_owned();
-    let mut name = None;
-    for (k, v) in obj {
-        let scalar = |v: &Value| -> Result<String, String> {
-            match v {
-                Value::String(s) => Ok(s.clone()),
-                Value::Number(n) => Ok(n.to_string()),
-                Value::Bool(b) => Ok(b.to_string()),
-                _ => Err(format!("`{k}` must be a string or a number")),
-            }
-        };
-        match (k.as_str(), v) {
-            ("template", v) => template = scalar(v)?,
-            ("name", v) => name = Some(scalar(v)?),
-            ("slug", v) => {
-                name.get_or_insert(scalar(v)?);
-            }
-            ("threat", Value::Object(t)) => {
-                let task = t.get("task").ok_or("`threat` needs a `task`")?;
-                let risk = t.get("risk").ok_or("`threat` needs a `risk`")?;
-                query.push(("threat".to_owned(), scalar(task)?));
-                query.push(("threat_risk".to_owned(), scalar(risk)?));
-            }
-            // A URL ignores parameters it does not know (tracking tags), but
-            // a line is written for this tool: `colour` is a typo to report.
-            (k, _) if !CARD_PARAMS.contains(&k) => {
-                return Err(format!(
-                    "unknown key `{k}`; a line's keys are {}",
-                    CARD_PARAMS
-                        .iter()
-                        .chain(&LINE_KEYS)
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-            (_, Value::Null) => {}
-            (k, v) => query.push((k.to_owned(), scalar(v)?)),
+    let text = |k: &str| -> Result<Option<String>, String> {
+        match obj.get(k) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(format!("`{k}` must be a string")),
         }
-    }
-    let query: Vec<String> = query
+    };
+    let template = text("template")?.unwrap_or_else(|| default_template.to_owned());
+    let name = text("name")?.or(text("slug")?);
+    let template =
+        TemplateName::parse(&template).ok_or_else(|| format!("bad template name {template:?}"))?;
+    let info = templates.info(template.as_str()).ok_or_else(|| {
+        let names: Vec<String> = templates.infos().map(|i| i.name.clone()).collect();
+        format!(
+            "no template {template:?}; the templates are {}",
+            names.join(", ")
+        )
+    })?;
+    // A URL ignores parameters it does not know (tracking tags), but a
+    // line is written for this tool: `colour` is a typo to report.
+    let pairs = info
+        .schema
+        .params_from_json(obj, false, &LINE_KEYS)
+        .map_err(|m| {
+            let mut keys: Vec<String> = info
+                .schema
+                .fields
+                .iter()
+                .map(|f| format!("`{}`", f.name))
+                .collect();
+            keys.extend(
+                ["theme", "scale"]
+                    .iter()
+                    .chain(&LINE_KEYS)
+                    .map(|k| format!("`{k}`")),
+            );
+            format!("{m}; a {template} line's keys are {}", keys.join(", "))
+        })?;
+    let query: Vec<String> = pairs
         .iter()
         .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
         .collect();
     let params = Params::parse(Some(&query.join("&"))).map_err(|e| e.message().to_owned())?;
-    let template =
-        TemplateName::parse(&template).ok_or_else(|| format!("bad template name {template:?}"))?;
-    let req =
-        CardRequest::from_params(template, &params, bands).map_err(|e| e.message().to_owned())?;
+    let req = CardRequest::from_params(template, &info.schema, &params, bands)
+        .map_err(|e| e.message().to_owned())?;
     let name = match name {
         Some(n) => sanitize_name(&n).ok_or_else(|| {
             format!(
@@ -167,7 +170,11 @@ fn parse_line(
                  not starting with `.`"
             )
         })?,
-        None => req.file_name().ascii.trim_end_matches(".png").to_owned(),
+        None => templates
+            .file_name(&req)
+            .ascii
+            .trim_end_matches(".png")
+            .to_owned(),
     };
     Ok((req, name))
 }
@@ -187,6 +194,11 @@ fn sanitize_name(name: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn templates() -> Templates {
+        let fonts = std::sync::Arc::new(crate::fonts::Fonts::load(None).unwrap());
+        Templates::load(None, fonts).unwrap()
+    }
+
     #[test]
     fn parses_lines_and_reports_bad_ones() {
         let text = r#"
@@ -199,13 +211,15 @@ not json
 {"role": "A", "risk": 1, "threat": "X", "threat_risk": 3, "slug": "a-x"}
 [1, 2]
 "#;
-        let (cards, bad) = parse(text, "report", &LevelBands::default());
+        let (cards, bad) = parse(text, "report", &templates(), &LevelBands::default());
         assert_eq!(cards.len(), 3);
         assert_eq!(cards[0].line, 2);
         assert_eq!(cards[0].name, "ml-engineer-report");
-        assert_eq!(
-            cards[0].request.card.threat.as_ref().unwrap().risk.get(),
-            65
+        assert!(
+            cards[0]
+                .request
+                .canonical_query()
+                .ends_with("&threat_risk=65")
         );
         assert_eq!(cards[1].name, "nurse-x");
         assert_eq!(cards[1].request.scale.get(), 2);
@@ -220,7 +234,7 @@ not json
     #[test]
     fn a_warm_file_keeps_its_paths_and_line_numbers() {
         let text = "/readyz\n{\"role\": \"A\", \"risk\": 1}\n  /cards/report.png?role=B&risk=2\nnot json\n";
-        let warm = parse_warm(text, "report", &LevelBands::default());
+        let warm = parse_warm(text, "report", &templates(), &LevelBands::default());
         assert_eq!(
             warm.paths,
             [
@@ -238,6 +252,7 @@ not json
         let (cards, bad) = parse(
             r#"{"role": "A", "risk": 1, "colour": "red"}"#,
             "report",
+            &templates(),
             &LevelBands::default(),
         );
         assert!(cards.is_empty());

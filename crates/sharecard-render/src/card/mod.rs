@@ -11,21 +11,21 @@ use serde::Serialize;
 
 use crate::error::CardError;
 use query::Params;
+use schema::Schema;
+use std::sync::Arc;
 
 pub mod batch;
+mod fields;
 pub mod naming;
 pub mod query;
 pub mod samples;
+pub mod schema;
 
-/// Characters allowed in each text field, counted as Unicode scalar values
-/// after trimming.
-pub const ROLE_MAX: usize = 80;
-pub const TAGLINE_MAX: usize = 200;
-pub const THREAT_MAX: usize = 80;
+pub use fields::{Card, FieldValue};
 
 /// A whole percentage, 0–100.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub(crate) struct Percent(u8);
+pub struct Percent(u8);
 
 impl Percent {
     pub fn new(v: u8) -> Option<Percent> {
@@ -36,7 +36,7 @@ impl Percent {
         self.0
     }
 
-    fn parse(field: &str, raw: &str) -> Result<Percent, CardError> {
+    pub(crate) fn parse(field: &str, raw: &str) -> Result<Percent, CardError> {
         let bad = || {
             CardError::invalid(
                 "invalid_percent",
@@ -81,22 +81,6 @@ impl Level {
             Level::High => "high",
             Level::Critical => "critical",
         }
-    }
-
-    fn parse(raw: &str) -> Result<Level, CardError> {
-        Level::ALL
-            .into_iter()
-            // Exact words, as `theme` takes them: the OpenAPI enum says so, and
-            // a case or space rule the document cannot state would let
-            // schema-invalid values through.
-            .find(|l| l.as_str() == raw)
-            .ok_or_else(|| {
-                CardError::invalid(
-                    "invalid_level",
-                    Some("level"),
-                    format!("`level` must be one of stable, elevated, high, critical; got {raw:?}"),
-                )
-            })
     }
 }
 
@@ -157,7 +141,7 @@ impl std::str::FromStr for LevelBands {
 /// or bidi-override characters, non-empty, and within its field's limit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
-pub struct CardText(String);
+pub struct CardText(pub(crate) String);
 
 impl CardText {
     pub fn parse(field: &str, raw: &str, max: usize) -> Result<CardText, CardError> {
@@ -282,40 +266,6 @@ fn is_forbidden(c: char) -> bool {
         || matches!(c, '\u{FFF9}'..='\u{FFFB}') // interlinear annotation controls
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct Threat {
-    pub task: CardText,
-    pub(crate) risk: Percent,
-}
-
-/// One report card, valid by construction.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct Card {
-    pub role: CardText,
-    pub tagline: Option<CardText>,
-    pub(crate) risk: Percent,
-    pub(crate) level: Level,
-    pub threat: Option<Threat>,
-}
-
-impl Card {
-    /// The same card with `f` applied to every text field, for display-only
-    /// rewrites (see [`crate::fonts::Fonts::displayable`]).
-    pub(crate) fn map_text(&self, f: impl Fn(&str) -> String) -> Card {
-        let t = |c: &CardText| CardText(f(&c.0));
-        Card {
-            role: t(&self.role),
-            tagline: self.tagline.as_ref().map(t),
-            risk: self.risk,
-            level: self.level,
-            threat: self.threat.as_ref().map(|th| Threat {
-                task: t(&th.task),
-                risk: th.risk,
-            }),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Theme {
@@ -379,7 +329,7 @@ impl fmt::Display for TemplateName {
 }
 
 /// Everything that decides the pixels of one image: the cache key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CardRequest {
     pub template: TemplateName,
     pub theme: Theme,
@@ -387,74 +337,22 @@ pub struct CardRequest {
     pub card: Card,
 }
 
-/// Parameters that are part of a card. Everything else in a query is ignored
-/// (tracking tags, cache busters) and never reaches the cache key.
-pub const CARD_PARAMS: [&str; 8] = [
-    "role",
-    "tagline",
-    "risk",
-    "level",
-    "threat",
-    "threat_risk",
-    "theme",
-    "scale",
-];
-
 impl CardRequest {
+    /// The card `params` name for `template`, whose declaration is
+    /// `schema`: its declared fields, then `theme` and `scale`. Parameters
+    /// that are neither are ignored (tracking tags, cache busters) and
+    /// never reach the cache key.
     pub fn from_params(
         template: TemplateName,
+        schema: &Arc<Schema>,
         params: &Params,
         bands: &LevelBands,
     ) -> Result<CardRequest, CardError> {
-        let required = |field: &'static str| -> Result<&str, CardError> {
-            params.get(field)?.ok_or_else(|| {
-                CardError::invalid(
-                    "missing_field",
-                    Some(field),
-                    format!("`{field}` is required"),
-                )
-            })
-        };
-        // An empty optional parameter (`tagline=`) means "not given": forms
-        // submit empty inputs that way, and OpenAPI says so with
-        // `allowEmptyValue`. Only empty: `level=%0D` is a value, and one the
-        // document does not allow, so it is refused like any other.
+        let card = Card::from_params(schema, params, bands)?;
+        // Only empty means absent: `theme=+` is a value, and not one the
+        // document allows.
         let optional = |field: &'static str| -> Result<Option<&str>, CardError> {
             Ok(params.get(field)?.filter(|v| !v.is_empty()))
-        };
-
-        let role = CardText::parse("role", required("role")?, ROLE_MAX)?;
-        let tagline = optional("tagline")?
-            .map(|t| CardText::parse("tagline", t, TAGLINE_MAX))
-            .transpose()?;
-        let risk = Percent::parse("risk", required("risk")?)?;
-        let level = match optional("level")? {
-            Some(raw) => Level::parse(raw)?,
-            None => bands.level(risk),
-        };
-        let threat = match (optional("threat")?, optional("threat_risk")?) {
-            (Some(task), Some(r)) => Some(Threat {
-                task: CardText::parse("threat", task, THREAT_MAX)?,
-                risk: Percent::parse("threat_risk", r)?,
-            }),
-            (Some(_), None) => {
-                return Err(CardError::invalid(
-                    "missing_field",
-                    Some("threat_risk"),
-                    "`threat_risk` is required when `threat` is given",
-                ));
-            }
-            (None, Some(r)) => {
-                // Validate anyway so a typo in the number is reported, then
-                // insist on the task it belongs to.
-                Percent::parse("threat_risk", r)?;
-                return Err(CardError::invalid(
-                    "missing_field",
-                    Some("threat"),
-                    "`threat` is required when `threat_risk` is given",
-                ));
-            }
-            (None, None) => None,
         };
         let theme = match optional("theme")? {
             None => Theme::Dark,
@@ -488,41 +386,23 @@ impl CardRequest {
             template,
             theme,
             scale,
-            card: Card {
-                role,
-                tagline,
-                risk,
-                level,
-                threat,
-            },
+            card,
         })
     }
 
-    /// The canonical query for this card: fixed parameter order, defaults
+    /// The canonical query for this card: declaration order, defaults
     /// omitted, minimal escaping. Two requests for the same image have the
     /// same canonical query, whatever their raw URLs looked like.
     pub fn canonical_query(&self) -> String {
-        use crate::card::query::push_encoded as enc;
         use std::fmt::Write;
-        let c = &self.card;
         let mut q = String::with_capacity(128);
-        q += "role=";
-        enc(&mut q, c.role.as_str());
-        if let Some(t) = &c.tagline {
-            q += "&tagline=";
-            enc(&mut q, t.as_str());
-        }
-        let _ = write!(q, "&risk={}&level={}", c.risk, c.level.as_str());
-        if let Some(t) = &c.threat {
-            q += "&threat=";
-            enc(&mut q, t.task.as_str());
-            let _ = write!(q, "&threat_risk={}", t.risk);
-        }
+        self.card.write_canonical(&mut q);
+        let sep = |q: &String| if q.is_empty() { "" } else { "&" };
         if self.theme != Theme::Dark {
-            let _ = write!(q, "&theme={}", self.theme.as_str());
+            let _ = write!(q, "{}theme={}", sep(&q), self.theme.as_str());
         }
         if self.scale != Scale::ONE {
-            let _ = write!(q, "&scale={}", self.scale.get());
+            let _ = write!(q, "{}scale={}", sep(&q), self.scale.get());
         }
         q
     }
@@ -536,6 +416,7 @@ mod tests {
         let params = Params::parse(Some(q))?;
         CardRequest::from_params(
             TemplateName::parse("report").unwrap(),
+            &crate::template::bundled_schema("report").unwrap(),
             &params,
             &LevelBands::default(),
         )
@@ -546,12 +427,17 @@ mod tests {
     #[test]
     fn parses_the_seed_card() {
         let r = parse("role=ML%20Engineer&tagline=AI%20helps&risk=48&threat=Model%20Fine-Tuning&threat_risk=65").unwrap();
-        assert_eq!(r.card.role.as_str(), "ML Engineer");
-        assert_eq!(r.card.tagline.as_ref().unwrap().as_str(), "AI helps");
-        assert_eq!(r.card.risk.get(), 48);
-        assert_eq!(r.card.level, Level::Elevated);
-        let t = r.card.threat.unwrap();
-        assert_eq!((t.task.as_str(), t.risk.get()), ("Model Fine-Tuning", 65));
+        assert_eq!(r.card.text("role"), Some("ML Engineer"));
+        assert_eq!(r.card.text("tagline"), Some("AI helps"));
+        assert_eq!(r.card.top("risk"), Some(&FieldValue::Percent(Percent(48))));
+        assert_eq!(
+            r.card.top("level"),
+            Some(&FieldValue::Word("elevated".into()))
+        );
+        assert_eq!(
+            r.canonical_query(),
+            "role=ML%20Engineer&tagline=AI%20helps&risk=48&level=elevated&threat=Model%20Fine-Tuning&threat_risk=65"
+        );
         assert_eq!((r.theme, r.scale), (Theme::Dark, Scale::ONE));
     }
 
@@ -580,7 +466,10 @@ mod tests {
     #[test]
     fn explicit_level_wins_and_is_one_of_the_exact_words() {
         let r = parse(&format!("{OK}&level=critical")).unwrap();
-        assert_eq!(r.card.level, Level::Critical);
+        assert_eq!(
+            r.card.top("level"),
+            Some(&FieldValue::Word("critical".into()))
+        );
         // One rule for every enum, the document's: exact lowercase words.
         for bad in ["Critical", "HIGH", "%20high", "high%20"] {
             let e = parse(&format!("{OK}&level={bad}")).unwrap_err();
@@ -599,7 +488,7 @@ mod tests {
         ] {
             let q = format!("risk=1&role={}", crate::card::query::encode_component(text));
             let r = parse(&q).unwrap_or_else(|e| panic!("{text}: {e:?}"));
-            assert_eq!(r.card.role.as_str(), text);
+            assert_eq!(r.card.text("role"), Some(text));
         }
     }
 
@@ -633,8 +522,12 @@ mod tests {
     #[test]
     fn normalises_whitespace() {
         let r = parse("role=++ML+++Engineer++&risk=1&tagline=").unwrap();
-        assert_eq!(r.card.role.as_str(), "ML Engineer");
-        assert_eq!(r.card.tagline, None, "an empty optional field is absent");
+        assert_eq!(r.card.text("role"), Some("ML Engineer"));
+        assert_eq!(
+            r.card.top("tagline"),
+            Some(&FieldValue::Absent),
+            "an empty optional field is absent"
+        );
     }
 
     /// Only an empty value means absent: whitespace is a value, and must
@@ -744,7 +637,7 @@ mod tests {
 
     #[test]
     fn limits_count_characters_not_bytes() {
-        let role = "機".repeat(ROLE_MAX);
+        let role = "機".repeat(80);
         assert!(parse(&format!("role={role}&risk=1")).is_ok());
     }
 

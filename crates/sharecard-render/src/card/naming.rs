@@ -14,60 +14,49 @@ pub struct Description {
     pub alt: String,
 }
 
-impl CardRequest {
-    /// The card in words (see [`Description`]).
-    pub fn describe(&self) -> Description {
-        let c = &self.card;
-        let title = format!(
-            "{}: {}% risk of AI automation ({})",
-            c.role,
-            c.risk,
-            c.level.as_str()
-        );
-        let threat = c
-            .threat
-            .as_ref()
-            .map(|t| format!("Primary threat: {} ({}% automated).", t.task, t.risk));
-        let summary = match (&c.tagline, &threat) {
-            (Some(t), Some(th)) => format!("{t} {th}"),
-            (Some(t), None) => t.to_string(),
-            (None, Some(th)) => th.clone(),
-            (None, None) => format!("How exposed is {} to AI automation?", c.role),
-        };
-        let alt = format!(
-            "Report card: {}, {}% automation risk, {} level.{}",
-            c.role,
-            c.risk,
-            c.level.as_str(),
-            threat.map(|t| format!(" {t}")).unwrap_or_default()
-        );
-        Description {
+impl crate::template::Templates {
+    /// The card in words (see [`Description`]), as its declaration's
+    /// `share` says.
+    pub fn describe(&self, req: &CardRequest) -> anyhow::Result<Description> {
+        let [title, summary, alt, _] = self.wording(req)?;
+        Ok(Description {
             title,
             summary,
             alt,
-        }
+        })
     }
 
-    /// The file a downloaded card is saved as (see [`FileName`]).
-    pub fn file_name(&self) -> FileName {
-        let suffix = match self.scale {
+    /// The file a downloaded card is saved as (see [`FileName`]): the
+    /// slug of the declaration's `share.file_name`, the template, theme
+    /// and scale.
+    pub fn file_name(&self, req: &CardRequest) -> FileName {
+        let stem = self
+            .wording(req)
+            .map(|[.., f]| f)
+            .unwrap_or_else(|_| req.template.as_str().to_owned());
+        let suffix = match req.scale {
             Scale::ONE => String::new(),
             s => format!("@{}x", s.get()),
         };
-        let base = slug(self.card.role.as_str());
-        let ascii = ascii_slug(self.card.role.as_str());
+        let base = slug(&stem);
+        let base = if base.is_empty() {
+            "card".to_owned()
+        } else {
+            base
+        };
+        let ascii = ascii_slug(&stem);
         let ascii = if ascii.is_empty() {
             "card".to_owned()
         } else {
             ascii
         };
-        let theme = match self.theme {
+        let theme = match req.theme {
             Theme::Dark => String::new(),
             t => format!("-{}", t.as_str()),
         };
         FileName {
-            ascii: format!("{ascii}-{}{theme}{suffix}.png", self.template),
-            unicode: format!("{base}-{}{theme}{suffix}.png", self.template),
+            ascii: format!("{ascii}-{}{theme}{suffix}.png", req.template),
+            unicode: format!("{base}-{}{theme}{suffix}.png", req.template),
         }
     }
 }

@@ -1,42 +1,35 @@
-//! The sample cards of templates/samples.json, for the preview gallery and
-//! `sharecard check`. Several are stress cases (very long titles, long
-//! words, markup, scripts the bundled fonts lack).
+//! The bundled report card's samples (templates/samples.json), for tests,
+//! benches and tools that want report cards without loading fonts. Every
+//! template's own samples are its declaration's
+//! ([`crate::card::schema::Schema::samples`]).
 
-use serde::Deserialize;
+use std::sync::Arc;
 
 use crate::card::query::{Params, encode_component};
-use crate::card::{
-    CARD_PARAMS, CardRequest, LevelBands, ROLE_MAX, TAGLINE_MAX, THREAT_MAX, TemplateName,
-};
+use crate::card::schema::{SampleCard, Schema};
+use crate::card::{CardRequest, LevelBands, TemplateName};
 use crate::error::CardError;
 
-const SAMPLES: &str = include_str!("../../../../templates/samples.json");
-
-#[derive(Debug, Clone, Deserialize)]
+/// A sample report card.
+#[derive(Debug, Clone)]
 pub struct Sample {
     pub slug: String,
-    pub role: String,
-    pub tagline: Option<String>,
-    pub(crate) risk: u8,
-    pub(crate) level: Option<String>,
-    pub(crate) threat: Option<SampleThreat>,
+    card: SampleCard,
+    schema: Arc<Schema>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct SampleThreat {
-    pub(crate) task: String,
-    pub(crate) risk: u8,
-}
-
-#[derive(Deserialize)]
-struct File {
-    cards: Vec<Sample>,
-}
-
+/// The bundled report card's samples, in file order.
 pub fn all() -> Vec<Sample> {
-    serde_json::from_str::<File>(SAMPLES)
-        .expect("templates/samples.json is valid (checked by tests)")
-        .cards
+    let schema = crate::template::bundled_schema("report").expect("the bundled report declaration");
+    schema
+        .samples
+        .iter()
+        .map(|c| Sample {
+            slug: c.slug.clone(),
+            card: c.clone(),
+            schema: schema.clone(),
+        })
+        .collect()
 }
 
 impl Sample {
@@ -53,34 +46,34 @@ impl Sample {
     }
 
     fn query_clipped(&self, within_limits: bool) -> String {
-        let clip = |s: &str, n: usize| {
-            let n = if within_limits { n } else { usize::MAX };
-            encode_component(&s.chars().take(n).collect::<String>())
-        };
-        let mut q = format!("role={}&risk={}", clip(&self.role, ROLE_MAX), self.risk);
-        if let Some(t) = &self.tagline {
-            q += &format!("&tagline={}", clip(t, TAGLINE_MAX));
-        }
-        if let Some(l) = &self.level {
-            q += &format!("&level={}", encode_component(l));
-        }
-        if let Some(t) = &self.threat {
-            q += &format!(
-                "&threat={}&threat_risk={}",
-                clip(&t.task, THREAT_MAX),
-                t.risk
-            );
-        }
-        debug_assert!(
-            q.split('&')
-                .all(|p| CARD_PARAMS.contains(&p.split('=').next().unwrap_or("")))
-        );
-        q
+        let pairs = self
+            .schema
+            .params_from_json(&self.card.value, within_limits, &[])
+            .expect("samples are shaped like the card");
+        // The report card's canonical order, whatever the file's.
+        let order = self.schema.params();
+        let mut pairs = pairs;
+        pairs.sort_by_key(|(k, _)| order.iter().position(|(p, _)| p == k));
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode_component(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// The sample's JSON value of `key` (`risk`, `threat`).
+    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        self.card.value.get(key)
     }
 
     pub fn request(&self, template: &TemplateName, extra: &str) -> Result<CardRequest, CardError> {
         let params = Params::parse(Some(&format!("{}{extra}", self.query())))?;
-        CardRequest::from_params(template.clone(), &params, &LevelBands::default())
+        CardRequest::from_params(
+            template.clone(),
+            &self.schema,
+            &params,
+            &LevelBands::default(),
+        )
     }
 }
 
@@ -97,7 +90,13 @@ mod tests {
             let r = s
                 .request(&report, "")
                 .unwrap_or_else(|e| panic!("{}: {e}", s.slug));
-            assert_eq!(r.card.risk.get(), s.risk);
+            assert_eq!(
+                r.card.top("risk"),
+                Some(&crate::card::FieldValue::Percent(
+                    crate::card::Percent::new(s.get("risk").unwrap().as_u64().unwrap() as u8)
+                        .unwrap()
+                ))
+            );
         }
     }
 }

@@ -151,8 +151,9 @@ impl Renderer {
         }
         let mut options = fonts.usvg_options();
         // No template may read a file or fetch a URL (resvg#762): only
-        // inline `data:` images resolve.
-        options.image_href_resolver.resolve_string = Box::new(|_, _| None);
+        // inline `data:` images and the set's assets (`asset:NAME`) resolve.
+        let assets = templates.assets().clone();
+        options.image_href_resolver.resolve_string = Box::new(move |href, _| assets.resolve(href));
         Ok(Renderer {
             templates,
             options,
@@ -203,15 +204,10 @@ impl Renderer {
     /// the fonts cannot draw together: a card never shows tofu boxes.
     pub fn check_coverage(&self, card: &Card) -> Result<(), CardError> {
         let fonts = self.fonts();
-        let mut fields = vec![("role", card.role.as_str())];
-        if let Some(t) = &card.tagline {
-            fields.push(("tagline", t.as_str()));
-        }
-        if let Some(t) = &card.threat {
-            fields.push(("threat", t.task.as_str()));
-        }
+        let fields = card.texts();
         let unsupported = CardError::unsupported;
         for (field, text) in fields {
+            let field = field.as_str();
             let missing = fonts.missing_chars(text);
             if !missing.is_empty() {
                 let list: Vec<String> = missing

@@ -17,7 +17,12 @@ use crate::support::*;
 #[test]
 fn large_cards_drawn_in_strips_match_one_pass() {
     let samples = samples();
-    for info in renderer().templates().infos() {
+    // The report card's layouts: their samples are the report card's.
+    for info in renderer()
+        .templates()
+        .infos()
+        .filter(|i| i.schema.fields.iter().any(|f| f.name == "threat"))
+    {
         for s in samples
             .iter()
             .filter(|s| matches!(s.slug.as_str(), "ml-engineer" | "data-entry-clerk"))
@@ -69,7 +74,11 @@ fn layered_banded_rendering_matches_one_pass() {
     let r = renderer();
     let samples = samples();
     let mut compared = 0;
-    for info in r.templates().infos() {
+    for info in r
+        .templates()
+        .infos()
+        .filter(|i| i.schema.fields.iter().any(|f| f.name == "threat"))
+    {
         let name = TemplateName::parse(&info.name).unwrap();
         for s in samples.iter().filter(|s| {
             matches!(

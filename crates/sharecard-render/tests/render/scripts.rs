@@ -400,8 +400,9 @@ fn cjk_cards_break_between_ideographs_but_not_before_closing_or_after_opening_ma
         .unwrap();
     let (doc, problems) = drawn(&r, &sample.query());
     assert!(problems.is_empty(), "japanese sample: {problems:#?}");
-    let tagline = sample.tagline.clone().unwrap();
-    for (id, text) in [("role", &sample.role), ("tagline", &tagline)] {
+    let tagline = sample.get("tagline").unwrap().as_str().unwrap().to_owned();
+    let role = sample.get("role").unwrap().as_str().unwrap().to_owned();
+    for (id, text) in [("role", &role), ("tagline", &tagline)] {
         let fitted = &doc.boxes.iter().find(|b| b.id == id).unwrap().fitted;
         assert_cjk_breaks("japanese sample", id, text, &fitted.lines);
     }
