@@ -26,11 +26,18 @@ use sharecard_render::render::Renderer;
 const TEMPLATE: &str = "report";
 const QUERY: &str = "role=ML%20Engineer&tagline=AI%20helps%20build%20AI.%20But%20someone%20has%20to%20build%20the%20AI%20that%20builds%20AI.&risk=48&threat=Model%20Fine-Tuning&threat_risk=65";
 
+/// The template's declaration, read once: a request finds it loaded.
+fn schema() -> &'static Arc<sharecard_render::card::schema::Schema> {
+    static SCHEMA: std::sync::OnceLock<Arc<sharecard_render::card::schema::Schema>> =
+        std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| sharecard_render::template::bundled_schema(TEMPLATE).expect("bundled"))
+}
+
 fn parse(query: &str) -> CardRequest {
     let params = Params::parse(Some(query)).expect("query parses");
     CardRequest::from_params(
         TemplateName::parse(TEMPLATE).expect("template name"),
-        &sharecard_render::template::bundled_schema(TEMPLATE).expect("bundled"),
+        schema(),
         &params,
         &LevelBands::default(),
     )

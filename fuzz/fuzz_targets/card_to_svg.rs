@@ -180,11 +180,11 @@ fuzz_target!(|input: Input| {
             return;
         }
     };
-    let Ok(req) = CardRequest::from_params(
+    let Ok(req) = r.templates().card_request(
         TemplateName::parse(name).expect("loaded names are valid"),
         &params,
         &LevelBands::default(),
-    ) else {
+    ).expect("a loaded template") else {
         return;
     };
     if r.check_coverage(&req.card).is_err() {

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
+use sharecard_render::batch::{self, BadLine, BatchCard};
 use sharecard_render::card::CardRequest;
-use sharecard_render::card::batch::{self, BadLine, BatchCard};
 use sharecard_render::card::query::{Params, encode_component};
 use sharecard_render::render::Renderer;
 

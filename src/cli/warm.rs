@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use sharecard_render::card::batch::{self, BadLine};
+use sharecard_render::batch::{self, BadLine};
 
 use super::UsageError;
 use crate::config::{CardFormat, WarmArgs};

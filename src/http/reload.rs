@@ -179,8 +179,10 @@ fn without_path(message: &str, dir: &std::path::Path) -> String {
 /// Names, sizes and modification times of the files in `dir`: changes
 /// when a template is edited, added or removed.
 fn dir_stamp(dir: &std::path::Path) -> String {
+    // The folder's files and its assets/: an asset edit is a template edit.
     let mut entries: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
+        .chain(std::fs::read_dir(dir.join("assets")))
         .flatten()
         .filter_map(|e| e.ok())
         .filter_map(|e| {

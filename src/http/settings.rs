@@ -168,7 +168,7 @@ fn read_warm_file(args: &ServeArgs) -> anyhow::Result<Option<WarmFile>> {
 impl WarmList {
     /// `file`'s cards for `templates`, each bad line logged with why.
     pub(crate) fn parse(file: &WarmFile, templates: &Templates, bands: &LevelBands) -> WarmList {
-        use sharecard_render::card::batch::{self, BadLine};
+        use sharecard_render::batch::{self, BadLine};
         let warm = batch::parse_warm(&file.text, "report", templates, bands);
         let mut list = WarmList::default();
         let mut bad = warm.bad;

@@ -187,7 +187,7 @@ pub(crate) fn read_dir(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         if name.starts_with('.') || name.ends_with(".md") || name.ends_with(".txt") {
             continue;
         }
-        let bytes = crate::template::read_set_file(&root, &entry.path(), MAX_ASSET_BYTES as u64)
+        let bytes = crate::files::read_set_file(&root, &entry.path(), MAX_ASSET_BYTES as u64)
             .map_err(|why| anyhow::anyhow!("asset {name}: {why}"))?;
         out.push((name, bytes));
     }

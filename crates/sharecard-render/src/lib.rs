@@ -10,11 +10,14 @@
 #![forbid(unsafe_code)]
 
 pub mod assets;
+pub mod batch;
 pub mod card;
 pub mod encode;
 pub mod error;
+mod files;
 pub mod fonts;
 mod parallel;
 pub mod render;
+pub mod samples;
 pub mod template;
 pub mod text;

@@ -474,6 +474,53 @@ impl Templates {
     }
 }
 
+impl Templates {
+    /// The card in words (see [`Description`]), as its declaration's
+    /// `share` says.
+    pub fn describe(&self, req: &CardRequest) -> anyhow::Result<crate::card::naming::Description> {
+        let [title, summary, alt, _] = self.wording(req)?;
+        Ok(crate::card::naming::Description {
+            title,
+            summary,
+            alt,
+        })
+    }
+
+    /// The file a downloaded card is saved as (see [`FileName`]): the
+    /// slug of the declaration's `share.file_name`, the template, theme
+    /// and scale.
+    pub fn file_name(&self, req: &CardRequest) -> crate::card::naming::FileName {
+        let stem = self
+            .wording(req)
+            .map(|[.., f]| f)
+            .unwrap_or_else(|_| req.template.as_str().to_owned());
+        let suffix = match req.scale {
+            crate::card::Scale::ONE => String::new(),
+            s => format!("@{}x", s.get()),
+        };
+        let base = crate::card::naming::slug(&stem);
+        let base = if base.is_empty() {
+            "card".to_owned()
+        } else {
+            base
+        };
+        let ascii = crate::card::naming::ascii_slug(&stem);
+        let ascii = if ascii.is_empty() {
+            "card".to_owned()
+        } else {
+            ascii
+        };
+        let theme = match req.theme {
+            Theme::Dark => String::new(),
+            t => format!("-{}", t.as_str()),
+        };
+        crate::card::naming::FileName {
+            ascii: format!("{ascii}-{}{theme}{suffix}.png", req.template),
+            unicode: format!("{base}-{}{theme}{suffix}.png", req.template),
+        }
+    }
+}
+
 /// Largest template file a templates directory may hold. The bundled
 /// ones are under 20 KiB.
 pub(crate) const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
@@ -498,51 +545,12 @@ fn read_dir_sources(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
         if !name.ends_with(".svg") && !name.ends_with(".json") {
             continue;
         }
-        let src = read_set_file(&root, &entry.path(), MAX_TEMPLATE_BYTES)
+        let src = crate::files::read_set_file(&root, &entry.path(), MAX_TEMPLATE_BYTES)
             .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8".to_owned()))
             .map_err(|why| anyhow::anyhow!("template file {name}: {why}"))?;
         out.push((name, src));
     }
     Ok(out)
-}
-
-/// One file of the template set in `root` (canonical), at most `max`
-/// bytes, or why not.
-pub(crate) fn read_set_file(root: &Path, path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let link = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
-    if link.file_type().is_symlink() {
-        let target = path
-            .canonicalize()
-            .map_err(|e| format!("is a symlink that cannot be followed ({e})"))?;
-        if !target.starts_with(root) {
-            return Err("is a symlink that leaves the templates directory; \
-                        templates read only their own folder"
-                .to_owned());
-        }
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    // Opening a FIFO for reading blocks until a writer comes: never wait.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-    let file = options.open(path).map_err(|e| e.to_string())?;
-    // Checked on the opened file, so it is the one read.
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("is not a regular file; templates are plain files".to_owned());
-    }
-    if meta.len() > max {
-        return Err(format!("is {} bytes; at most {max} are read", meta.len()));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > max {
-        return Err(format!("has more than {max} bytes"));
-    }
-    Ok(bytes)
 }
 
 fn context(card: &Card, theme: Theme, brand: &str, layer: Layer, kit: &Arc<TextKit>) -> Value {
@@ -570,27 +578,41 @@ fn describe(e: Error) -> anyhow::Error {
 /// The declaration of the bundled template `name`, read without fonts
 /// (tests, benches, tools).
 pub fn bundled_schema(name: &str) -> anyhow::Result<Arc<Schema>> {
-    let assets = crate::assets::Assets::load(
-        BUNDLED_ASSETS
-            .iter()
-            .map(|(n, b)| (n.to_string(), b.to_vec()))
-            .collect(),
-    )?;
-    let json: BTreeMap<String, String> = BUNDLED
-        .iter()
-        .filter(|(n, _)| n.ends_with(".json"))
-        .map(|(n, s)| (n.to_string(), s.to_string()))
-        .collect();
-    let names: Vec<(String, String)> = BUNDLED
-        .iter()
-        .filter(|(n, _)| n.ends_with(".svg") && !n.starts_with('_'))
-        .map(|(n, _)| (n.trim_end_matches(".svg").to_owned(), String::new()))
-        .collect();
-    let mut all = declarations(&names, &json, &assets)?;
-    Ok(all
-        .remove(name)
-        .with_context(|| format!("no bundled template {name}"))?
-        .0)
+    // Read once a process: tests and benches ask for it per card.
+    static ALL: std::sync::OnceLock<Result<BTreeMap<String, Arc<Schema>>, String>> =
+        std::sync::OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        let read = || -> anyhow::Result<BTreeMap<String, Arc<Schema>>> {
+            let assets = crate::assets::Assets::load(
+                BUNDLED_ASSETS
+                    .iter()
+                    .map(|(n, b)| (n.to_string(), b.to_vec()))
+                    .collect(),
+            )?;
+            let json: BTreeMap<String, String> = BUNDLED
+                .iter()
+                .filter(|(n, _)| n.ends_with(".json"))
+                .map(|(n, s)| (n.to_string(), s.to_string()))
+                .collect();
+            let names: Vec<(String, String)> = BUNDLED
+                .iter()
+                .filter(|(n, _)| n.ends_with(".svg") && !n.starts_with('_'))
+                .map(|(n, _)| (n.trim_end_matches(".svg").to_owned(), String::new()))
+                .collect();
+            Ok(declarations(&names, &json, &assets)?
+                .into_iter()
+                .map(|(n, (s, _))| (n, s))
+                .collect())
+        };
+        read().map_err(|e| format!("{e:#}"))
+    });
+    match all {
+        Ok(all) => all
+            .get(name)
+            .cloned()
+            .with_context(|| format!("no bundled template {name}")),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    }
 }
 
 /// Longest alternative text: X's limit for `twitter:image:alt`.

@@ -14,11 +14,9 @@ use query::Params;
 use schema::Schema;
 use std::sync::Arc;
 
-pub mod batch;
 mod fields;
 pub mod naming;
 pub mod query;
-pub mod samples;
 pub mod schema;
 
 pub use fields::{Card, FieldValue};

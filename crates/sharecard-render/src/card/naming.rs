@@ -1,8 +1,6 @@
 //! How a card is named in words: its description for people who cannot see
 //! it (and for crawlers), and the file it is saved as.
 
-use super::{CardRequest, Scale, Theme};
-
 /// Texts that describe a card to people who cannot see it, and to crawlers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description {
@@ -12,53 +10,6 @@ pub struct Description {
     pub summary: String,
     /// Alternative text for the image itself.
     pub alt: String,
-}
-
-impl crate::template::Templates {
-    /// The card in words (see [`Description`]), as its declaration's
-    /// `share` says.
-    pub fn describe(&self, req: &CardRequest) -> anyhow::Result<Description> {
-        let [title, summary, alt, _] = self.wording(req)?;
-        Ok(Description {
-            title,
-            summary,
-            alt,
-        })
-    }
-
-    /// The file a downloaded card is saved as (see [`FileName`]): the
-    /// slug of the declaration's `share.file_name`, the template, theme
-    /// and scale.
-    pub fn file_name(&self, req: &CardRequest) -> FileName {
-        let stem = self
-            .wording(req)
-            .map(|[.., f]| f)
-            .unwrap_or_else(|_| req.template.as_str().to_owned());
-        let suffix = match req.scale {
-            Scale::ONE => String::new(),
-            s => format!("@{}x", s.get()),
-        };
-        let base = slug(&stem);
-        let base = if base.is_empty() {
-            "card".to_owned()
-        } else {
-            base
-        };
-        let ascii = ascii_slug(&stem);
-        let ascii = if ascii.is_empty() {
-            "card".to_owned()
-        } else {
-            ascii
-        };
-        let theme = match req.theme {
-            Theme::Dark => String::new(),
-            t => format!("-{}", t.as_str()),
-        };
-        FileName {
-            ascii: format!("{ascii}-{}{theme}{suffix}.png", req.template),
-            unicode: format!("{base}-{}{theme}{suffix}.png", req.template),
-        }
-    }
 }
 
 /// A downloaded card's file name, in two spellings.
@@ -88,7 +39,7 @@ pub fn slug(text: &str) -> String {
 /// [`slug`] in ASCII: `ingenieure-muller` from "Ingénieure Müller". Other
 /// scripts are transliterated too (`inzhener` from "Инженер"), so only a
 /// text with no letters or digits at all gives "".
-fn ascii_slug(text: &str) -> String {
+pub(crate) fn ascii_slug(text: &str) -> String {
     // Emoji are not transliterated: deunicode would spell them out ("🚀"
     // as "rocket"), where `slug` drops them.
     use unicode_properties::UnicodeEmoji;

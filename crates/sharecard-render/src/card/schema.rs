@@ -281,7 +281,18 @@ pub(crate) fn build(
             let mut fields = Vec::new();
             for f in raw_fields {
                 let line = at(&f.name);
-                fields.push(field(f, Place::Top, cx).map_err(|m| err(line, m))?);
+                fields.push(field(f, Place::Top, cx).map_err(|m| {
+                    // A member's error names the member: point at its line,
+                    // the first after its field's.
+                    let inner = m
+                        .strip_prefix('`')
+                        .and_then(|r| r.split_once('`'))
+                        .map(|(n, _)| n);
+                    let line = inner
+                        .and_then(|n| line_of_from(cx.src, n, line))
+                        .unwrap_or(line);
+                    err(line, m)
+                })?);
             }
             unique(&fields, "").map_err(|m| err(1, m))?;
             fields
@@ -428,6 +439,14 @@ fn field(raw: RawField, place: Place<'_>, cx: &Context<'_>) -> Result<Field, Str
         }
     };
     let t = raw.ty.as_str();
+    const TYPES: [&str; 7] = [
+        "text", "integer", "percent", "enum", "image", "record", "list",
+    ];
+    if !TYPES.contains(&t) {
+        return Err(format!(
+            "`{name}`: unknown type {t:?}; the types are text, integer, percent, enum, image, record and list"
+        ));
+    }
     only(
         "max_length",
         raw.max_length.is_some() && t != "text",
@@ -672,16 +691,23 @@ fn unique(fields: &[Field], within: &str) -> Result<(), String> {
 /// The 1-based line where `"name": "<name>"` first appears, else 1: the
 /// line a declaration error points to.
 pub(crate) fn line_of(src: &str, name: &str) -> usize {
+    line_of_from(src, name, 1).unwrap_or(1)
+}
+
+/// [`line_of`], looking from line `from` on.
+fn line_of_from(src: &str, name: &str, from: usize) -> Option<usize> {
     let quoted = format!("\"{name}\"");
     src.lines()
-        .position(|l| {
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .find(|(_, l)| {
             l.find(&quoted).is_some_and(|i| {
                 let before = l[..i].trim_end();
                 before.ends_with(':') && before[..before.len() - 1].trim_end().ends_with("\"name\"")
                     || l[i + quoted.len()..].trim_start().starts_with(':')
             })
         })
-        .map_or(1, |i| i + 1)
+        .map(|(i, _)| i + 1)
 }
 
 impl Schema {

@@ -394,7 +394,7 @@ fn cjk_cards_break_between_ideographs_but_not_before_closing_or_after_opening_ma
         assert_eq!(b.fitted.size, 68.0, "{role}");
     }
     // And the sample card, however it wraps.
-    let sample = sharecard_render::card::samples::all()
+    let sample = sharecard_render::samples::all()
         .into_iter()
         .find(|s| s.slug == "japanese")
         .unwrap();

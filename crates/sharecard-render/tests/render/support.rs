@@ -16,7 +16,7 @@ pub struct Sample {
 }
 
 pub fn samples() -> Vec<Sample> {
-    sharecard_render::card::samples::all()
+    sharecard_render::samples::all()
         .into_iter()
         .map(|s| Sample {
             query: s.query(),
