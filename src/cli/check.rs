@@ -94,6 +94,11 @@ fn check_one(
 ) -> anyhow::Result<Vec<String>> {
     let doc = renderer.svg(req)?;
     sharecard_render::template::check_hrefs(&doc.svg, renderer.templates().assets())?;
+    // What the share page says of it renders too (its `share` wording).
+    renderer
+        .templates()
+        .wording(req)
+        .map_err(|e| anyhow::anyhow!("share wording: {e:#}"))?;
     let tree = renderer.tree(&doc.svg)?;
     let problems = text_violations(&doc, &tree);
     if !declared {

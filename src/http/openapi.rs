@@ -379,7 +379,7 @@ pub(crate) fn document(renderer: &Renderer, public_url: &str) -> Value {
                 "properties": {
                     "templates": { "type": "array", "items": {
                         "type": "object",
-                        "required": ["name", "width", "height", "themes", "fields", "version"],
+                        "required": ["name", "width", "height", "themes", "fields", "version", "summary", "description", "parameters"],
                         "properties": {
                             "name": { "type": "string" },
                             "width": { "type": "integer" },
@@ -387,6 +387,17 @@ pub(crate) fn document(renderer: &Renderer, public_url: &str) -> Value {
                             "themes": { "type": "array", "items": { "type": "string" } },
                             "fields": { "type": "array", "items": { "type": "string" } },
                             "version": { "type": "string" },
+                            "summary": { "type": "string", "description": "What the card shows, in a line." },
+                            "description": { "type": "string", "description": "What the card shows." },
+                            "parameters": {
+                                "type": "object",
+                                "description": "This template's card parameters and `download`, each as its JSON Schema (type and limits), by name; list fields item by item (`tasks.0.name`).",
+                                "additionalProperties": { "type": "object" },
+                            },
+                            "example": {
+                                "type": "string",
+                                "description": "The card URL of the template's first sample, path and query, as the service hands it out (signed when signing is on). Absent when the template declares no sample.",
+                            },
                         },
                     } },
                     "formats": { "type": "array", "items": {
@@ -400,7 +411,7 @@ pub(crate) fn document(renderer: &Renderer, public_url: &str) -> Value {
                     } },
                     "parameters": {
                         "type": "object",
-                        "description": "Each card parameter's JSON Schema: type and limits.",
+                        "description": "The `report` template's parameters (else the first template's), as before each template had its own: see `templates[].parameters`.",
                         "additionalProperties": { "type": "object" },
                     },
                     "reload_error": {

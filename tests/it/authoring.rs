@@ -16,7 +16,6 @@ const BANNER: &str = r##"{%- from "_text.svg" import textbox -%}
 {%- set layered = true -%}
 {%- set width = 1500 -%}
 {%- set height = 500 -%}
-{%- set fields = ["role", "risk", "level"] -%}
 {%- set palettes = {
   "dark": {"bg0": "#0B1120", "ink": "#F8FAFC", "muted": "#94A3B8", "track": "#1E293B",
            "stable": "#34D399", "elevated": "#FBBF24", "high": "#FB923C", "critical": "#F87171"},
@@ -54,7 +53,6 @@ const CONSTRUCTS: &[&str] = &[
     "{%- set layered = true -%}",
     "{%- set width = ",
     "{%- set height = ",
-    "{%- set fields = [",
     "{%- set palettes = {",
     "{%- set p = palettes[theme] -%}",
     "{%- set accent = p[card.level] -%}",

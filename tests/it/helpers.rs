@@ -234,7 +234,7 @@ pub struct Sample {
 }
 
 pub fn samples() -> Vec<Sample> {
-    sharecard_render::card::samples::all()
+    sharecard_render::samples::all()
         .into_iter()
         .map(|s| Sample {
             raw_query: s.raw_query(),

@@ -8,6 +8,7 @@ mod attacks;
 mod authoring;
 mod cli;
 mod contract;
+mod declared;
 mod delivery;
 mod fast_path;
 mod helpers;

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use super::query::{Params, push_encoded};
 use super::schema::{Default, Field, Kind, Schema, list_param, parse_index};
-use super::{CardText, Level, LevelBands, Percent};
+use super::{CardText, LevelBands, Percent};
 use crate::error::CardError;
 
 /// One field's value. `Absent` is an optional field not given: the
@@ -425,15 +425,6 @@ fn derive_levels(fields: &[Field], values: &mut [FieldValue], bands: &LevelBands
                 values[i] = FieldValue::Word(bands.level(p).as_str().to_owned());
             }
         }
-    }
-}
-
-impl Level {
-    /// The level word of a percentage under `bands`, for templates.
-    pub fn word(bands: &LevelBands, p: u8) -> &'static str {
-        bands
-            .level(Percent::new(p.min(100)).expect("clamped"))
-            .as_str()
     }
 }
 
