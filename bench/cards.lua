@@ -40,22 +40,48 @@ function card_path(n)
   return path
 end
 
+-- Card n of the tasks card: a role of every shape in turn, 3 to 6 of the
+-- seed page's tasks, each with its own percentage. Mirrors tasks_path()
+-- in client.py.
+local TASKS = { "Data%20Preprocessing%20Pipelines", "ML%20Pipeline%20Code",
+  "Model%20Serving%20%26%20Deployment", "Model%20Fine-Tuning",
+  "Model%20Evaluation%20%26%20Testing", "Research%20Paper%20Implementation" }
+function tasks_path(n)
+  local path = string.format("/cards/tasks.png?role=%s%%20%d", SHAPES[n % 5 + 1][1], math.floor(n / 5))
+  for i = 0, 2 + n % 4 do
+    path = path .. string.format("&tasks.%d.name=%s&tasks.%d.risk=%d", i, TASKS[i + 1], i, (n * 37 + i * 11) % 101)
+  end
+  return path
+end
+
+-- Card n of the cost card: a role of every shape, its salaries. Mirrors
+-- cost_path() in client.py.
+function cost_path(n)
+  return string.format("/cards/cost.png?role=%s%%20%d&region=USA&salary=%d&entry_salary=%d",
+    SHAPES[n % 5 + 1][1], math.floor(n / 5), 60000 + n * 137 % 200000, 30000 + n * 71 % 90000)
+end
+
 -- Card n of the mixed stream: every template × scale × theme in turn
--- (18 kinds), each round of 18 a card_path() card (of every shape in
--- turn: emoji and Arabic among them), and with WEBP=1 every other pair of
--- rounds is WebP. Mirrors mixed_path() in client.py.
-local TEMPLATES = { "report", "square", "story" }
+-- (30 kinds), each round of 30 a card_path() card (of every shape in
+-- turn: emoji and Arabic among them) or, for tasks and cost, their own,
+-- and with WEBP=1 every other pair of rounds is WebP. Mirrors
+-- mixed_path() in client.py.
+local TEMPLATES = { "report", "square", "story", "tasks", "cost" }
 local THEMES = { "dark", "light" }
 function mixed_path(n)
-  local template = TEMPLATES[n % 3 + 1]
-  local scale = math.floor(n / 3) % 3 + 1
-  local theme = THEMES[math.floor(n / 9) % 2 + 1]
-  local base = (card_path_plain or card_path)(math.floor(n / 18))
+  local template = TEMPLATES[n % 5 + 1]
+  local scale = math.floor(n / 5) % 3 + 1
+  local theme = THEMES[math.floor(n / 15) % 2 + 1]
+  local round = math.floor(n / 30)
+  local base
+  if template == "tasks" then base = tasks_path(round)
+  elseif template == "cost" then base = cost_path(round)
+  else base = string.gsub((card_path_plain or card_path)(round), "^/cards/report.png", "/cards/" .. template .. ".png", 1) end
   -- WEBP=1: every other pair of rounds asks for the card's .webp.
-  local ext = ".png"
-  if os.getenv("WEBP") == "1" and math.floor(n / 36) % 2 == 1 then ext = ".webp" end
-  return string.gsub(base, "^/cards/report.png", "/cards/" .. template .. ext, 1)
-    .. string.format("&scale=%d&theme=%s", scale, theme)
+  if os.getenv("WEBP") == "1" and math.floor(n / 60) % 2 == 1 then
+    base = string.gsub(base, "^(/cards/[a-z]+)%.png", "%1.webp", 1)
+  end
+  return base .. string.format("&scale=%d&theme=%s", scale, theme)
 end
 
 -- MIX (environment): "1" makes the scripts ask for mixed_path() cards.

@@ -9,7 +9,8 @@ Every subcommand prints one JSON object on stdout.
       --cold: cards OFFSET .. OFFSET+N-1 (each new); --hot: the ML card.
       --samples: every time too (samples_ms). --scale S: the cards at
       scale S (their URLs end in &scale=S). --format webp: the same
-      cards' .webp URLs.
+      cards' .webp URLs. --template tasks|cost: --cold asks for those
+      cards (tasks_path, cost_path) instead of report cards.
   ready BIN -n N [--args "SERVE FLAGS"]
       Starts `BIN serve` N times on a free port and times each from exec to
       the first 200 from /readyz (polled every 0.5 ms), then stops it.
@@ -88,15 +89,42 @@ def card_path(n: int) -> str:
     return path
 
 
+TASKS = ["Data%20Preprocessing%20Pipelines", "ML%20Pipeline%20Code",
+         "Model%20Serving%20%26%20Deployment", "Model%20Fine-Tuning",
+         "Model%20Evaluation%20%26%20Testing", "Research%20Paper%20Implementation"]
+
+
+def tasks_path(n: int) -> str:
+    """Same as tasks_path() in cards.lua: a role of every shape in turn and
+    3 to 6 of the seed page's tasks, each with its own percentage."""
+    path = f"/cards/tasks.png?role={SHAPES[n % 5][0]}%20{n // 5}"
+    for i in range(3 + n % 4):
+        path += f"&tasks.{i}.name={TASKS[i]}&tasks.{i}.risk={(n * 37 + i * 11) % 101}"
+    return path
+
+
+def cost_path(n: int) -> str:
+    """Same as cost_path() in cards.lua."""
+    return (f"/cards/cost.png?role={SHAPES[n % 5][0]}%20{n // 5}&region=USA"
+            f"&salary={60000 + n * 137 % 200000}&entry_salary={30000 + n * 71 % 90000}")
+
+
 def mixed_path(n: int) -> str:
     """Same as mixed_path() in cards.lua: every template x scale x theme,
-    each round of 18 a card_path() card (of every shape in turn), with
-    WEBP=1 every other pair of rounds as WebP."""
-    template = ("report", "square", "story")[n % 3]
-    scale = n // 3 % 3 + 1
-    theme = ("dark", "light")[n // 9 % 2]
-    base = card_path(n // 18).replace("/cards/report.png", f"/cards/{template}.png", 1)
-    if os.environ.get("WEBP") == "1" and n // 36 % 2 == 1:
+    each round of 30 a card_path() card (of every shape in turn) or a
+    tasks_path() / cost_path() one, with WEBP=1 every other pair of rounds
+    as WebP."""
+    template = ("report", "square", "story", "tasks", "cost")[n % 5]
+    scale = n // 5 % 3 + 1
+    theme = ("dark", "light")[n // 15 % 2]
+    r = n // 30
+    if template == "tasks":
+        base = tasks_path(r)
+    elif template == "cost":
+        base = cost_path(r)
+    else:
+        base = card_path(r).replace("/cards/report.png", f"/cards/{template}.png", 1)
+    if os.environ.get("WEBP") == "1" and n // 60 % 2 == 1:
         base = base.replace(f"/cards/{template}.png", f"/cards/{template}.webp", 1)
     return f"{base}&scale={scale}&theme={theme}"
 
@@ -128,7 +156,8 @@ def fetch(conn, path):
 
 def cmd_latency(a):
     conn = connect(a.base)
-    paths = [ML_CARD] * a.n if a.hot else [card_path(a.cold + i) for i in range(a.n)]
+    cold = {"report": card_path, "tasks": tasks_path, "cost": cost_path}[a.template]
+    paths = [ML_CARD] * a.n if a.hot else [cold(a.cold + i) for i in range(a.n)]
     if a.scale != 1:
         paths = [f"{p}&scale={a.scale}" for p in paths]
     if a.format != "png":
@@ -352,6 +381,8 @@ def main():
     s.add_argument("--samples", action="store_true", help="also print every time (samples_ms)")
     s.add_argument("--scale", type=int, default=1)
     s.add_argument("--format", choices=["png", "webp"], default="png")
+    s.add_argument("--template", choices=["report", "tasks", "cost"], default="report",
+                   help="--cold: which card kind (card_path, tasks_path, cost_path)")
     s = sub.add_parser("ready")
     s.add_argument("bin")
     s.add_argument("-n", type=int, default=10)

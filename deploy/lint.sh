@@ -11,7 +11,7 @@
 #                         image, memory and startup probe
 #   nginx/sharecard.conf  `nginx -t` on the filled-in template (skipped with a
 #                         note when nginx is not installed)
-#   *.sh                  shellcheck (and tests/contract.sh, .ci/run)
+#   *.sh                  shellcheck (and tests/*.sh, .ci/run)
 #
 # The linters come from PyPI (pinned below) into a virtualenv under
 # ${XDG_CACHE_HOME:-~/.cache}, made on first use and reused afterwards
@@ -142,8 +142,8 @@ EOF
 fi
 
 # --- shell scripts ---------------------------------------------------------------
-step "shellcheck $("$BIN/shellcheck" --version | awk '/^version:/ {print $2}'): deploy/*.sh, tests/contract.sh, .ci/run"
-if "$BIN/shellcheck" "$DEPLOY_DIR"/*.sh "$DEPLOY_DIR/../tests/contract.sh" "$DEPLOY_DIR/../.ci/run"; then
+step "shellcheck $("$BIN/shellcheck" --version | awk '/^version:/ {print $2}'): deploy/*.sh, tests/*.sh, .ci/run"
+if "$BIN/shellcheck" "$DEPLOY_DIR"/*.sh "$DEPLOY_DIR"/../tests/*.sh "$DEPLOY_DIR/../.ci/run"; then
   echo "ok"
 else
   failed+=(shellcheck)
