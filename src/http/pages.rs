@@ -200,7 +200,7 @@ pub(crate) fn preview(
     reloads: bool,
     reload_error: Option<String>,
 ) -> String {
-    use sharecard_render::card::{TemplateName, Theme};
+    use sharecard_render::card::Theme;
     let card_url = |req: &CardRequest, version: &str, download: bool| {
         super::urls::card_url(signer, req, Format::Png, version, download, u64::MAX)
     };
@@ -217,14 +217,25 @@ pub(crate) fn preview(
             None => groups.push(vec![info]),
         }
     }
+    // One section a sample for templates that share their samples (the
+    // report card's layouts side by side); one section a template for a
+    // template with samples of its own, its samples side by side, so
+    // that a row is full either way.
     let mut cards = Vec::new();
     for group in &groups {
         let lead = &group[0];
+        let shared = group.len() > 1;
+        let mut merged = Vec::new();
+        let mut merged_problems = Vec::new();
         for sample in &lead.schema.samples {
             let mut entries = Vec::new();
             let mut problem = None;
+            let id = if group.iter().any(|t| t.name == "report") {
+                sample.slug.clone()
+            } else {
+                format!("{}-{}", lead.name, sample.slug)
+            };
             'outer: for info in group {
-                let _ = TemplateName::parse(&info.name).expect("loaded names are valid");
                 for theme in Theme::ALL {
                     let extra = match theme {
                         Theme::Dark => "",
@@ -254,6 +265,8 @@ pub(crate) fn preview(
                         ..req.clone()
                     };
                     entries.push(minijinja::context! {
+                        id => format!("{id}-{}", theme.as_str()),
+                        label => if shared { String::new() } else { sample.slug.clone() },
                         template => info.name.clone(),
                         theme => theme.as_str(),
                         width => info.width,
@@ -270,15 +283,29 @@ pub(crate) fn preview(
                 .and_then(|r| r.as_str())
                 .unwrap_or(&sample.slug)
                 .to_owned();
+            if problem.is_some() {
+                entries.clear(); // a sample not drawn at all, with why
+            }
+            if shared {
+                cards.push(minijinja::context! {
+                    slug => id,
+                    role => role,
+                    entries => entries,
+                    problems => problem.into_iter().collect::<Vec<_>>(),
+                });
+            } else {
+                merged.extend(entries);
+                if let Some(p) = problem {
+                    merged_problems.push(format!("{}: {p}", sample.slug));
+                }
+            }
+        }
+        if !shared {
             cards.push(minijinja::context! {
-                slug => if group.iter().any(|t| t.name == "report") {
-                    sample.slug.clone()
-                } else {
-                    format!("{}-{}", lead.name, sample.slug)
-                },
-                role => role,
-                entries => entries,
-                problem => problem,
+                slug => lead.name.clone(),
+                role => lead.schema.summary.clone(),
+                entries => merged,
+                problems => merged_problems,
             });
         }
     }
