@@ -2,6 +2,7 @@
 //! parsed from query parameters once, written back as the canonical query,
 //! and handed to the template as `card`.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 
 use super::query::{Params, push_encoded};
-use super::schema::{Default, Field, Kind, Schema, list_param, parse_index};
+use super::schema::{Default, Field, Kind, MAX_MEMBERS, Schema, list_param, parse_index};
 use super::{CardText, LevelBands, Percent};
 use crate::error::CardError;
 
@@ -22,8 +23,9 @@ pub enum FieldValue {
     Text(CardText),
     Integer(i64),
     Percent(Percent),
-    /// An enum's word or an image's asset name.
-    Word(String),
+    /// An enum's word or an image's asset name: its index in the field's
+    /// `values` (no allocation per card: `stage/parse_query_to_card`).
+    Choice(u16),
     Record(Option<Vec<FieldValue>>),
     List(Vec<Vec<FieldValue>>),
 }
@@ -59,6 +61,17 @@ impl Card {
             FieldValue::Text(t) => Some(t.as_str()),
             _ => None,
         })
+    }
+
+    /// The word of the top-level enum or image field `name`.
+    pub fn word(&self, name: &str) -> Option<&str> {
+        let i = self.schema.fields.iter().position(|f| f.name == name)?;
+        match self.values.get(i)? {
+            FieldValue::Choice(c) => choices(&self.schema.fields[i].kind)
+                .get(usize::from(*c))
+                .map(String::as_str),
+            _ => None,
+        }
     }
 
     /// The top-level field `name`'s value.
@@ -130,7 +143,7 @@ impl Card {
         for f in &schema.fields {
             let v = match &f.kind {
                 Kind::Record { fields } => {
-                    parse_record(fields, params, |m| m.param.clone(), bands)?
+                    parse_record(fields, params, |m| Cow::Borrowed(m.param.as_str()), bands)?
                         .map_or(FieldValue::Record(None), |vs| FieldValue::Record(Some(vs)))
                 }
                 Kind::List { min, max, fields } => {
@@ -172,7 +185,7 @@ impl Card {
 
 fn write_pair(q: &mut String, param: &str, f: &Field, v: &FieldValue) {
     if let Some(Default::Value(d)) = &f.default
-        && json_of(v).as_ref() == Some(d)
+        && json_of(f, v).as_ref() == Some(d)
     {
         return;
     }
@@ -193,17 +206,20 @@ fn write_pair(q: &mut String, param: &str, f: &Field, v: &FieldValue) {
         FieldValue::Percent(p) => put(&|q| {
             let _ = write!(q, "{p}");
         }),
-        FieldValue::Word(w) => put(&|q| q.push_str(w)),
+        FieldValue::Choice(c) => {
+            let w = &choices(&f.kind)[usize::from(*c)];
+            put(&|q| q.push_str(w))
+        }
     }
 }
 
 /// A plain value as JSON, to compare with a declared default.
-fn json_of(v: &FieldValue) -> Option<Json> {
+fn json_of(f: &Field, v: &FieldValue) -> Option<Json> {
     Some(match v {
         FieldValue::Text(t) => Json::from(t.as_str()),
         FieldValue::Integer(n) => Json::from(*n),
         FieldValue::Percent(p) => Json::from(p.get()),
-        FieldValue::Word(w) => Json::from(w.as_str()),
+        FieldValue::Choice(c) => Json::from(choices(&f.kind)[usize::from(*c)].as_str()),
         _ => return None,
     })
 }
@@ -250,7 +266,7 @@ fn parse_one(f: &Field, param: &str, raw: Option<&str>) -> Result<FieldValue, Ca
             })?)
         }
         Kind::Enum { values } | Kind::Image { values } => {
-            if !values.iter().any(|v| v == raw) {
+            let Some(c) = values.iter().position(|v| v == raw) else {
                 let code = match (&f.kind, &f.default) {
                     (Kind::Image { .. }, _) => "invalid_image",
                     (_, Some(Default::LevelOf(_))) => "invalid_level",
@@ -264,8 +280,8 @@ fn parse_one(f: &Field, param: &str, raw: Option<&str>) -> Result<FieldValue, Ca
                         values.join(", ")
                     ),
                 ));
-            }
-            FieldValue::Word(raw.to_owned())
+            };
+            FieldValue::Choice(c as u16)
         }
         Kind::Record { .. } | Kind::List { .. } => unreachable!("plain fields only"),
     })
@@ -281,54 +297,58 @@ fn from_default(d: &Json, kind: &Kind) -> FieldValue {
             .as_u64()
             .and_then(|n| Percent::new(n as u8))
             .map_or(FieldValue::Absent, FieldValue::Percent),
-        (_, Json::String(s)) => FieldValue::Word(s.clone()),
+        (Kind::Enum { values } | Kind::Image { values }, Json::String(s)) => values
+            .iter()
+            .position(|v| v == s)
+            .map_or(FieldValue::Absent, |c| FieldValue::Choice(c as u16)),
         _ => FieldValue::Absent,
     }
 }
 
 /// A record's members: all absent is no record; otherwise each member is
 /// parsed (so a typo in one is reported) and the required ones must be there.
-fn parse_record(
-    fields: &[Field],
+fn parse_record<'a>(
+    fields: &'a [Field],
     params: &Params,
-    param_of: impl Fn(&Field) -> String,
+    param_of: impl Fn(&'a Field) -> Cow<'a, str>,
     bands: &LevelBands,
 ) -> Result<Option<Vec<FieldValue>>, CardError> {
-    let mut raws = Vec::with_capacity(fields.len());
-    for m in fields {
-        let p = param_of(m);
-        let raw = params.get(&p)?.map(str::to_owned);
-        raws.push((p, raw));
+    // The members' raw values on the stack: a vector per card was a tenth
+    // of the report card's parse (`stage/parse_query_to_card`).
+    let mut raws: [Option<&str>; MAX_MEMBERS] = [None; MAX_MEMBERS];
+    for (m, raw) in fields.iter().zip(raws.iter_mut()) {
+        *raw = params.get(&param_of(m))?;
     }
-    if raws
-        .iter()
-        .all(|(_, r)| r.as_deref().is_none_or(str::is_empty))
-    {
+    let raws = &raws[..fields.len()];
+    if raws.iter().all(|r| r.is_none_or(str::is_empty)) {
         return Ok(None);
     }
     // Given members first, then the missing ones: a bad value is reported
     // before the absence of its partner.
     let mut values = vec![FieldValue::Absent; fields.len()];
-    for (i, (m, (p, raw))) in fields.iter().zip(&raws).enumerate() {
-        if raw.as_deref().is_some_and(|r| !r.is_empty() || m.required) {
-            values[i] = parse_one(m, p, raw.as_deref())?;
+    for (i, (m, raw)) in fields.iter().zip(raws).enumerate() {
+        if raw.is_some_and(|r| !r.is_empty() || m.required) {
+            values[i] = parse_one(m, &param_of(m), *raw)?;
         }
     }
-    for (i, (m, (p, raw))) in fields.iter().zip(&raws).enumerate() {
-        if raw.is_none() || raw.as_deref() == Some("") && !m.required {
+    for (i, (m, raw)) in fields.iter().zip(raws).enumerate() {
+        if raw.is_none() || *raw == Some("") && !m.required {
+            let p = param_of(m);
             if m.required {
-                let given: Vec<&str> = raws
+                let named: Vec<Cow<'a, str>> = fields
                     .iter()
-                    .filter(|(_, r)| r.as_deref().is_some_and(|r| !r.is_empty()))
-                    .map(|(p, _)| p.as_str())
+                    .zip(raws)
+                    .filter(|(_, r)| r.is_some_and(|r| !r.is_empty()))
+                    .map(|(g, _)| param_of(g))
                     .collect();
+                let named: Vec<&str> = named.iter().map(|p| p.as_ref()).collect();
                 return Err(CardError::invalid(
                     "missing_field",
-                    Some(p),
-                    format!("`{p}` is required when `{}` is given", given.join("`, `")),
+                    Some(&p),
+                    format!("`{p}` is required when `{}` is given", named.join("`, `")),
                 ));
             }
-            values[i] = parse_one(m, p, None)?;
+            values[i] = parse_one(m, &p, None)?;
         }
     }
     derive_levels(fields, &mut values, bands);
@@ -396,14 +416,19 @@ fn parse_list(
     }
     let mut items = Vec::with_capacity(count);
     for i in 0..count {
-        let item = parse_record(fields, params, |m| format!("{name}.{i}.{}", m.name), bands)?
-            .ok_or_else(|| {
-                CardError::invalid(
-                    "missing_item",
-                    Some(&format!("{name}.{i}")),
-                    format!("`{name}.{i}` has only empty values"),
-                )
-            })?;
+        let item = parse_record(
+            fields,
+            params,
+            |m| Cow::Owned(format!("{name}.{i}.{}", m.name)),
+            bands,
+        )?
+        .ok_or_else(|| {
+            CardError::invalid(
+                "missing_item",
+                Some(&format!("{name}.{i}")),
+                format!("`{name}.{i}` has only empty values"),
+            )
+        })?;
         items.push(item);
     }
     Ok(FieldValue::List(items))
@@ -421,8 +446,10 @@ fn derive_levels(fields: &[Field], values: &mut [FieldValue], bands: &LevelBands
                     FieldValue::Percent(p) => Some(*p),
                     _ => None,
                 });
-            if let Some(p) = risk {
-                values[i] = FieldValue::Word(bands.level(p).as_str().to_owned());
+            let word = risk.map(|p| bands.level(p).as_str());
+            if let Some(c) = word.and_then(|w| choices(&fields[i].kind).iter().position(|v| v == w))
+            {
+                values[i] = FieldValue::Choice(c as u16);
             }
         }
     }
@@ -449,7 +476,7 @@ impl Serialize for Value<'_> {
             (FieldValue::Text(t), _) => s.serialize_str(t.as_str()),
             (FieldValue::Integer(n), _) => s.serialize_i64(*n),
             (FieldValue::Percent(p), _) => s.serialize_u8(p.get()),
-            (FieldValue::Word(w), _) => s.serialize_str(w),
+            (FieldValue::Choice(c), kind) => s.serialize_str(&choices(kind)[usize::from(*c)]),
             (FieldValue::Record(Some(vs)), Kind::Record { fields }) => {
                 Values(fields, vs).serialize(s)
             }
@@ -581,4 +608,12 @@ fn scalar(key: &str, f: &Field, v: &Json, clip: bool) -> Result<String, String> 
         (Kind::Text { max }, true) => s.chars().take(*max).collect(),
         _ => s,
     })
+}
+
+/// The words of an enum or image field; none for other kinds.
+fn choices(kind: &Kind) -> &[String] {
+    match kind {
+        Kind::Enum { values } | Kind::Image { values } => values,
+        _ => &[],
+    }
 }

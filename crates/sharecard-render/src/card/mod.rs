@@ -428,10 +428,7 @@ mod tests {
         assert_eq!(r.card.text("role"), Some("ML Engineer"));
         assert_eq!(r.card.text("tagline"), Some("AI helps"));
         assert_eq!(r.card.top("risk"), Some(&FieldValue::Percent(Percent(48))));
-        assert_eq!(
-            r.card.top("level"),
-            Some(&FieldValue::Word("elevated".into()))
-        );
+        assert_eq!(r.card.word("level"), Some("elevated"));
         assert_eq!(
             r.canonical_query(),
             "role=ML%20Engineer&tagline=AI%20helps&risk=48&level=elevated&threat=Model%20Fine-Tuning&threat_risk=65"
@@ -464,10 +461,7 @@ mod tests {
     #[test]
     fn explicit_level_wins_and_is_one_of_the_exact_words() {
         let r = parse(&format!("{OK}&level=critical")).unwrap();
-        assert_eq!(
-            r.card.top("level"),
-            Some(&FieldValue::Word("critical".into()))
-        );
+        assert_eq!(r.card.word("level"), Some("critical"));
         // One rule for every enum, the document's: exact lowercase words.
         for bad in ["Critical", "HIGH", "%20high", "high%20"] {
             let e = parse(&format!("{OK}&level={bad}")).unwrap_err();

@@ -16,6 +16,8 @@ pub(crate) const MAX_TEXT_LENGTH: usize = 1000;
 /// Most items a list may declare; each item is several query parameters,
 /// and a query carries at most 64.
 pub(crate) const MAX_LIST_ITEMS: usize = 12;
+/// Most fields a record or a list item may have.
+pub(crate) const MAX_MEMBERS: usize = 8;
 /// Integers a field may range over: exact in every JSON client.
 const MAX_ABS_INTEGER: i64 = 1_000_000_000_000;
 
@@ -556,8 +558,8 @@ fn field(raw: RawField, place: Place<'_>, cx: &Context<'_>) -> Result<Field, Str
                 .into_iter()
                 .map(|f| field(f, inner, cx))
                 .collect::<Result<Vec<_>, _>>()?;
-            if fields.is_empty() {
-                return Err(format!("`{name}`: a {t} needs at least one field"));
+            if fields.is_empty() || fields.len() > MAX_MEMBERS {
+                return Err(format!("`{name}`: a {t} has 1 to {MAX_MEMBERS} fields"));
             }
             unique(&fields, &name)?;
             if !fields.iter().any(|f| f.required) {
