@@ -45,7 +45,10 @@ impl Item {
     /// Draws the item as `resvg::render` would draw its elements.
     pub fn draw(&self, transform: Transform, canvas: &mut tiny_skia::PixmapMut<'_>) {
         match self {
-            Item::Svg(tree) => resvg::render(tree, transform, canvas),
+            Item::Svg(tree) => match lone_svg_image(tree) {
+                Some((asset, ts)) => draw_svg_image(asset, transform.pre_concat(ts), canvas),
+                None => resvg::render(tree, transform, canvas),
+            },
             Item::Text(lines, paint) => {
                 for line in lines {
                     // Text ignores `fill-rule` (usvg sets non-zero).
@@ -54,6 +57,63 @@ impl Item {
             }
         }
     }
+}
+
+/// The SVG asset and its transform, when `run` is one `<image>` of an SVG
+/// asset and nothing else (no opacity, clip, mask, filter or blending).
+fn lone_svg_image(run: &usvg::Tree) -> Option<(&usvg::Tree, Transform)> {
+    let [usvg::Node::Group(g)] = run.root().children() else {
+        return None;
+    };
+    let [usvg::Node::Image(img)] = g.children() else {
+        return None;
+    };
+    let plain = g.opacity() == usvg::Opacity::ONE
+        && g.clip_path().is_none()
+        && g.mask().is_none()
+        && g.filters().is_empty()
+        && g.blend_mode() == usvg::BlendMode::Normal
+        && !g.isolate()
+        && img.is_visible();
+    match (plain, img.kind()) {
+        (true, usvg::ImageKind::SVG(asset)) => Some((asset, img.abs_transform())),
+        _ => None,
+    }
+}
+
+/// Draws an SVG asset as resvg draws an `<image>` of one, into a pixmap
+/// only as large as the asset's device bounds instead of the whole canvas:
+/// resvg composites a canvas-sized layer per image, most of a declared
+/// card's time (`bench/declared.sh`). The translation is by whole pixels,
+/// so the asset's pixels are the same.
+fn draw_svg_image(asset: &usvg::Tree, transform: Transform, canvas: &mut tiny_skia::PixmapMut<'_>) {
+    let Some(b) = asset.root().abs_layer_bounding_box().transform(transform) else {
+        return;
+    };
+    // A pixel of margin for anti-aliasing, within the canvas.
+    let x0 = (b.left().floor() - 1.0).max(0.0);
+    let y0 = (b.top().floor() - 1.0).max(0.0);
+    let x1 = (b.right().ceil() + 1.0).min(canvas.width() as f32);
+    let y1 = (b.bottom().ceil() + 1.0).min(canvas.height() as f32);
+    if x1 <= x0 || y1 <= y0 {
+        return;
+    }
+    let Some(mut layer) = tiny_skia::Pixmap::new((x1 - x0) as u32, (y1 - y0) as u32) else {
+        return;
+    };
+    resvg::render(
+        asset,
+        transform.post_translate(-x0, -y0),
+        &mut layer.as_mut(),
+    );
+    canvas.draw_pixmap(
+        x0 as i32,
+        y0 as i32,
+        layer.as_ref(),
+        &tiny_skia::PixmapPaint::default(),
+        Transform::default(),
+        None,
+    );
 }
 
 /// Glyph outlines in font units, read once: a process draws the same few
@@ -145,8 +205,8 @@ fn read_outline(face: &Face, id: u32) -> Option<Path> {
 /// A layer's top-level elements, in order, as items: each `<text>` this
 /// module can draw becomes [`Item::Text`], each run of other elements one
 /// [`Item::Svg`]. `None` when the elements cannot be drawn one run at a
-/// time: when one may refer to another (`url(#…)`, `href`, `<use>`,
-/// definitions, style sheets) or the root groups its children (opacity,
+/// time: when one may refer to another (`url(#…)`, an `href` other than an
+/// asset's, `<use>`, definitions, style sheets) or the root groups its children (opacity,
 /// filters, clips, masks, transforms, blending). Each top-level element is
 /// composited onto the canvas by itself, so drawing the runs in order
 /// paints exactly what the whole does.
@@ -156,7 +216,7 @@ pub fn layer_items(
     outlines: &Outlines,
     options: &usvg::Options<'_>,
 ) -> anyhow::Result<Option<Vec<Item>>> {
-    const REFERENCES: [&str; 5] = ["url(", "href", "<style", "<defs", "<use"];
+    const REFERENCES: [&str; 4] = ["url(", "<style", "<defs", "<use"];
     const GROUPING: [&str; 8] = [
         "opacity",
         "filter",
@@ -167,7 +227,12 @@ pub fn layer_items(
         "mix-blend-mode",
         "isolation",
     ];
-    if REFERENCES.iter().any(|r| svg.contains(r)) {
+    // An `<image href="asset:…">` refers to no other element: it draws in
+    // a run of its own like any shape. Any other `href` may.
+    let other_href = svg
+        .match_indices("href")
+        .any(|(i, _)| !svg[i..].starts_with("href=\"asset:"));
+    if other_href || REFERENCES.iter().any(|r| svg.contains(r)) {
         return Ok(None);
     }
     let Ok(doc) = usvg::roxmltree::Document::parse(svg) else {
@@ -202,6 +267,12 @@ pub fn layer_items(
                 {
                     flush(&mut run, &mut items)?;
                     items.push(item);
+                } else if child.has_tag_name("image") {
+                    // An image is a run of its own, drawn within its bounds
+                    // (see `draw_svg_image`).
+                    flush(&mut run, &mut items)?;
+                    run.push_str(&svg[child.range()]);
+                    flush(&mut run, &mut items)?;
                 } else {
                     run.push_str(&svg[child.range()]);
                 }

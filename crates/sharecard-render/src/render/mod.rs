@@ -189,6 +189,12 @@ impl Renderer {
         &self.outlines
     }
 
+    /// usvg's options as cards are drawn with them: the fonts, and the
+    /// set's assets as the only images besides inline ones.
+    pub fn usvg_options(&self) -> &usvg::Options<'static> {
+        &self.options
+    }
+
     pub fn brand(&self) -> &str {
         &self.brand
     }
