@@ -207,3 +207,47 @@ fn server_reason(body: &[u8]) -> Option<String> {
         e["code"].as_str()?
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A warm file's JSON lines may name any template's card: each becomes
+    /// its canonical image URL, signed by that template's fields.
+    #[test]
+    fn any_templates_card_becomes_its_signed_url() {
+        let renderer = crate::test_support::renderer();
+        let signer = Signer::new(&["warm-test-key-0123456789"]).unwrap();
+        let text = concat!(
+            r#"{"template": "tasks", "role": "Nurse", "tasks": [{"name": "Charting", "risk": 58}, {"name": "Scheduling", "risk": 41}, {"name": "Triage", "risk": 12}]}"#,
+            "\n",
+            r#"{"template": "cost", "role": "Nurse", "salary": 94000, "colour": "red"}"#,
+            "\n",
+        );
+        let t = targets(
+            text,
+            &signer,
+            &[CardFormat::Png],
+            renderer.templates(),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(t.paths.len(), 1, "{:?}", t.paths);
+        let (line, url) = &t.paths[0];
+        assert_eq!(*line, 1);
+        assert!(
+            url.starts_with(
+                "/cards/tasks.png?role=Nurse&tasks.0.name=Charting&tasks.0.risk=58&tasks.0.level=elevated&"
+            ),
+            "{url}"
+        );
+        assert!(url.contains("&sig="), "{url}");
+        // A key the cost card lacks is a bad line, named.
+        assert_eq!(t.bad.len(), 1);
+        assert!(
+            t.bad[0].message.contains("unknown key `colour`"),
+            "{}",
+            t.bad[0]
+        );
+    }
+}

@@ -115,7 +115,15 @@ fn layered_banded_rendering_matches_one_pass() {
             "hindi",
             "arabic",
         ];
-        for (slug, query) in cases(info, &report) {
+        // A declared card's first two samples: the shapes its layer takes
+        // (the goldens draw every sample).
+        for (slug, query) in cases(info, &report).into_iter().take(report.len().min(
+            if info.schema.fields.iter().any(|f| f.name == "threat") {
+                usize::MAX
+            } else {
+                2
+            },
+        )) {
             for theme in Theme::ALL {
                 for scale in [1, 2] {
                     let q = format!("{query}&theme={}&scale={scale}", theme.as_str());
