@@ -23,7 +23,7 @@ use std::sync::{Arc, OnceLock};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sharecard_render::card::{CardRequest, LevelBands, TemplateName};
+use sharecard_render::card::{LevelBands, TemplateName};
 use sharecard_render::card::query::{Params, encode_component};
 use sharecard_render::render::{Renderer, text_violations};
 
