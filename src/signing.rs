@@ -37,12 +37,8 @@ pub type IsParam<'a> = &'a dyn Fn(&str) -> bool;
 /// The bundled report card's parameters (`report`, `square`, `story`):
 /// an [`IsParam`] for tools and tests that sign those cards.
 pub fn report_card_params(p: &str) -> bool {
-    static SCHEMA: std::sync::OnceLock<std::sync::Arc<sharecard_render::card::schema::Schema>> =
-        std::sync::OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            sharecard_render::template::bundled_schema("report").expect("bundled declaration")
-        })
+    sharecard_render::template::bundled_schema("report")
+        .expect("the bundled declaration")
         .is_param(p)
 }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 use sharecard_render::batch::{self, BadLine, BatchCard};
 use sharecard_render::card::CardRequest;
-use sharecard_render::card::query::{Params, encode_component};
+use sharecard_render::card::query::{Params, encode_pair};
 use sharecard_render::render::Renderer;
 
 use super::UsageError;
@@ -36,7 +36,7 @@ fn render_one(args: &RenderArgs, renderer: &Renderer) -> anyhow::Result<i32> {
     ];
     let mut query: Vec<String> = fields
         .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode_component(v))))
+        .filter_map(|(k, v)| v.as_ref().map(|v| encode_pair(k, v)))
         .collect();
     for f in &args.fields {
         let (k, v) = f.split_once('=').ok_or_else(|| {
@@ -44,7 +44,7 @@ fn render_one(args: &RenderArgs, renderer: &Renderer) -> anyhow::Result<i32> {
                 "--field {f:?}: give PARAM=VALUE, e.g. --field tasks.0.risk=72"
             ))
         })?;
-        query.push(format!("{}={}", encode_component(k), encode_component(v)));
+        query.push(encode_pair(k, v));
     }
     let template = super::template(renderer, &args.template).map_err(UsageError)?;
     let info = renderer
@@ -58,11 +58,7 @@ fn render_one(args: &RenderArgs, renderer: &Renderer) -> anyhow::Result<i32> {
             .schema
             .params_from_json(&obj, false, &[])
             .map_err(|m| UsageError(format!("--card: {m}")))?;
-        query.extend(
-            pairs
-                .iter()
-                .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v))),
-        );
+        query.extend(pairs.iter().map(|(k, v)| encode_pair(k, v)));
     }
     let params =
         Params::parse(Some(&query.join("&"))).map_err(|e| UsageError(flag_message(e.message())))?;

@@ -144,19 +144,18 @@ async fn a_declared_template_is_served_listed_and_refuses_bad_input() {
         assert!(params.contains(&p), "{p}: {params:?}");
     }
     assert!(!params.contains(&"entries.3.name"), "{params:?}");
-    let badge = op["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "badge")
-        .unwrap();
+    let param = |name: &str| {
+        op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no parameter {name}"))
+            .clone()
+    };
+    let badge = param("badge");
     assert_eq!(badge["schema"]["enum"], serde_json::json!(["logo", "star"]));
-    let score = op["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "entries.0.score")
-        .unwrap();
+    let score = param("entries.0.score");
     assert_eq!(
         (
             score["schema"]["minimum"].as_i64(),

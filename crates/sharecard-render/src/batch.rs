@@ -17,7 +17,7 @@
 
 use serde_json::Value;
 
-use crate::card::query::{Params, encode_component};
+use crate::card::query::{Params, encode_pair};
 use crate::card::{CardRequest, LevelBands, TemplateName};
 use crate::template::Templates;
 
@@ -156,10 +156,7 @@ fn parse_line(
             );
             format!("{m}; a {template} line's keys are {}", keys.join(", "))
         })?;
-    let query: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
-        .collect();
+    let query: Vec<String> = pairs.iter().map(|(k, v)| encode_pair(k, v)).collect();
     let params = Params::parse(Some(&query.join("&"))).map_err(|e| e.message().to_owned())?;
     let req = CardRequest::from_params(template, &info.schema, &params, bands)
         .map_err(|e| e.message().to_owned())?;

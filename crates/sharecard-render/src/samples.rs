@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::card::query::{Params, encode_component};
+use crate::card::query::{Params, encode_pair};
 use crate::card::schema::{SampleCard, Schema};
 use crate::card::{CardRequest, LevelBands, TemplateName};
 use crate::error::CardError;
@@ -56,7 +56,7 @@ impl Sample {
         pairs.sort_by_key(|(k, _)| order.iter().position(|(p, _)| p == k));
         pairs
             .iter()
-            .map(|(k, v)| format!("{k}={}", encode_component(v)))
+            .map(|(k, v)| encode_pair(k, v))
             .collect::<Vec<_>>()
             .join("&")
     }

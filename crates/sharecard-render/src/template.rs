@@ -320,21 +320,8 @@ impl Templates {
                 format!("no template {template}"),
             )
         })?;
-        let pairs = info
-            .schema
-            .params_from_json(&sample.value, true, &[])
+        let params = sample_params(&info.schema, sample, extra)
             .map_err(|m| crate::error::CardError::invalid("invalid_sample", None, m))?;
-        let mut q: Vec<String> = pairs
-            .iter()
-            .map(|(k, v)| format!("{k}={}", crate::card::query::encode_component(v)))
-            .collect();
-        q.extend(
-            extra
-                .split('&')
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned),
-        );
-        let params = Params::parse(Some(&q.join("&")))?;
         CardRequest::from_params(
             crate::card::TemplateName::parse(template).expect("loaded names parse"),
             &info.schema,
@@ -346,30 +333,28 @@ impl Templates {
     /// What is said about `req`'s card, from its declaration: `(title,
     /// description, alt, file name)`.
     pub fn wording(&self, req: &CardRequest) -> anyhow::Result<[String; 4]> {
-        let name = req.template.as_str();
-        let info = self
-            .info(name)
-            .with_context(|| format!("no template {name}"))?;
-        let say = |what: &str| -> anyhow::Result<Option<String>> {
-            match self.words.get_template(&format!("{name}/{what}")) {
-                Ok(t) => Ok(Some(
-                    t.render(minijinja::context! { card => Value::from(Serde(&req.card)) })
-                        .map_err(describe)?
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                )),
-                Err(_) => Ok(None),
-            }
+        let d = self.describe(req)?;
+        Ok([d.title, d.summary, d.alt, self.file_stem(req)?])
+    }
+
+    /// The declaration's `share.WHAT` for `req`'s card, whitespace runs
+    /// made one space; `None` when the declaration leaves it out.
+    fn say(&self, req: &CardRequest, what: &str) -> anyhow::Result<Option<String>> {
+        let Ok(t) = self.words.get_template(&format!("{}/{what}", req.template)) else {
+            return Ok(None);
         };
-        let title = say("title")?.unwrap_or_else(|| info.schema.summary.clone());
-        let description = say("description")?.unwrap_or_else(|| title.clone());
-        let mut alt = say("alt")?.unwrap_or_default();
-        if alt.chars().count() > MAX_ALT {
-            alt = alt.chars().take(MAX_ALT - 1).collect::<String>() + "…";
-        }
-        let file = say("file_name")?.unwrap_or_else(|| name.to_owned());
-        Ok([title, description, alt, file])
+        let text = t
+            .render(minijinja::context! { card => Value::from(Serde(&req.card)) })
+            .map_err(describe)?;
+        Ok(Some(crate::card::collapse_whitespace(&text)))
+    }
+
+    /// The stem a download is named from: `share.file_name`, else the
+    /// template's name.
+    fn file_stem(&self, req: &CardRequest) -> anyhow::Result<String> {
+        Ok(self
+            .say(req, "file_name")?
+            .unwrap_or_else(|| req.template.as_str().to_owned()))
     }
 
     fn read_info(
@@ -478,7 +463,20 @@ impl Templates {
     /// The card in words (see [`Description`]), as its declaration's
     /// `share` says.
     pub fn describe(&self, req: &CardRequest) -> anyhow::Result<crate::card::naming::Description> {
-        let [title, summary, alt, _] = self.wording(req)?;
+        let name = req.template.as_str();
+        let info = self
+            .info(name)
+            .with_context(|| format!("no template {name}"))?;
+        let title = self
+            .say(req, "title")?
+            .unwrap_or_else(|| info.schema.summary.clone());
+        let summary = self
+            .say(req, "description")?
+            .unwrap_or_else(|| title.clone());
+        let mut alt = self.say(req, "alt")?.unwrap_or_default();
+        if alt.chars().count() > MAX_ALT {
+            alt = alt.chars().take(MAX_ALT - 1).collect::<String>() + "…";
+        }
         Ok(crate::card::naming::Description {
             title,
             summary,
@@ -490,9 +488,9 @@ impl Templates {
     /// slug of the declaration's `share.file_name`, the template, theme
     /// and scale.
     pub fn file_name(&self, req: &CardRequest) -> crate::card::naming::FileName {
+        // Only the name's wording: a download answers with it on every hit.
         let stem = self
-            .wording(req)
-            .map(|[.., f]| f)
+            .file_stem(req)
             .unwrap_or_else(|_| req.template.as_str().to_owned());
         let suffix = match req.scale {
             crate::card::Scale::ONE => String::new(),
@@ -700,17 +698,31 @@ fn declarations(
 /// and reads a template's metadata.
 fn first_sample(name: &str, schema: &Arc<Schema>) -> anyhow::Result<Card> {
     let sample = schema.samples.first().context("no sample card")?;
-    let pairs = schema
-        .params_from_json(&sample.value, true, &[])
+    let params = sample_params(schema, sample, "")
         .map_err(|m| anyhow::anyhow!("{name}.json: sample {}: {m}", sample.slug))?;
-    let q: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", crate::card::query::encode_component(v)))
-        .collect();
-    let params = Params::parse(Some(&q.join("&")))
-        .map_err(|e| anyhow::anyhow!("{name}.json: sample {}: {e}", sample.slug))?;
     Card::from_params(schema, &params, &LevelBands::default())
         .map_err(|e| anyhow::anyhow!("{name}.json: sample {}: {e}", sample.slug))
+}
+
+/// `sample`'s parameters, texts cut to their limits, with the raw query
+/// text `extra` after them (`theme=light`), parsed as a URL's are.
+fn sample_params(
+    schema: &Schema,
+    sample: &schema::SampleCard,
+    extra: &str,
+) -> Result<Params, String> {
+    let pairs = schema.params_from_json(&sample.value, true, &[])?;
+    let mut q: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| crate::card::query::encode_pair(k, v))
+        .collect();
+    q.extend(
+        extra
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned),
+    );
+    Params::parse(Some(&q.join("&"))).map_err(|e| e.message().to_owned())
 }
 
 /// The template must use every declared field, and only those: a field

@@ -201,7 +201,7 @@ impl fmt::Display for CardText {
 /// card request parses its texts, cache hits included, and splitting into a
 /// vector of words and joining them again was a twentieth of a hit's CPU
 /// (`stage/parse_query_to_card` in the `pipeline` bench).
-fn collapse_whitespace(raw: &str) -> String {
+pub(crate) fn collapse_whitespace(raw: &str) -> String {
     let mut after_space = true; // a leading space is not already collapsed
     let collapsed = raw.chars().all(|c| {
         let ok = !c.is_whitespace() || (c == ' ' && !after_space);

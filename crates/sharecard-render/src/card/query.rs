@@ -141,6 +141,17 @@ pub fn encode_component(s: &str) -> String {
     out
 }
 
+/// `name=value`, both encoded: one parameter of a query made from pairs
+/// (a sample, a batch line, a command line's fields), which then goes
+/// through [`Params::parse`] as a URL's would.
+pub fn encode_pair(name: &str, value: &str) -> String {
+    let mut out = String::with_capacity(name.len() + value.len() + 8);
+    push_encoded(&mut out, name);
+    out.push('=');
+    push_encoded(&mut out, value);
+    out
+}
+
 /// Appends [`encode_component`]`(s)` to `out`. Every cache hit builds a
 /// canonical query for its ETag, so this appends the encoder's pieces
 /// (borrowed runs and static escapes) rather than allocating through
