@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use hyper::StatusCode;
-use scraper::Html;
 use sharecard::clock::{Clock, SystemClock};
 use sharecard::signing::Signer;
 use sharecard_render::card::query::Params;
@@ -65,9 +64,8 @@ async fn a_share_page_derives_image_urls_that_expire_with_it() {
     assert!(bounded_max_age(r.header("cache-control")) < 60);
     let doc = Html::parse_document(std::str::from_utf8(&r.body).unwrap());
     let download = {
-        let sel = scraper::Selector::parse("a[download]").unwrap();
-        let el = doc.select(&sel).next().expect("a download link");
-        el.value().attr("href").unwrap().to_owned()
+        let el = doc.select("a[download]").next().expect("a download link");
+        el.attr("href").unwrap().to_owned()
     };
     let derived = [
         meta(&doc, "property", "og:image"),

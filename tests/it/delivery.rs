@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use hyper::{Method, StatusCode};
-use scraper::{Html, Selector};
 use sharecard::signing::Signer;
 
 use crate::helpers::*;
@@ -16,10 +15,9 @@ const PUBLIC: &str = "https://cards.example.com";
 const SITE: &str = "https://site.example";
 
 fn canonical(doc: &Html) -> String {
-    let sel = Selector::parse("link[rel=\"canonical\"]").unwrap();
-    let found: Vec<_> = doc.select(&sel).collect();
+    let found: Vec<_> = doc.select("link[rel=\"canonical\"]").collect();
     assert_eq!(found.len(), 1, "one canonical link");
-    found[0].value().attr("href").unwrap().to_owned()
+    found[0].attr("href").unwrap().to_owned()
 }
 
 fn html(reply: &Reply) -> Html {
@@ -288,10 +286,9 @@ async fn people_get_pages_in_words_and_clients_get_json() {
         let doc = Html::parse_document(page);
         assert!(doc.errors.is_empty(), "{path}: {:?}", doc.errors);
         assert!(page.contains(words), "{path}: {page}");
-        let a = Selector::parse("a").unwrap();
         assert!(
-            doc.select(&a)
-                .any(|l| l.value().attr("href").is_some_and(|h| h.starts_with(SITE))),
+            doc.select("a")
+                .any(|l| l.attr("href").is_some_and(|h| h.starts_with(SITE))),
             "{path}: a way back to the site: {page}"
         );
         assert!(!page.trim_start().starts_with('{'), "{path}");

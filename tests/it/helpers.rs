@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+
+pub use crate::html::Html;
 use http_body_util::{BodyExt, Empty};
 use hyper::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
@@ -369,12 +371,11 @@ pub fn sharecard(args: &[&str]) -> std::process::Output {
 }
 
 /// The `content` of the one `<meta {attr}="{name}">` in `doc`.
-pub fn meta(doc: &scraper::Html, attr: &str, name: &str) -> String {
-    let sel = scraper::Selector::parse(&format!("meta[{attr}=\"{name}\"]")).unwrap();
-    let mut found = doc.select(&sel);
+pub fn meta(doc: &Html, attr: &str, name: &str) -> String {
+    let mut found = doc.select(&format!("meta[{attr}=\"{name}\"]"));
     let el = found.next().unwrap_or_else(|| panic!("no {name} meta tag"));
     assert!(found.next().is_none(), "one {name} tag");
-    el.value().attr("content").unwrap().to_owned()
+    el.attr("content").unwrap().to_owned()
 }
 
 /// The lines a `serve_binary` child writes to stdout, on a channel.

@@ -12,6 +12,7 @@ mod declared;
 mod delivery;
 mod fast_path;
 mod helpers;
+mod html;
 mod limits;
 mod operations;
 mod sharing;

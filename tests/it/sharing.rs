@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
-use scraper::{Html, Selector};
 use sharecard::signing::Signer;
 use sharecard_render::card::query::Params;
 
@@ -286,11 +285,7 @@ async fn share_page_has_every_tag_crawlers_need() {
     assert_eq!(png_size(&img.body), (1200, 630));
 
     // People see the card, a download button and a link to the role page.
-    let a = Selector::parse("a").unwrap();
-    let links: Vec<_> = doc
-        .select(&a)
-        .filter_map(|l| l.value().attr("href"))
-        .collect();
+    let links: Vec<_> = doc.select("a").filter_map(|l| l.attr("href")).collect();
     let download = links
         .iter()
         .find(|l| l.contains("download=1"))
@@ -308,9 +303,8 @@ async fn share_page_has_every_tag_crawlers_need() {
         links.contains(&"https://site.example/jobs/ml-engineer/"),
         "{links:?}"
     );
-    let img_el = Selector::parse("img").unwrap();
     assert_eq!(
-        doc.select(&img_el).next().unwrap().value().attr("src"),
+        doc.select("img").next().unwrap().attr("src"),
         image.strip_prefix("https://cards.example.com"),
         "the card people see is og:image's path"
     );
@@ -357,8 +351,7 @@ async fn share_page_escapes_card_text() {
         meta(&doc, "property", "og:title").split(':').next(),
         Some("<script>alert(1)</script>")
     );
-    let sel = Selector::parse("script").unwrap();
-    assert_eq!(doc.select(&sel).count(), 0);
+    assert_eq!(doc.select("script").count(), 0);
     // Unknown template and bad cards are the same errors as for images,
     // as pages (the `delivery` tests read them).
     assert_eq!(
@@ -681,20 +674,11 @@ async fn a_share_page_works_on_whatever_address_it_was_reached_at() {
         !html.contains("evil.example"),
         "the Host header never reaches a page"
     );
-    let img = Selector::parse("img").unwrap();
-    let src = doc
-        .select(&img)
-        .next()
-        .unwrap()
-        .value()
-        .attr("src")
-        .unwrap();
-    let download = Selector::parse("a[download]").unwrap();
+    let src = doc.select("img").next().unwrap().attr("src").unwrap();
     let href = doc
-        .select(&download)
+        .select("a[download]")
         .next()
         .unwrap()
-        .value()
         .attr("href")
         .unwrap();
     for (path, size) in [(src, (1200, 630)), (href, (2400, 1260))] {
@@ -715,7 +699,7 @@ async fn a_trimmed_share_link_gets_a_page_in_words() {
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
         assert!(r.header("content-type").starts_with("text/html"), "{path}");
         let doc = Html::parse_document(std::str::from_utf8(&r.body).unwrap());
-        let words: String = doc.root_element().text().collect();
+        let words = doc.text();
         assert!(words.contains("/share/report"), "{path}: {words}");
     }
 }

@@ -271,17 +271,18 @@ async fn a_webp_url_is_signed_on_its_own() {
 }
 
 /// The share page of `query` and its `<picture>`'s two URLs.
-async fn share_page(app: &TestApp, query: &str) -> (scraper::Html, String, String) {
+async fn share_page(app: &TestApp, query: &str) -> (Html, String, String) {
     let r = app.get(&format!("/share/report?{query}")).await;
     assert_eq!(r.status, StatusCode::OK);
-    let doc = scraper::Html::parse_document(std::str::from_utf8(&r.body).unwrap());
-    let source = scraper::Selector::parse("picture > source[type=\"image/webp\"]").unwrap();
-    let img = scraper::Selector::parse("picture > img").unwrap();
-    let webp = doc.select(&source).next().expect("a WebP <source>");
-    let img = doc.select(&img).next().expect("the PNG <img>");
+    let doc = Html::parse_document(std::str::from_utf8(&r.body).unwrap());
+    let webp = doc
+        .select("picture > source[type=\"image/webp\"]")
+        .next()
+        .expect("a WebP <source>");
+    let img = doc.select("picture > img").next().expect("the PNG <img>");
     let (webp, png) = (
-        webp.value().attr("srcset").unwrap().to_owned(),
-        img.value().attr("src").unwrap().to_owned(),
+        webp.attr("srcset").unwrap().to_owned(),
+        img.attr("src").unwrap().to_owned(),
     );
     (doc, webp, png)
 }
