@@ -2,7 +2,7 @@
 # The first hour on a fresh clone, timed: the README's two commands and the
 # templates guide's check, in order, from an empty target directory.
 #
-#   bench/first-hour.sh        # ~11 minutes on 2 cores; needs a quiet machine
+#   bench/first-hour.sh        # ~6 minutes on 2 cores; needs a quiet machine
 #
 # Clones this checkout's HEAD into a temporary directory, then times:
 #   1. `cargo run` until it serves the README's example card,

@@ -30,6 +30,7 @@
 #      10,000 distinct cards are rendered
 #
 # Environment: ONLY=cold (server A's cold cards against takumi only),
+# ONLY=hits (server A's cache hits against nginx and bare hyper only),
 # COLD_N (200), HIT_SECONDS (10), HIT_ROUNDS (2), COLD_SECONDS (10),
 # PREFILL_CARDS (100000), PREFILL_S (600), RSS_CARDS (10000), SKIP_BUILD=1 (use
 # target/release/sharecard as it is), KEEP_WORK=1 (keep the temp dir: server
@@ -232,6 +233,7 @@ p99s=$(for n in sharecard nginx nginx_log; do printf '%s %s; ' "$n" "$(awk '$1==
 note "  (sharecard counted $(calc "int($hits_after - $hits_before)") hits, wrk sent ${H_REQ[sharecard]}; nginx logged $logged lines; wrk p99 in round 1: $p99s)"
 
 fi # ONLY != cold
+if [[ ${ONLY:-} == hits ]]; then report; exit "$FAILED"; fi
 
 note "client overhead: the cached ML card, $COLD_N requests one at a time"
 over=$("$PY" "$CLIENT" latency "$A_BASE" --hot -n "$COLD_N")
