@@ -16,49 +16,17 @@
 # generated client, and the server, live in a temporary directory.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# The generator, and what the generated code imports (httpx, attrs).
-REQUIREMENTS=(openapi-python-client==0.29.1 httpx==0.28.1 attrs==26.1.0)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 VENV=${CLIENT_VENV:-$ROOT/target/client-venv}
+# The generator, and what the generated code imports (httpx, attrs).
+venv "$VENV" openapi-python-client openapi-python-client==0.29.1 httpx==0.28.1 attrs==26.1.0
+# shellcheck disable=SC2119 # the defaults: this script passes no flags on
+start_server
 
-stamp="$VENV/.requirements"
-if [[ ! -x $VENV/bin/openapi-python-client || $(cat "$stamp" 2>/dev/null) != "${REQUIREMENTS[*]}" ]]; then
-  echo "installing ${REQUIREMENTS[*]} into $VENV"
-  python3 -m venv --clear "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "${REQUIREMENTS[@]}"
-  echo "${REQUIREMENTS[*]}" >"$stamp"
-fi
 
-SHARECARD_BIN=${SHARECARD_BIN:-target/debug/sharecard}
-[[ $SHARECARD_BIN == /* ]] || SHARECARD_BIN="$ROOT/$SHARECARD_BIN"
-if [[ ! -x $SHARECARD_BIN ]]; then
-  (cd "$ROOT" && cargo build --bin sharecard --quiet)
-  SHARECARD_BIN="$ROOT/target/debug/sharecard"
-fi
-
-PID=""
-WORK=$(mktemp -d)
-LOG="$WORK/server.log"
-cleanup() {
-  [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-port=$((20000 + RANDOM % 10000))
-base="http://127.0.0.1:$port"
-"$SHARECARD_BIN" serve --listen "127.0.0.1:$port" --public-url "$base" --log-format json >"$LOG" 2>&1 &
-PID=$!
-for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null "$base/readyz" 2>/dev/null && break
-  kill -0 "$PID" 2>/dev/null || { echo "FAIL: the server did not start"; cat "$LOG"; exit 1; }
-  sleep 0.1
-done
-curl -fsS -o /dev/null "$base/readyz" || { echo "FAIL: the server is not ready"; cat "$LOG"; exit 1; }
-before=$(wc -l <"$LOG") # the readiness polls above may be 503s
-
-echo "== generating a client from $base/openapi.json ($("$VENV/bin/openapi-python-client" --version))"
-curl -fsS -o "$WORK/openapi.json" "$base/openapi.json"
+echo "== generating a client from $BASE/openapi.json ($("$VENV/bin/openapi-python-client" --version))"
+curl -fsS -o "$WORK/openapi.json" "$BASE/openapi.json"
 # The generator runs ruff (installed with it) over what it wrote.
 PATH="$VENV/bin:$PATH" "$VENV/bin/openapi-python-client" generate --path "$WORK/openapi.json" \
   --config "$ROOT/tests/client/config.yaml" --meta none --output-path "$WORK/sharecard_client" \
@@ -71,16 +39,8 @@ echo "generated $(find "$WORK/sharecard_client/api" -name '*.py' ! -name '__init
 
 echo "== every template's card through the generated client"
 rc=0
-PYTHONPATH="$WORK" PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" "$ROOT/tests/client/cards.py" "$base" || rc=$?
+PYTHONPATH="$WORK" PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" "$ROOT/tests/client/cards.py" "$BASE" || rc=$?
 
-# Stopped first: SIGTERM flushes the batched access log.
-kill "$PID"
-wait "$PID" 2>/dev/null || true
-PID=""
-if tail -n "+$((before + 1))" "$LOG" | grep -q '"status":5'; then
-  tail -n "+$((before + 1))" "$LOG" | grep '"status":5' | head -n 5
-  echo "FAIL: the server logged a 5xx"
-  rc=1
-fi
+stop_server || rc=1
 [[ $rc == 0 ]] || exit "$rc"
 echo "PASS: a generated client fetches every template's card"

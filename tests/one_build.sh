@@ -21,7 +21,7 @@ changed=$(comm -13 <(echo "$build") <(echo "$tests") |
   done)
 if [[ -n $changed ]]; then
   echo "dev-dependencies change the features of crates the service builds:" >&2
-  echo "$changed" | sed 's/^/  /' >&2
+  while read -r line; do echo "  $line"; done <<<"$changed" >&2
   echo "so cargo test rebuilds them after cargo run; see Cargo.toml's dev-dependencies" >&2
   exit 1
 fi
