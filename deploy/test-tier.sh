@@ -5,6 +5,7 @@
 #   (a) every distinct card requested through the tier, many times and
 #       concurrently, is rendered exactly once across the tier; HEAD and
 #       If-None-Match behave; a card's .webp is a cache entry of its own;
+#       a declared card (tasks), share page then og:image, is one too;
 #   (b) after SIGKILL of one instance every card, cached or new, is still
 #       served 200;
 #   (c) with both instances up again, SIGTERM to one of them under steady
@@ -386,6 +387,26 @@ check "served as image/webp under an ETag other than the PNG's" \
 check "the PNG's entry is untouched (HIT, image/png)" \
   test "$(hdr "$p2" x-cache-status)" = HIT -a "$(hdr "$p2" content-type)" = image/png
 check "the WebP rendered once" test $(($(renders A) + $(renders B))) -eq $((N_CARDS + 2))
+# A card declared in data (templates/tasks.json), list parameters and all,
+# as a crawler meets it: its share page through the tier, then the image
+# its og:image names, twice: one entry and one render like any card, then
+# a HIT, a 1200x630 PNG.
+tasks_share='/share/tasks?role=Tier%20Tasks&tasks.0.name=Triage&tasks.0.risk=72&tasks.1.name=Weekly%20Reports&tasks.1.risk=40&tasks.2.name=Scheduling&tasks.2.risk=15'
+tasks_og=$(curl -sS --max-time 20 "$TIER$tasks_share" | python3 -c 'import html, re, sys
+m = re.search(r"<meta property=\"og:image\" content=\"([^\"]*)\"", sys.stdin.read())
+u = html.unescape(m.group(1)) if m else ""
+print(u[u.find("/cards/"):] if "/cards/" in u else "")')
+renders_before=$(($(renders A) + $(renders B)))
+t1=$(curl -sS --max-time 20 -o "$WORK/tasks.png" -D - "$TIER$tasks_og")
+t2=$(curl -sS --max-time 20 -o /dev/null -D - "$TIER$tasks_og")
+tasks_renders=$(($(renders A) + $(renders B) - renders_before))
+tasks_size=$(python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); print("%dx%d" % struct.unpack(">II", d[16:24]) if d[:8] == b"\x89PNG\r\n\x1a\n" else "not a PNG")' "$WORK/tasks.png")
+echo "  tasks card: the share page's og:image ${tasks_og:-none}: $(hdr "$t1" x-cache-status) then $(hdr "$t2" x-cache-status), $(hdr "$t1" content-type), $tasks_size, $tasks_renders render(s)"
+check "a declared card's share page names its PNG in og:image" test "${tasks_og%%\?*}" = /cards/tasks.png
+check "that card is a cache entry like any (MISS, then HIT)" \
+  test "$(hdr "$t1" x-cache-status)" = MISS -a "$(hdr "$t2" x-cache-status)" = HIT
+check "served as a 1200x630 PNG ($tasks_size), rendered once ($tasks_renders)" \
+  test "$(hdr "$t1" content-type)" = image/png -a "$tasks_size" = 1200x630 -a "$tasks_renders" -eq 1
 # A URL with `exp` is never stored by the tier: nginx could serve a stored
 # copy stale (proxy_cache_use_stale) after the service would refuse it.
 exp_at=$(($(date +%s) + 3600))
@@ -677,7 +698,7 @@ check "--warm refills its cache" test "${f_entries:-0}" -ge "$N_CARDS"
 # --- summary -------------------------------------------------------------------
 echo
 echo "summary:"
-echo "  (a) $N_CARDS cards x $REPEATS requests: $a_ok/$a_total 200, $RENDERED_A renders incl. the HEAD card and its WebP (expected $((N_CARDS + 2)))"
+echo "  (a) $N_CARDS cards x $REPEATS requests: $a_ok/$a_total 200, $RENDERED_A renders incl. the HEAD card, its WebP, the tasks card and two expiring cards (expected $((N_CARDS + 5)))"
 echo "  (b) A killed: $b_ok/$b_total 200 ($N_CARDS cached, $n_new new; $failed_over failed over)"
 echo "  (c) B terminated under load: $c_ok/$c_total 200, drained in ${drain_ms} ms, exit status $b_rc after ${exit_ms} ms"
 echo "  (d) Twitterbot's new card: final bytes at the edge after ${d_final_after:-(never)} ms; $d_pairs ETag/body pairs for $d_tags ETags"

@@ -322,6 +322,8 @@ async fn people_get_pages_in_words_and_clients_get_json() {
 
 /// Each crawler as `../shared/platforms.md` describes it, against a signed
 /// deployment with a public URL: the page, then the image its tags name.
+/// For the report card, and for `tasks`, a card declared in data (its
+/// share wording and signed parameters come from `templates/tasks.json`).
 #[tokio::test]
 async fn each_crawler_gets_the_tags_and_an_image_it_accepts() {
     let app = spawn_app_with(|a| {
@@ -329,14 +331,39 @@ async fn each_crawler_gets_the_tags_and_an_image_it_accepts() {
         a.site.public_url = PUBLIC.into();
     })
     .await;
-    let page_path = Signer::new(&[KEY])
-        .unwrap()
-        .sign_url(
-            "/share/report",
-            ML_ENGINEER,
-            &sharecard::signing::report_card_params,
+    let renderer = app.state.renderer();
+    let templates = renderer.templates();
+    let tasks = templates.info("tasks").expect("the bundled tasks card");
+    let tasks_query = templates
+        .sample_request(
+            "tasks",
+            &tasks.schema.samples[0],
+            "",
+            &sharecard_render::card::LevelBands::default(),
         )
-        .unwrap();
+        .unwrap()
+        .canonical_query();
+    let tasks_params = |p: &str| tasks.schema.is_param(p);
+    for (template, query, is_param, title) in [
+        (
+            "report",
+            ML_ENGINEER.to_owned(),
+            &sharecard::signing::report_card_params as sharecard::signing::IsParam<'_>,
+            "ML Engineer",
+        ),
+        ("tasks", tasks_query, &tasks_params, "ML Engineer"),
+    ] {
+        let page_path = Signer::new(&[KEY])
+            .unwrap()
+            .sign_url(&format!("/share/{template}"), &query, is_param)
+            .unwrap();
+        crawlers_fetch(&app, template, &page_path, title).await;
+    }
+}
+
+/// Every crawler's fetch of the share page at `page_path`, then of the
+/// image its tags name, `template`'s card; `title` is in og:title.
+async fn crawlers_fetch(app: &TestApp, template: &str, page_path: &str, title: &str) {
     struct Crawler {
         ua: &'static str,
         range: Option<&'static str>,
@@ -395,14 +422,18 @@ async fn each_crawler_gets_the_tags_and_an_image_it_accepts() {
         if let Some(r) = c.range {
             headers.push(("range", r));
         }
-        let page = app.request(Method::GET, &page_path, &headers).await;
+        let page = app.request(Method::GET, page_path, &headers).await;
         assert!(
             page.status == StatusCode::OK || page.status == StatusCode::PARTIAL_CONTENT,
-            "{}: {}",
+            "{} {page_path}: {}",
             c.ua,
             page.status
         );
         let doc = html(&page);
+        assert!(
+            meta(&doc, "property", "og:title").contains(title),
+            "{page_path}"
+        );
         for tag in [
             "og:title",
             "og:description",
@@ -425,6 +456,10 @@ async fn each_crawler_gets_the_tags_and_an_image_it_accepts() {
         let path = image
             .strip_prefix(PUBLIC)
             .unwrap_or_else(|| panic!("{}: og:image {image} is not absolute", c.ua));
+        assert!(
+            path.starts_with(&format!("/cards/{template}.png?")),
+            "{path}"
+        );
         if c.head_first {
             let head = app
                 .request(Method::HEAD, path, &[("user-agent", c.ua)])
