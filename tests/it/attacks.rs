@@ -18,12 +18,6 @@ fn signer() -> Signer {
     Signer::new(&[KEY]).unwrap()
 }
 
-fn signed(path: &str, query: &str) -> String {
-    signer()
-        .sign_url(path, query, &sharecard::signing::report_card_params)
-        .unwrap()
-}
-
 /// The `max-age` of a `Cache-Control` value, which must also promise
 /// nothing past it.
 fn bounded_max_age(cache_control: &str) -> u64 {
@@ -58,6 +52,7 @@ async fn a_share_page_derives_image_urls_that_expire_with_it() {
     let page = signed(
         "/share/report",
         &format!("role=ML%20Engineer&risk=48&tagline=Confidential%20draft&exp={exp}"),
+        KEY,
     );
     let r = app.get(&page).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -104,6 +99,7 @@ async fn cache_control_never_outlives_exp() {
     let url = signed(
         "/cards/report.png",
         &format!("role=Short%20lived&risk=48&exp={exp}"),
+        KEY,
     );
     for target in [url.clone(), format!("{url}&v={version}")] {
         let first = app.get(&target).await;
@@ -119,7 +115,7 @@ async fn cache_control_never_outlives_exp() {
         assert!(bounded_max_age(revalidated.header("cache-control")) <= 14);
     }
     // Without `exp`, the long lifetimes are as they were.
-    let forever = signed("/cards/report.png", "role=Long%20lived&risk=48");
+    let forever = signed("/cards/report.png", "role=Long%20lived&risk=48", KEY);
     let r = app.wait_for_final(&format!("{forever}&v={version}")).await;
     assert_eq!(
         r.header("cache-control"),
@@ -224,7 +220,7 @@ fn the_log_hides_a_signature_in_any_spelling() {
     let lines = log_lines(&mut child);
     let listening = next_json(&lines, |v| v["message"] == "listening");
     let addr = listening["addr"].as_str().unwrap().to_owned();
-    let url = signed("/cards/report.png", "role=ML%20Engineer&risk=48");
+    let url = signed("/cards/report.png", "role=ML%20Engineer&risk=48", KEY);
     let (path, sig) = url.rsplit_once("&sig=").unwrap();
     for spelled in ["si%67", "%73ig", "s%69%67"] {
         let target = format!("{path}&{spelled}={sig}");

@@ -213,14 +213,7 @@ fn warm_says_once_where_it_could_not_connect() {
 /// `%20`, and an absolute URL keeps its scheme and host.
 #[test]
 fn sign_prints_urls_that_can_be_pasted() {
-    let signer = sharecard::signing::Signer::new(&[KEY]).unwrap();
-    let want = signer
-        .sign_url(
-            "/cards/report.png",
-            "role=ML%20Engineer&risk=48",
-            &sharecard::signing::report_card_params,
-        )
-        .unwrap();
+    let want = signed("/cards/report.png", "role=ML%20Engineer&risk=48", KEY);
     for (given, base) in [
         ("/cards/report.png?role=ML Engineer&risk=48", ""),
         (
@@ -238,14 +231,7 @@ fn sign_prints_urls_that_can_be_pasted() {
 /// it does the PNG's; `warm --format png,webp` fetches both of a JSON card.
 #[tokio::test]
 async fn sign_and_warm_know_webp() {
-    let signer = sharecard::signing::Signer::new(&[KEY]).unwrap();
-    let want = signer
-        .sign_url(
-            "/cards/report.webp",
-            "role=ML%20Engineer&risk=48",
-            &sharecard::signing::report_card_params,
-        )
-        .unwrap();
+    let want = signed("/cards/report.webp", "role=ML%20Engineer&risk=48", KEY);
     let out = sharecard(&[
         "sign",
         "--signing-key",

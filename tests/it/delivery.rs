@@ -233,21 +233,8 @@ async fn signed_og_url_is_canonical_and_opens() {
         a.site.public_url = PUBLIC.into();
     })
     .await;
-    let signer = Signer::new(&[KEY]).unwrap();
-    let a = signer
-        .sign_url(
-            "/share/report",
-            "role=ML+Engineer&risk=48",
-            &sharecard::signing::report_card_params,
-        )
-        .unwrap();
-    let b = signer
-        .sign_url(
-            "/share/report",
-            "risk=48&role=ML%20Engineer&scale=2",
-            &sharecard::signing::report_card_params,
-        )
-        .unwrap();
+    let a = signed("/share/report", "role=ML+Engineer&risk=48", KEY);
+    let b = signed("/share/report", "risk=48&role=ML%20Engineer&scale=2", KEY);
     let mut seen = Vec::new();
     for path in [a.clone(), format!("{a}&utm_source=x&fbclid=y"), b] {
         let r = app.get(&path).await;

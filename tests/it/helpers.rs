@@ -370,6 +370,15 @@ pub fn sharecard(args: &[&str]) -> std::process::Output {
     sharecard_binary().args(args).output().expect("binary runs")
 }
 
+/// `path?query` signed with `key` over the report card's parameters, as
+/// the site signs card and share-page URLs.
+pub fn signed(path: &str, query: &str, key: &str) -> String {
+    sharecard::signing::Signer::new(&[key])
+        .unwrap()
+        .sign_url(path, query, &sharecard::signing::report_card_params)
+        .unwrap()
+}
+
 /// The `content` of the one `<meta {attr}="{name}">` in `doc`.
 pub fn meta(doc: &Html, attr: &str, name: &str) -> String {
     let mut found = doc.select(&format!("meta[{attr}=\"{name}\"]"));

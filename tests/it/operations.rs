@@ -7,7 +7,6 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
-use sharecard::signing::Signer;
 
 use crate::helpers::*;
 
@@ -195,14 +194,7 @@ async fn signing_keys_come_from_a_file() {
     let app = spawn_app_with(|a| a.signing.signing_key_file = Some(file.clone())).await;
     let query = "role=Secret&risk=5";
     for key in [NEW, OLD] {
-        let url = Signer::new(&[key])
-            .unwrap()
-            .sign_url(
-                "/cards/report.png",
-                query,
-                &sharecard::signing::report_card_params,
-            )
-            .unwrap();
+        let url = signed("/cards/report.png", query, key);
         assert_eq!(app.get(&url).await.status, StatusCode::OK, "{key}");
     }
     let unsigned = app.get(&format!("/cards/report.png?{query}")).await;
@@ -217,14 +209,7 @@ async fn signing_keys_come_from_a_file() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let url = String::from_utf8(out.stdout).unwrap();
-    let want = Signer::new(&[NEW])
-        .unwrap()
-        .sign_url(
-            "/cards/report.png",
-            query,
-            &sharecard::signing::report_card_params,
-        )
-        .unwrap();
+    let want = signed("/cards/report.png", query, NEW);
     assert_eq!(url.trim(), want);
 
     // A file with no key, a missing file, or a file and a key: refused.

@@ -14,13 +14,6 @@ use crate::helpers::*;
 const KEY: &str = "test-key-0123456789abcdef";
 const OLD_KEY: &str = "old-key-0123456789abcdef";
 
-fn signed(path: &str, query: &str, key: &str) -> String {
-    Signer::new(&[key])
-        .unwrap()
-        .sign_url(path, query, &sharecard::signing::report_card_params)
-        .unwrap()
-}
-
 /// A URL answered once is remembered without its query being parsed again
 /// (`Targets::parsed`); its signature must still expire on time.
 #[tokio::test]

@@ -6,7 +6,6 @@
 
 use hyper::{Method, StatusCode};
 use sharecard::cache::{Format, KeyedCard};
-use sharecard::signing::Signer;
 
 use crate::helpers::*;
 
@@ -244,21 +243,8 @@ async fn a_webp_url_answers_as_its_png_does() {
 #[tokio::test]
 async fn a_webp_url_is_signed_on_its_own() {
     let app = spawn_app_with(|a| a.signing.signing_keys = vec![KEY.into()]).await;
-    let signer = Signer::new(&[KEY]).unwrap();
-    let png = signer
-        .sign_url(
-            "/cards/report.png",
-            ML_ENGINEER,
-            &sharecard::signing::report_card_params,
-        )
-        .unwrap();
-    let webp = signer
-        .sign_url(
-            "/cards/report.webp",
-            ML_ENGINEER,
-            &sharecard::signing::report_card_params,
-        )
-        .unwrap();
+    let png = signed("/cards/report.png", ML_ENGINEER, KEY);
+    let webp = signed("/cards/report.webp", ML_ENGINEER, KEY);
     assert_eq!(app.get(&png).await.status, StatusCode::OK);
     let r = app.get(&webp).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -294,14 +280,7 @@ async fn share_pages_show_webp_to_people_and_png_to_crawlers() {
         a.site.public_url = "https://cards.example".into();
     })
     .await;
-    let signed = Signer::new(&[KEY]).unwrap();
-    let page = signed
-        .sign_url(
-            "/share/report",
-            ML_ENGINEER,
-            &sharecard::signing::report_card_params,
-        )
-        .unwrap();
+    let page = signed("/share/report", ML_ENGINEER, KEY);
     let (doc, webp, png) = share_page(&app, page.strip_prefix("/share/report?").unwrap()).await;
     assert!(
         webp.starts_with("/cards/report.webp?") && webp.contains("&sig="),
