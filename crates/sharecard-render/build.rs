@@ -9,7 +9,11 @@ use std::path::Path;
 mod metrics;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fonts");
+    // Read at run time, not with `env!`: a build script compiled in one
+    // checkout and reused by another (a shared target directory) must read
+    // the fonts of the checkout it is building.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("../../fonts");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("the bundled fonts directory")
