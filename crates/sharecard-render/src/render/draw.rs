@@ -80,7 +80,7 @@ pub(super) fn draw(
         .chunks_mut(rows as usize * stride)
         .zip((0..).map(|i| i * rows))
         .collect();
-    // The calling thread draws the first band while the others draw theirs.
+    // With threads to spare, the pool draws the bands side by side.
     let bands = crate::parallel::map_in_order(bands, threads, |(band, top)| draw_band(band, top));
     let bands = bands
         .into_iter()
