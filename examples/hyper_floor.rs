@@ -8,9 +8,9 @@
 //!   cargo run --release --example hyper_floor -- DIR 127.0.0.1:PORT
 //!
 //! Given a directory, it holds every file in it in memory and answers a
-//! request with the file named `{risk}-{threat_risk}-{level}.png` after the
-//! query's parameters (as the load test's nginx does for many cards), or
-//! 404.
+//! request with the file named `{role}.png` after the query's `role`
+//! parameter as sent, still percent-encoded (as the load test's nginx does
+//! for many cards: `try_files /n/$arg_role.png`), or 404.
 //!
 //! `bench/loadtest.sh` measures it next to sharecard's cache hits and
 //! nginx: what sharecard's own work per hit costs, and how close to nginx
@@ -61,19 +61,11 @@ impl Bodies {
         match self {
             Bodies::One(body) => Some(body.clone()),
             Bodies::ByName(files) => {
-                let param = |name: &str| {
-                    query?.split('&').find_map(|pair| {
-                        let (k, v) = pair.split_once('=')?;
-                        (k == name).then_some(v)
-                    })
-                };
-                let name = format!(
-                    "{}-{}-{}.png",
-                    param("risk")?,
-                    param("threat_risk")?,
-                    param("level")?
-                );
-                files.get(&name).cloned()
+                let role = query?.split('&').find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    (k == "role").then_some(v)
+                })?;
+                files.get(&format!("{role}.png")).cloned()
             }
         }
     }
