@@ -5,9 +5,10 @@
 //! thread waits. On the 2-core machine both other ways put the two pieces
 //! on one core more often than not: a thread spawned per card first runs
 //! when its parent's time slice ends, and a pool thread woken while the
-//! caller draws is often woken on the caller's core. Two bands of 2 ms
-//! then took 4 ms at the median, against 2.1 ms in the pool
-//! (`cargo run --release -p sharecard-render --example spawn_latency`).
+//! caller draws is often woken on the caller's core, so the bands were
+//! drawn one after the other: two bands took twice as long at the median
+//! (`cargo run --release -p sharecard-render --example spawn_latency`
+//! prints the three ways).
 
 /// `f` applied to every item, results in the items' order. With `threads`
 /// above 1, the items run on the pool and the calling thread waits for
