@@ -4,8 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-
-pub use crate::html::Html;
 use http_body_util::{BodyExt, Empty};
 use hyper::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
@@ -14,6 +12,8 @@ use hyper_util::rt::TokioExecutor;
 use sharecard::config::ServeArgs;
 use sharecard::http::{AppState, Application};
 use tokio::sync::oneshot;
+
+pub use crate::html::Html;
 
 pub struct TestApp {
     pub addr: SocketAddr,

@@ -240,7 +240,7 @@ async fn gallery_images_all_load_at_their_declared_size_in_chromium() {
         height <= 6_000,
         "the gallery is {height} px tall at 1,400 px wide"
     );
-    let text = doc.text().to_owned();
+    let text = doc.text();
     assert!(
         text.contains("422") || text.contains("Not rendered"),
         "stress cases without fonts are explained"
