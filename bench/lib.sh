@@ -101,13 +101,15 @@ free_port() {
 }
 
 # start_server NAME [sharecard serve flags…]: sets SERVER_PID, BASE, LOG.
+# The log is JSON (client.py reads server-side times from it) unless
+# LOG_FORMAT says otherwise: text is the default a deployment runs with.
 start_server() {
   local name=$1
   shift
   local port
   port=$(free_port)
   LOG="$WORK/$name.log"
-  "$BIN" serve --listen "127.0.0.1:$port" --shutdown-grace 1s --log-format json "$@" >"$LOG" 2>&1 &
+  "$BIN" serve --listen "127.0.0.1:$port" --shutdown-grace 1s --log-format "${LOG_FORMAT:-json}" "$@" >"$LOG" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   BASE="http://127.0.0.1:$port"

@@ -8,7 +8,9 @@
 # server on a free loopback port:
 #
 #   A  defaults (render threads = cores, recompression on):
-#      first-response and final bytes; cache hits, taking turns with nginx serving the same
+#      first-response and final bytes; cache hits (on a second server with
+#      the default text log: A logs JSON for the cold cards' server-side
+#      times), taking turns with nginx serving the same
 #      PNG as a static file (access_log off, and on as Debian's nginx.conf
 #      has it), bare hyper serving the same bytes (examples/hyper_floor.rs:
 #      the floor of the HTTP stack) and a second sharecard with
@@ -93,7 +95,7 @@ row "final bytes (ML Engineer, after 3 s)" "$hot B" "<= 36 KB (36000 B)" "$(verd
 
 # ONLY=cold skips the hits (they need a quiet machine and ~2 minutes).
 if [[ ${ONLY:-} != cold ]]; then
-note "cache hits: sharecard vs nginx (access log off, and on as Debian ships it) vs bare hyper, wrk -t2 -c64 -d${HIT_SECONDS}s, $HIT_ROUNDS alternating rounds"
+note "cache hits: sharecard (default text log) vs nginx (access log off, and on as Debian ships it) vs bare hyper, wrk -t2 -c64 -d${HIT_SECONDS}s, $HIT_ROUNDS alternating rounds"
 mkdir -p "$WORK/www" "$WORK/nginx"
 cp "$WORK/card.png" "$WORK/www/card.png"
 # nginx workers run as www-data: let them reach the file and write the log
@@ -172,16 +174,22 @@ start_floor() {
   await_url "$FLOOR_URL$3"
 }
 if [[ -n $FLOOR_BIN ]]; then start_floor hyper_floor "$WORK/card.png" /; fi
+# The target is with the default logging on: a request line a hit in
+# text, not server A's JSON (kept for the cold cards' server-side times).
+A_LOG=$LOG
+LOG_FORMAT=text start_server a2
+T_PID=$SERVER_PID T_BASE=$BASE
 # sharecard without its request log line (RUST_LOG=warn): what the line
 # costs (nginx runs once with its access log off, once with it on).
-A_LOG=$LOG
 export RUST_LOG=warn
 start_server a3
 unset RUST_LOG
 NL_PID=$SERVER_PID NL_BASE=$BASE
 LOG=$A_LOG
+curl -fsS -o /dev/null "$T_BASE$ML"
 curl -fsS -o /dev/null "$NL_BASE$ML"
 sleep 3
+cmp -s "$WORK/card.png" <(curl -fsS "$T_BASE$ML") || { echo "server a2 does not serve the card's final bytes" >&2; exit 1; }
 TCK=$(getconf CLK_TCK)
 # The servers take turns, so that a change in this VM's speed during the
 # run weighs on all of them alike. Totals per server: requests, seconds and
@@ -200,19 +208,20 @@ hit_round() {
   H_SEC[$name]=$(calc "${H_SEC[$name]:-0} + $(awk '/ requests in / { sub(/s,?$/, "", $4); print $4 }' "$out")")
   H_TICKS[$name]=$((${H_TICKS[$name]:-0} + t1 - t0))
 }
-hits_before=$(metric "$A_BASE" sharecard_cache_hits_total)
+hits_before=$(metric "$T_BASE" sharecard_cache_hits_total)
 for r in $(seq 1 "$HIT_ROUNDS"); do
-  hit_round sharecard "$A_BASE$ML" "$A_PID"
+  hit_round sharecard "$T_BASE$ML" "$T_PID"
   hit_round sharecard_nolog "$NL_BASE$ML" "$NL_PID"
   hit_round nginx "$NG_URL$ML" "$NG_PID"
   hit_round nginx_log "$NGL_URL$ML" "$NGL_PID"
   if [[ -n $FLOOR_BIN ]]; then hit_round floor "$FLOOR_URL$ML" "$FLOOR_PID"; fi
 done
-hits_after=$(metric "$A_BASE" sharecard_cache_hits_total)
+hits_after=$(metric "$T_BASE" sharecard_cache_hits_total)
 logged=$(wc -l <"$WORK/nginx/access.log")
 stop_server "$NG_PID"
 stop_server "$NGL_PID"
 stop_server "$NL_PID"
+stop_server "$T_PID"
 if [[ -n $FLOOR_BIN ]]; then stop_server "$FLOOR_PID"; fi
 hrps() { calc "round(${H_REQ[$1]} / ${H_SEC[$1]})"; }
 hus() { calc "round(${H_TICKS[$1]} * 1e6 / $TCK / ${H_REQ[$1]}, 1)"; }
