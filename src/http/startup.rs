@@ -12,9 +12,12 @@ use crate::pool::RenderError;
 
 pub(super) async fn self_test(state: Arc<AppState>) {
     let renderer = state.renderer();
+    // One thread a template: the checks are independent, and an instance
+    // started on a node whose cores are busy rendering gets ready sooner
+    // with its work on more than one thread (`bench/loadtest.sh`, exec to
+    // `/readyz` while both cores render).
     let result = tokio::task::spawn_blocking(move || {
-        let mut failures = Vec::new();
-        for info in renderer.templates().infos() {
+        let check = |info: &sharecard_render::template::TemplateInfo| -> Option<String> {
             let sample = &info.schema.samples[0];
             let req = match renderer.templates().sample_request(
                 &info.name,
@@ -23,16 +26,27 @@ pub(super) async fn self_test(state: Arc<AppState>) {
                 &LevelBands::default(),
             ) {
                 Ok(req) => req,
-                Err(e) => {
-                    failures.push(format!("{}: sample {}: {e}", info.name, sample.slug));
-                    continue;
-                }
+                Err(e) => return Some(format!("{}: sample {}: {e}", info.name, sample.slug)),
             };
-            if let Err(e) = renderer.self_test(&req) {
-                failures.push(format!("{}: {e:#}", info.name));
-            }
-        }
-        failures
+            renderer
+                .self_test(&req)
+                .err()
+                .map(|e| format!("{}: {e:#}", info.name))
+        };
+        std::thread::scope(|s| {
+            let checks: Vec<_> = renderer
+                .templates()
+                .infos()
+                .map(|info| (&info.name, s.spawn(move || check(info))))
+                .collect();
+            checks
+                .into_iter()
+                .filter_map(|(name, c)| {
+                    c.join()
+                        .unwrap_or_else(|_| Some(format!("{name}: the self-test render panicked")))
+                })
+                .collect::<Vec<String>>()
+        })
     })
     .await;
     let readiness = match result {

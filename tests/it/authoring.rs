@@ -170,6 +170,32 @@ fn a_new_template_passes_sharecard_check() {
     assert!(stderr.contains("all text inside its boxes"), "{stderr}");
 }
 
+/// The self-test checks every template (one thread each since the
+/// start-up work went parallel): one that draws nothing keeps the service
+/// unready, and says so in `/readyz`, while the others still pass.
+#[tokio::test]
+async fn a_template_that_draws_nothing_keeps_the_service_unready() {
+    let dir = templates_with_banner();
+    std::fs::write(
+        dir.path().join("blank.svg"),
+        "{%- set width = 1200 -%}{%- set height = 630 -%}\n\
+         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1200\" height=\"630\"></svg>",
+    )
+    .unwrap();
+    let path = dir.path().to_path_buf();
+    let app = spawn_app_with(move |a| a.card.templates_dir = Some(path)).await;
+
+    assert!(
+        !app.self_tested().await,
+        "a blank template passed the self-test"
+    );
+    let r = app.get("/readyz").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.error().0, "not_ready");
+    let message = r.json()["error"]["message"].to_string();
+    assert!(message.contains("self-test render failed"), "{message}");
+}
+
 #[tokio::test]
 async fn a_new_template_is_served_and_listed() {
     let dir = templates_with_banner();
