@@ -177,7 +177,7 @@ if [[ -n $FLOOR_BIN ]]; then start_floor hyper_floor "$WORK/card.png" /; fi
 # The target is with the default logging on: a request line a hit in
 # text, not server A's JSON (kept for the cold cards' server-side times).
 A_LOG=$LOG
-LOG_FORMAT=text start_server a2
+LOG_FORMAT=text start_server a_text
 T_PID=$SERVER_PID T_BASE=$BASE
 # sharecard without its request log line (RUST_LOG=warn): what the line
 # costs (nginx runs once with its access log off, once with it on).
@@ -189,7 +189,7 @@ LOG=$A_LOG
 curl -fsS -o /dev/null "$T_BASE$ML"
 curl -fsS -o /dev/null "$NL_BASE$ML"
 sleep 3
-cmp -s "$WORK/card.png" <(curl -fsS "$T_BASE$ML") || { echo "server a2 does not serve the card's final bytes" >&2; exit 1; }
+cmp -s "$WORK/card.png" <(curl -fsS "$T_BASE$ML") || { echo "server a_text does not serve the card's final bytes" >&2; exit 1; }
 TCK=$(getconf CLK_TCK)
 # The servers take turns, so that a change in this VM's speed during the
 # run weighs on all of them alike. Totals per server: requests, seconds and
